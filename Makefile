@@ -1,0 +1,31 @@
+# Two commands on a fresh machine: `make run` and `make test` (both set up .venv first).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8501
+ADDRESS ?= localhost
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: setup run test test-tf test-jax pretrained clean
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+setup: $(VENV)/.installed
+
+run: setup
+	$(PY) -m streamlit run streamlit_app.py --server.port $(PORT) --server.address $(ADDRESS)
+
+# Every test under TensorFlow, then the backend-sensitive core tests again under JAX.
+test: setup
+	$(PY) -m pytest -q -n 2 tests
+	KERAS_BACKEND=jax $(PY) -m pytest -q -n 2 -m backend tests
+
+pretrained: setup
+	$(PY) -m core pretrain --out pretrained $(if $(DATA_DIR),--data-dir $(DATA_DIR))
+
+clean:
+	rm -rf $(VENV) .pytest_cache

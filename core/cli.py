@@ -1,0 +1,163 @@
+"""`python -m core`: presets, train, runs, data, worker, pretrain — for instructors who pre-train."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from core import datasets, presets, runs
+from core.config import ConfigError, from_dict, parse_assignments
+
+
+class UsageError(Exception):
+    """Bad input from the command line: printed as one line, exit status 2."""
+
+
+def _pct(value) -> str:
+    return f"{value:.2%}" if isinstance(value, (int, float)) else "—"
+
+
+def cmd_presets(args) -> int:
+    width = max(len(p) for p in presets.PRESETS)
+    for p in presets.PRESETS.values():
+        r = p.report
+        figures = f"report: train {_pct(r.train_accuracy)}, val {_pct(r.val_accuracy)}"
+        if r.test_error_ci95:
+            figures += f", test error CI95 {r.test_error_ci95}"
+        print(f"{p.id:<{width}}  {p.title}  [{figures}]")
+    return 0
+
+
+def _config_for(args):
+    if args.preset:
+        try:
+            base = presets.get(args.preset).config.to_dict()
+        except KeyError as e:
+            raise UsageError(e.args[0]) from None
+    else:
+        base = {}
+    overrides = parse_assignments(args.set or [])
+    for name in ("epochs", "limit", "seed"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    return from_dict({**base, **overrides})
+
+
+class ProgressBar:
+    """A Keras progress bar per epoch, then one summary line."""
+
+    def __init__(self):
+        self.bar = None
+
+    def on_start(self, run_dir, epochs, steps_per_epoch):
+        self.epochs = epochs
+        print(f"training into {run_dir} ({epochs} epochs x {steps_per_epoch} steps)", flush=True)
+
+    def on_batch(self, epoch, step, steps):
+        import keras
+
+        if self.bar is None:
+            print(f"epoch {epoch}/{self.epochs}", flush=True)
+            self.bar = keras.utils.Progbar(steps, unit_name="step")
+        self.bar.update(step)
+
+    def on_epoch(self, row):
+        self.bar = None
+        print(f"  loss {row['loss']:.4f}  accuracy {_pct(row.get('accuracy'))}  val_loss {row.get('val_loss', float('nan')):.4f}"
+              f"  val_accuracy {_pct(row.get('val_accuracy'))}  ({row['seconds']:.1f} s)", flush=True)
+
+
+def cmd_train(args) -> int:
+    from core.training import train
+
+    config = _config_for(args)
+    if args.name:
+        runs.clean_name(args.name)
+    run_dir = train(config, args.runs_dir, name=args.name, preset=args.preset, data_dir=args.data_dir, listener=ProgressBar())
+    run = runs.read_run(run_dir)
+    m = run.metrics()
+    low, high = m["test_error_ci95"]
+    print(f"{run.status}: test accuracy {_pct(m['test_accuracy'])}, 95% CI of the error ({low:.4f}, {high:.4f}), "
+          f"best validation accuracy {_pct(m.get('best_val_accuracy'))}")
+    print(run_dir)
+    return 0
+
+
+def cmd_runs(args) -> int:
+    listed = runs.list_runs(args.runs_dir)
+    if not listed:
+        print(f"no runs in {args.runs_dir} (train one: python -m core train --preset fmnist-arch1-tr1 --limit 2000 --epochs 2)")
+        return 0
+    for run in listed:
+        accuracy = "—"
+        if run.status in ("completed", "cancelled"):
+            try:
+                accuracy = _pct(run.metrics().get("test_accuracy"))
+            except runs.RunError:
+                pass
+        where = "shipped" if run.shipped else "own"
+        detail = f"  ({run.problem or run.record.get('error')})" if run.problem or run.record.get("error") else ""
+        print(f"{run.id:<24} {run.status:<10} {accuracy:>8}  {where:<7}  {run.name}{detail}")
+    return 0
+
+
+def cmd_data(args) -> int:
+    for name, info in datasets.DATASET_INFO.items():
+        found = datasets.locate(name, args.data_dir)
+        if found:
+            print(f"{info.title}: {found[2]}")
+        else:
+            print(f"{info.title}: not found. To get it: {info.how_to_get}.")
+    return 0
+
+
+def cmd_worker(args) -> int:
+    from core.worker import serve
+
+    serve(args.runs_dir, slot=args.slot)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core", description="Train and inspect the report's networks.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("presets", help="every preset with the report's figures").set_defaults(func=cmd_presets)
+
+    train = sub.add_parser("train", help="train a preset or a config; prints the run folder last")
+    train.add_argument("--preset", help="a preset id (see `presets`)")
+    train.add_argument("--set", action="append", metavar="FIELD=VALUE", help="change one config field (repeatable)")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--limit", type=int, help="train on the first N training images")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--name", help="the run's display name")
+    train.add_argument("--data-dir", help="folder with the Fashion-MNIST .gz files and/or cifar100.npz")
+    train.add_argument("--runs-dir", default=str(runs.DEFAULT_RUNS_DIR))
+    train.set_defaults(func=cmd_train)
+
+    listing = sub.add_parser("runs", help="the saved runs with status and test accuracy")
+    listing.add_argument("--runs-dir", default=str(runs.DEFAULT_RUNS_DIR))
+    listing.set_defaults(func=cmd_runs)
+
+    data = sub.add_parser("data", help="where each dataset is found, or how to get it")
+    data.add_argument("--data-dir")
+    data.set_defaults(func=cmd_data)
+
+    worker = sub.add_parser("worker", help="serve the dashboard's training queue")
+    worker.add_argument("--runs-dir", default=str(runs.DEFAULT_RUNS_DIR))
+    worker.add_argument("--slot", type=int, default=0)
+    worker.set_defaults(func=cmd_worker)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "data_dir", None) and not Path(args.data_dir).is_dir():
+        parser.exit(2, f"{parser.prog}: error: --data-dir {args.data_dir} is not a folder\n")
+    try:
+        return args.func(args)
+    except (UsageError, ConfigError, datasets.DataError, runs.RunError) as e:
+        parser.exit(2, f"{parser.prog}: error: {e}\n")
+    except KeyboardInterrupt:
+        parser.exit(130, "interrupted; the run is marked failed\n")
+

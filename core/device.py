@@ -1,0 +1,64 @@
+"""Which Keras backend and which device training uses, recorded in every run."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from importlib import metadata
+
+
+def _cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _accelerators(backend: str) -> list[str]:
+    if backend == "jax":
+        import jax
+
+        return [d.device_kind for d in jax.devices() if d.platform != "cpu"]
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in tf.config.list_physical_devices("GPU")]
+    if backend == "torch":
+        import torch
+
+        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return []
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def environment() -> dict:
+    """Backend, device and versions of this process (imports Keras)."""
+    import keras
+
+    backend = keras.backend.backend()
+    accelerators = _accelerators(backend)
+    return {
+        "backend": backend,
+        "device": accelerators[0] if accelerators else f"CPU ({_cpu_name()}, {os.cpu_count()} cores)",
+        "accelerator": bool(accelerators),
+        "python": sys.version.split()[0],
+        "keras": keras.__version__,
+        "backend_version": _version({"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend, backend)),
+        "numpy": _version("numpy"),
+        "host": platform.node(),
+    }
+
+
+def configured_backend() -> str:
+    """The backend a training process started from here would use, without importing Keras."""
+    return os.environ.get("KERAS_BACKEND", "tensorflow")

@@ -1,0 +1,395 @@
+"""Run folders on disk: create, write atomically, list, read, rename, delete, export, import.
+
+A run is one folder (schema in docs/run-format.md). Every file is written to a temporary name and
+moved into place with os.replace, and run.json says "completed" only after everything else is
+written: a run killed part-way is never listed as completed, and a completed run is never
+half-overwritten. No Keras here: the dashboard lists and reads runs without TensorFlow.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import stat
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SCHEMA_VERSION = 1
+RUN_FILE = "run.json"
+HISTORY_FILE = "history.csv"
+METRICS_FILE = "metrics.json"
+PREDICTIONS_FILE = "predictions.npz"
+MISCLASSIFIED_FILE = "misclassified.npz"
+MODEL_FILE = "model.keras"
+PROGRESS_FILE = "progress.json"
+REQUIRED_COMPLETED = (RUN_FILE, HISTORY_FILE, METRICS_FILE, PREDICTIONS_FILE, MISCLASSIFIED_FILE)
+STATUSES = ("running", "completed", "cancelled", "failed")
+DEFAULT_RUNS_DIR = Path(os.environ.get("CLASSROOM_RUNS_DIR", "runs"))
+PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
+MAX_NAME_LENGTH = 80
+MAX_IMPORT_BYTES = 200 * 1024 * 1024  # unpacked size of an imported run
+MAX_IMPORT_FILES = 32
+RUN_ID_PATTERN = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
+
+
+class RunError(Exception):
+    """A run cannot be read, changed or imported; the message says why and what to do."""
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+# --- atomic writes -------------------------------------------------------------------------------
+
+def write_atomic(path: Path, data: bytes) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj) -> None:
+    write_atomic(path, json.dumps(obj, indent=2, default=_json_default).encode())
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot store {type(value).__name__} in JSON")
+
+
+def write_npz(path: Path, **arrays) -> None:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    write_atomic(path, buffer.getvalue())
+
+
+def write_csv(path: Path, frame: pd.DataFrame) -> None:
+    write_atomic(path, frame.to_csv(index=False).encode())
+
+
+# --- names ---------------------------------------------------------------------------------------
+
+def clean_name(name: str) -> str:
+    """A display name: printable, no path characters, at most MAX_NAME_LENGTH characters."""
+    if not isinstance(name, str) or not name.strip():
+        raise RunError("a run name cannot be empty")
+    name = name.strip()
+    if len(name) > MAX_NAME_LENGTH:
+        raise RunError(f"a run name can have at most {MAX_NAME_LENGTH} characters (this one has {len(name)})")
+    bad = sorted({c for c in name if c in '/\\:*?"<>|' or not c.isprintable()})
+    if bad:
+        raise RunError(f"a run name cannot contain {' '.join(repr(c) for c in bad)}; use letters, digits, spaces, - _ . ( )")
+    if name in (".", ".."):
+        raise RunError("a run name cannot be '.' or '..'")
+    return name
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    """A run folder as listed: its record plus where it lives and whether it may be changed."""
+
+    path: Path
+    record: dict
+    shipped: bool
+    problem: str | None = None  # why the folder is listed as broken
+
+    @property
+    def id(self) -> str:
+        return self.record.get("id", self.path.name)
+
+    @property
+    def name(self) -> str:
+        return self.record.get("name", self.path.name)
+
+    @property
+    def status(self) -> str:
+        return "broken" if self.problem else self.record.get("status", "broken")
+
+    @property
+    def config(self) -> dict:
+        return self.record.get("config", {})
+
+    def metrics(self) -> dict:
+        return _read_json(self.path / METRICS_FILE)
+
+    def history(self) -> pd.DataFrame:
+        path = self.path / HISTORY_FILE
+        if not path.is_file():
+            return pd.DataFrame(columns=["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"])
+        try:
+            return pd.read_csv(path)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+            raise RunError(f"{path}: unreadable history ({e})") from None
+
+    def predictions(self) -> dict[str, np.ndarray]:
+        return _read_npz(self.path / PREDICTIONS_FILE)
+
+    def misclassified(self) -> dict[str, np.ndarray]:
+        return _read_npz(self.path / MISCLASSIFIED_FILE)
+
+    def progress(self) -> dict:
+        try:
+            return _read_json(self.path / PROGRESS_FILE)
+        except RunError:
+            return {}
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        value = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise RunError(f"{path} is missing") from None
+    except (OSError, ValueError) as e:
+        raise RunError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(value, dict):
+        raise RunError(f"{path}: expected a JSON object")
+    return value
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as npz:  # never unpickle what a run folder holds
+            return {k: npz[k] for k in npz.files}
+    except FileNotFoundError:
+        raise RunError(f"{path} is missing") from None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise RunError(f"{path}: unreadable ({e})") from None
+
+
+def pid_alive(pid: int | None) -> bool:
+    """Whether a process on this machine still runs (a zombie, killed but not yet reaped, does not)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _worker_gone(record: dict) -> bool:
+    """A 'running' record whose training process, on this machine, no longer exists."""
+    worker = record.get("worker") or {}
+    return worker.get("host") == socket.gethostname() and isinstance(worker.get("pid"), int) and not pid_alive(worker["pid"])
+
+
+def check_run(path: Path) -> str | None:
+    """None if the folder is a sound run, else what is wrong with it."""
+    try:
+        record = _read_json(path / RUN_FILE)
+    except RunError as e:
+        return str(e)
+    for key in ("id", "name", "status", "config", "created"):
+        if key not in record:
+            return f"{path / RUN_FILE} lacks '{key}'"
+    if record["status"] not in STATUSES:
+        return f"{path / RUN_FILE}: unknown status {record['status']!r}"
+    if record["status"] == "completed":
+        missing = [f for f in REQUIRED_COMPLETED if not (path / f).is_file()]
+        if missing:
+            return f"completed run lacks {', '.join(missing)}"
+        try:
+            metrics = _read_json(path / METRICS_FILE)
+        except RunError as e:
+            return str(e)
+        if not isinstance(metrics.get("test_accuracy"), (int, float)):
+            return f"{path / METRICS_FILE} lacks test_accuracy"
+    return None
+
+
+def read_run(path: Path, shipped: bool = False) -> Run:
+    path = Path(path)
+    problem = check_run(path)
+    record = {}
+    if problem is None or (path / RUN_FILE).is_file():
+        try:
+            record = _read_json(path / RUN_FILE)
+        except RunError:
+            record = {}
+    if problem is None and record.get("status") == "running" and _worker_gone(record):
+        # Killed mid-training: say so instead of showing it as running forever.
+        record = {**record, "status": "failed", "error": record.get("error") or "training process stopped before the run finished"}
+    return Run(path, record, shipped, problem)
+
+
+def list_runs(runs_dir=DEFAULT_RUNS_DIR, pretrained_dir=PRETRAINED_DIR) -> list[Run]:
+    """Shipped runs and one's own, newest first; broken folders are listed with their problem."""
+    runs = []
+    for folder, shipped in ((Path(pretrained_dir), True), (Path(runs_dir), False)):
+        if not folder.is_dir():
+            continue
+        for child in folder.iterdir():
+            if child.is_dir() and not child.name.startswith(".") and not child.is_symlink():
+                runs.append(read_run(child, shipped))
+    return sorted(runs, key=lambda r: (str(r.record.get("created", "")), r.id), reverse=True)
+
+
+def find_run(run_id: str, runs_dir=DEFAULT_RUNS_DIR, pretrained_dir=PRETRAINED_DIR) -> Run:
+    for folder, shipped in ((Path(runs_dir), False), (Path(pretrained_dir), True)):
+        path = folder / run_id
+        if _safe_child(run_id) and path.is_dir():
+            return read_run(path, shipped)
+    raise RunError(f"no run with id {run_id!r}")
+
+
+def _safe_child(name: str) -> bool:
+    return bool(name) and "/" not in name and "\\" not in name and name not in (".", "..") and not name.startswith(".")
+
+
+# --- creating and updating (the trainer's side) ---------------------------------------------------
+
+def create_run(runs_dir, config: dict, name: str, preset: str | None, environment: dict, run_id: str | None = None) -> Path:
+    """Make the run folder with a 'running' record; returns its path."""
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    run_id = run_id or new_run_id()
+    if not RUN_ID_PATTERN.match(run_id):
+        raise RunError(f"bad run id {run_id!r}")
+    path = runs_dir / run_id
+    path.mkdir()
+    record = {
+        "schema_version": SCHEMA_VERSION,
+        "id": run_id,
+        "name": clean_name(name),
+        "status": "running",
+        "created": now_iso(),
+        "finished": None,
+        "dataset": config["dataset"],
+        "architecture": config["architecture"],
+        "preset": preset,
+        "config": config,
+        "environment": environment,
+        "worker": {"host": socket.gethostname(), "pid": os.getpid()},
+        "durations": {},
+        "error": None,
+    }
+    write_json(path / RUN_FILE, record)
+    return path
+
+
+def update_record(path: Path, **changes) -> dict:
+    record = {**_read_json(Path(path) / RUN_FILE), **changes}
+    write_json(Path(path) / RUN_FILE, record)
+    return record
+
+
+# --- the user's side: rename, delete, export, import -----------------------------------------------
+
+def _own(run: Run) -> None:
+    if run.shipped:
+        raise RunError(f"run {run.name!r} is shipped with the dashboard and cannot be changed; export it and import the copy to edit it")
+
+
+def rename_run(run: Run, new_name: str) -> None:
+    _own(run)
+    if run.problem:
+        raise RunError(f"run folder {run.path.name} is broken ({run.problem}); delete it instead")
+    update_record(run.path, name=clean_name(new_name))
+
+
+def delete_run(run: Run) -> None:
+    _own(run)
+    if run.status == "running":
+        raise RunError(f"run {run.name!r} is still training; cancel it first")
+    # Move aside first so a half-deleted folder never shows up as a run.
+    trash = run.path.parent / f".deleting-{run.path.name}-{secrets.token_hex(2)}"
+    os.replace(run.path, trash)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def export_run(run: Run) -> bytes:
+    """The run folder as a zip (files at the top level, progress file left out)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+        for f in sorted(run.path.iterdir()):
+            if f.is_file() and not f.is_symlink() and not f.name.startswith(".") and f.name != PROGRESS_FILE:
+                z.write(f, f.name)
+    return buffer.getvalue()
+
+
+def import_run(data: bytes, runs_dir=DEFAULT_RUNS_DIR) -> Run:
+    """Unpack an exported run into runs_dir under a new id; reject anything unsafe or unsound."""
+    from core.config import ConfigError, from_dict
+
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        entries = archive.infolist()
+    except (zipfile.BadZipFile, ValueError) as e:
+        raise RunError(f"not a zip file ({e}); export a run from the Compare page to get one") from None
+    if len(entries) > MAX_IMPORT_FILES:
+        raise RunError(f"the zip holds {len(entries)} entries; a run has at most {MAX_IMPORT_FILES}")
+    total = sum(e.file_size for e in entries)
+    if total > MAX_IMPORT_BYTES:
+        raise RunError(f"the zip unpacks to {total / 1e6:.0f} MB; the limit is {MAX_IMPORT_BYTES / 1e6:.0f} MB")
+    for e in entries:
+        name = e.filename
+        if name.startswith(("/", "\\")) or ".." in Path(name).parts or "\\" in name or ":" in name:
+            raise RunError(f"the zip entry {name!r} points outside the run folder; refusing it")
+        if stat.S_ISLNK(e.external_attr >> 16):
+            raise RunError(f"the zip entry {name!r} is a symbolic link; refusing it")
+        if "/" in name.rstrip("/") or e.is_dir():
+            raise RunError(f"the zip entry {name!r} is inside a folder; a run zip holds files only at its top level")
+    if RUN_FILE not in {e.filename for e in entries}:
+        raise RunError(f"the zip has no {RUN_FILE}; it is not an exported run")
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=runs_dir, prefix=".import-"))
+    try:
+        for e in entries:
+            with archive.open(e) as src:
+                content = src.read(MAX_IMPORT_BYTES + 1)
+            if len(content) != e.file_size:
+                raise RunError(f"the zip entry {e.filename!r} is not the size it claims; the zip is corrupt")
+            (staging / e.filename).write_bytes(content)
+        problem = check_run(staging)
+        if problem:
+            raise RunError(f"the imported run is not sound: {problem.replace(str(staging), 'zip')}")
+        record = _read_json(staging / RUN_FILE)
+        if record["status"] != "completed":
+            raise RunError(f"only completed runs can be imported (this one is {record['status']})")
+        try:
+            from_dict(record["config"])
+        except (ConfigError, TypeError) as e:
+            raise RunError(f"the imported run's config is invalid: {e}") from None
+        new_id = new_run_id()
+        record.update(id=new_id, name=clean_name(record["name"]), imported={"at": now_iso(), "original_id": record["id"]})
+        write_json(staging / RUN_FILE, record)
+        os.replace(staging, runs_dir / new_id)
+        return read_run(runs_dir / new_id)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,59 @@
+"""The statistics the report used (a Wald interval) and the one it lacked (do two runs really differ?)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def wald_interval(errors: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Normal-approximation (Wald) interval of an error rate, as in the report's (0.1024, 0.1145)."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    if n <= 0:
+        raise ValueError("the interval needs at least one test example")
+    low, high = proportion_confint(errors, n, alpha=1 - confidence, method="normal")
+    return float(max(0.0, low)), float(min(1.0, high))
+
+
+@dataclass(frozen=True)
+class McNemarResult:
+    n: int
+    only_a_right: int  # test images run A gets right and run B gets wrong
+    only_b_right: int
+    statistic: float
+    p_value: float
+    exact: bool
+
+    def significant(self, alpha: float = 0.05) -> bool:
+        return self.p_value < alpha
+
+    def sentence(self, name_a: str, name_b: str, alpha: float = 0.05) -> str:
+        disagree = self.only_a_right + self.only_b_right
+        head = (f"On the {self.n:,} test images, {name_a} alone is right on {self.only_a_right:,} and "
+                f"{name_b} alone on {self.only_b_right:,}. ")
+        if disagree == 0:
+            return head + "They make exactly the same mistakes: there is no difference to test."
+        better = name_a if self.only_a_right > self.only_b_right else name_b
+        if self.significant(alpha):
+            return head + (f"McNemar's test gives p = {self.p_value:.3g}: a difference this large would arise by chance "
+                           f"less than {alpha:.0%} of the time, so {better} is really better on this test set.")
+        return head + (f"McNemar's test gives p = {self.p_value:.3g}: a difference this size is common by chance alone, "
+                       f"so these runs are not shown to differ.")
+
+
+def mcnemar_test(correct_a: np.ndarray, correct_b: np.ndarray) -> McNemarResult:
+    """McNemar's test on paired per-example correctness (same test set, same order)."""
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    correct_a, correct_b = np.asarray(correct_a, bool), np.asarray(correct_b, bool)
+    if correct_a.shape != correct_b.shape:
+        raise ValueError(f"the runs were tested on different sets ({correct_a.size} vs {correct_b.size} examples)")
+    only_a = int(np.sum(correct_a & ~correct_b))
+    only_b = int(np.sum(~correct_a & correct_b))
+    both = int(np.sum(correct_a & correct_b))
+    neither = int(np.sum(~correct_a & ~correct_b))
+    exact = only_a + only_b < 25  # the usual rule: the chi-square approximation needs enough disagreements
+    result = mcnemar([[both, only_a], [only_b, neither]], exact=exact, correction=True)
+    return McNemarResult(correct_a.size, only_a, only_b, float(result.statistic), float(result.pvalue), exact)

@@ -1,0 +1,228 @@
+"""Train one config into one run folder: seeded split and weights, live per-epoch metrics,
+cancellation between batches, final evaluation, atomic saving.
+
+    run_dir = train(config, runs_dir="runs", listener=print_listener, should_stop=lambda: False)
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+import pandas as pd
+
+from core import datasets, evaluation, runs
+from core.architectures import build_model
+from core.config import TrainConfig
+
+HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"]
+PROGRESS_EVERY_S = 0.5
+
+
+class Listener(Protocol):
+    """Subscribes to a training run; every method is optional in practice (see BaseListener)."""
+
+    def on_start(self, run_dir: Path, epochs: int, steps_per_epoch: int) -> None: ...
+    def on_batch(self, epoch: int, step: int, steps_per_epoch: int) -> None: ...
+    def on_epoch(self, row: dict) -> None: ...
+
+
+class BaseListener:
+    def on_start(self, run_dir, epochs, steps_per_epoch):
+        pass
+
+    def on_batch(self, epoch, step, steps_per_epoch):
+        pass
+
+    def on_epoch(self, row):
+        pass
+
+
+@dataclass
+class PreparedData:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    info: datasets.DatasetInfo
+    source: str
+
+
+def prepare_data(config: TrainConfig, dataset: datasets.Dataset) -> PreparedData:
+    """First `limit` training images, then the seeded train/validation split; the test set untouched."""
+    x, y = dataset.x_train, dataset.y_train
+    if config.limit:
+        x, y = x[: config.limit], y[: config.limit]
+    if len(x) < 2:
+        raise ValueError(f"limit = {config.limit} leaves too few training images to split off a validation set")
+    train_idx, val_idx = datasets.train_validation_split(len(x), config.validation_split, config.seed)
+    return PreparedData(x[train_idx], y[train_idx], x[val_idx], y[val_idx], dataset.x_test, dataset.y_test,
+                        dataset.info, dataset.source)
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int):
+    import keras
+
+    total = max(1, steps_per_epoch * config.epochs)
+    lr = config.learning_rate
+    if config.schedule == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=total)
+    elif config.schedule == "onecycle":
+        # Warm up over the first 30 % from lr/25 to lr, then cosine down to zero (Smith's one-cycle).
+        warmup = max(1, int(0.3 * total))
+        lr = keras.optimizers.schedules.CosineDecay(config.learning_rate / 25, decay_steps=total - warmup,
+                                                    warmup_target=config.learning_rate, warmup_steps=warmup)
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(lr, momentum=config.beta_1, nesterov=True)
+    return keras.optimizers.Adam(lr, beta_1=config.beta_1)
+
+
+def compile_model(config: TrainConfig, steps_per_epoch: int, steps_per_execution: int = 1):
+    import keras
+
+    keras.utils.set_random_seed(config.seed)
+    model = build_model(config)
+    model.compile(
+        optimizer=make_optimizer(config, steps_per_epoch),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+        steps_per_execution=steps_per_execution,
+    )
+    return model
+
+
+def one_hot(y: np.ndarray, classes: int) -> np.ndarray:
+    return np.eye(classes, dtype=np.float32)[y]
+
+
+def current_learning_rate(model) -> float:
+    import keras
+
+    return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+
+
+def _callback_class():
+    import keras
+
+    class RunCallback(keras.callbacks.Callback):
+        """Writes history and progress into the run folder, feeds the listener, honours cancellation."""
+
+        def __init__(self, run_dir, epochs, steps, listener, should_stop):
+            super().__init__()
+            self.run_dir, self.epochs, self.steps = run_dir, epochs, steps
+            self.listener, self.should_stop = listener, should_stop
+            self.rows: list[dict] = []
+            self.cancelled = False
+            self._last_progress = 0.0
+            self._epoch_start = time.monotonic()
+            self._epoch = 0
+
+        def _progress(self, step, force=False):
+            now = time.monotonic()
+            if force or now - self._last_progress >= PROGRESS_EVERY_S:
+                self._last_progress = now
+                runs.write_json(self.run_dir / runs.PROGRESS_FILE, {
+                    "epoch": self._epoch, "epochs": self.epochs, "step": step, "steps": self.steps,
+                    "epoch_seconds": now - self._epoch_start, "updated": time.time()})
+
+        def _check_stop(self):
+            if not self.cancelled and self.should_stop():
+                self.cancelled = True
+                self.model.stop_training = True
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._epoch, self._epoch_start = epoch + 1, time.monotonic()
+            self._progress(0, force=True)
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.listener.on_batch(self._epoch, batch + 1, self.steps)
+            self._progress(batch + 1)
+            self._check_stop()
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            row = {"epoch": epoch + 1, **{k: float(logs[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in logs},
+                   "learning_rate": current_learning_rate(self.model), "seconds": time.monotonic() - self._epoch_start}
+            self.rows.append(row)
+            runs.write_csv(self.run_dir / runs.HISTORY_FILE, pd.DataFrame(self.rows, columns=HISTORY_COLUMNS))
+            self._progress(self.steps, force=True)
+            self.listener.on_epoch(row)
+            self._check_stop()
+
+    return RunCallback
+
+
+def steps_per_execution_for(steps_per_epoch: int) -> int:
+    """Several steps per compiled call: 1.3-2.3x faster on small MLPs (measured, docs/benchmarks.md)
+    and still a progress/cancel check every few hundred milliseconds."""
+    return max(1, min(16, steps_per_epoch))
+
+
+def train(config: TrainConfig, runs_dir=runs.DEFAULT_RUNS_DIR, *, name: str | None = None, preset: str | None = None,
+          data_dir=None, dataset: datasets.Dataset | None = None, listener: Listener | None = None,
+          should_stop: Callable[[], bool] = lambda: False, run_id: str | None = None) -> Path:
+    """Train and evaluate; returns the run folder. A failure is recorded in the run and re-raised."""
+    from core.device import environment
+
+    listener = listener or BaseListener()
+    started = time.monotonic()
+    env = environment()
+    run_dir = runs.create_run(runs_dir, config.to_dict(), name or preset or config.architecture, preset, env, run_id)
+    try:
+        data_started = time.monotonic()
+        dataset = dataset or datasets.load(config.dataset, data_dir)
+        data = prepare_data(config, dataset)
+        classes = len(data.info.class_names)
+        runs.update_record(run_dir, data={"source": data.source, "train": len(data.x_train), "validation": len(data.x_val),
+                                          "test": len(data.x_test), "limit": config.limit or None})
+        steps = math.ceil(len(data.x_train) / config.batch_size)
+        model = compile_model(config, steps, steps_per_execution_for(steps))
+        listener.on_start(run_dir, config.epochs, steps)
+        callback = _callback_class()(run_dir, config.epochs, steps, listener, should_stop)
+        fit_started = time.monotonic()
+        model.fit(data.x_train, one_hot(data.y_train, classes), validation_data=(data.x_val, one_hot(data.y_val, classes)),
+                  batch_size=config.batch_size, epochs=config.epochs, shuffle=True, verbose=0, callbacks=[callback])
+        fit_seconds = time.monotonic() - fit_started
+        _finish(run_dir, model, data, callback.rows, config)
+        durations = {"data_s": fit_started - data_started, "fit_s": fit_seconds, "total_s": time.monotonic() - started}
+        runs.update_record(run_dir, status="cancelled" if callback.cancelled else "completed", finished=runs.now_iso(),
+                           durations=durations, epochs_trained=len(callback.rows))
+        (run_dir / runs.PROGRESS_FILE).unlink(missing_ok=True)
+        return run_dir
+    except BaseException as e:
+        message = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+        runs.update_record(run_dir, status="failed", finished=runs.now_iso(), error=message,
+                           traceback=traceback.format_exc(limit=8))
+        raise
+
+
+def _finish(run_dir: Path, model, data: PreparedData, history: list[dict], config: TrainConfig) -> None:
+    """Evaluate on the test set and write metrics, predictions, mistakes and the model."""
+    import keras
+
+    classes = len(data.info.class_names)
+    batch = max(256, config.batch_size)
+    test_loss, _ = model.evaluate(data.x_test, one_hot(data.y_test, classes), batch_size=batch, verbose=0)
+    probabilities = model.predict(data.x_test, batch_size=batch, verbose=0)
+    pred = evaluation.per_example(np.asarray(probabilities, np.float32), data.y_test)
+    keep = evaluation.select_mistakes(pred)
+    runs.write_npz(run_dir / runs.PREDICTIONS_FILE, **pred)
+    runs.write_npz(run_dir / runs.MISCLASSIFIED_FILE, index=keep.astype(np.int32), image=data.x_test[keep],
+                   **{k: v[keep] for k, v in pred.items()})
+    metrics = {"test_loss": float(test_loss), **evaluation.summarize(pred, data.info.class_names),
+               **evaluation.history_summary(history)}
+    runs.write_json(run_dir / runs.METRICS_FILE, metrics)
+    # Saved without the optimizer's state: the weights are what a run keeps (and a third of the size).
+    export = keras.models.clone_model(model)
+    export.set_weights(model.get_weights())
+    tmp = run_dir / ".model.tmp.keras"
+    export.save(tmp)
+    tmp.replace(run_dir / runs.MODEL_FILE)
+    keras.backend.clear_session()

@@ -1,0 +1,157 @@
+"""Worker processes that serve the training queue, apart from the web server.
+
+Each worker holds an exclusive lock on its slot file for its whole life; the kernel drops the lock
+when the process dies (even on SIGKILL), so "can I take the lock?" is an exact liveness test and
+`ensure_workers` restarts exactly the slots that are empty. One slot per GPU by default.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from core import jobs, runs
+
+WORKERS_DIR = ".workers"
+POLL_S = 0.5
+IDLE_EXIT_S = 3600  # a worker nobody uses goes away; the dashboard starts a new one on demand
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_job(job: dict, should_stop=lambda: False, listener=None) -> str:
+    """The whole job: config in, run folder out. Plain enough for ray.remote(run_job)."""
+    from core.config import from_dict
+    from core.training import train
+
+    config = from_dict(job["config"])
+    return str(train(config, job["runs_dir"], name=job["name"], preset=job.get("preset"), data_dir=job.get("data_dir"),
+                     listener=listener, should_stop=should_stop, run_id=job["run_id"]))
+
+
+def _slot_paths(runs_dir: Path, slot: int) -> tuple[Path, Path]:
+    folder = Path(runs_dir) / WORKERS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"slot-{slot}.lock", folder / f"slot-{slot}.json"
+
+
+def _try_lock(path: Path):
+    """An open, exclusively locked file, or None if another process holds the lock."""
+    f = open(path, "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return f
+    except BlockingIOError:
+        f.close()
+        return None
+
+
+def serve(runs_dir=runs.DEFAULT_RUNS_DIR, slot: int = 0, idle_exit_s: float = IDLE_EXIT_S, max_jobs: int | None = None) -> int:
+    """Serve jobs until idle for idle_exit_s (or max_jobs done). Returns the number of jobs run."""
+    from core.device import environment
+
+    lock_path, info_path = _slot_paths(runs_dir, slot)
+    lock = _try_lock(lock_path)
+    if lock is None:
+        print(f"worker slot {slot} is already served by another process", file=sys.stderr)
+        return 0
+    queue = jobs.Queue(runs_dir)
+    runs.write_json(info_path, {"slot": slot, "pid": os.getpid(), "started": runs.now_iso(), "environment": environment()})
+    done, idle_since = 0, time.monotonic()
+    try:
+        while max_jobs is None or done < max_jobs:
+            queue.reap()
+            job = queue.claim()
+            if job is None:
+                if time.monotonic() - idle_since > idle_exit_s:
+                    break
+                time.sleep(POLL_S)
+                continue
+            _run_claimed(queue, job)
+            done += 1
+            idle_since = time.monotonic()
+    finally:
+        info_path.unlink(missing_ok=True)
+        lock.close()
+    return done
+
+
+def _run_claimed(queue: jobs.Queue, job: dict) -> None:
+    last_check = [0.0, False]
+
+    def should_stop() -> bool:  # the database is asked at most twice a second
+        now = time.monotonic()
+        if now - last_check[0] > POLL_S:
+            last_check[:] = [now, queue.cancel_requested(job["id"])]
+        return last_check[1]
+
+    try:
+        run_dir = run_job(job["spec"], should_stop)
+        status = runs.read_run(Path(run_dir)).status
+        queue.finish(job["id"], status if status in ("completed", "cancelled") else "failed")
+    except Exception as e:  # recorded in the run by train(); the queue goes on to the next job
+        queue.finish(job["id"], "failed", f"{type(e).__name__}: {e}")
+
+
+def default_slots() -> int:
+    """One job at a time per GPU (CLASSROOM_WORKERS overrides), and one on a CPU-only machine."""
+    if os.environ.get("CLASSROOM_WORKERS"):
+        return max(1, int(os.environ["CLASSROOM_WORKERS"]))
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=5).stdout
+        return max(1, sum(1 for line in out.splitlines() if line.startswith("GPU")))
+    except (OSError, subprocess.SubprocessError):
+        return 1
+
+
+def ensure_workers(runs_dir=runs.DEFAULT_RUNS_DIR, slots: int | None = None) -> list[int]:
+    """Start a worker for every slot nobody serves; returns the slots started."""
+    slots = default_slots() if slots is None else slots
+    started = []
+    folder = Path(runs_dir) / WORKERS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "spawn.lock", "a+") as guard:  # two sessions must not start the same slot twice
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        for slot in range(slots):
+            lock_path, _ = _slot_paths(runs_dir, slot)
+            probe = _try_lock(lock_path)
+            if probe is None:
+                continue
+            probe.close()
+            log = open(folder / f"slot-{slot}.log", "ab")
+            proc = subprocess.Popen([sys.executable, "-m", "core", "worker", "--runs-dir", str(Path(runs_dir).resolve()),
+                                     "--slot", str(slot)], cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            log.close()
+            _wait_for_lock(lock_path, proc)
+            started.append(slot)
+    return started
+
+
+def _wait_for_lock(lock_path: Path, proc: subprocess.Popen, timeout_s: float = 10.0) -> None:
+    """Hold the spawn guard until the new worker owns its slot, so no one starts it twice."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        probe = _try_lock(lock_path)
+        if probe is None:
+            return
+        probe.close()
+        time.sleep(0.05)
+
+
+def worker_status(runs_dir=runs.DEFAULT_RUNS_DIR) -> list[dict]:
+    """What each live worker published about itself (backend, device)."""
+    folder = Path(runs_dir) / WORKERS_DIR
+    out = []
+    for info in sorted(folder.glob("slot-*.json")) if folder.is_dir() else []:
+        try:
+            record = json.loads(info.read_text())
+        except (OSError, ValueError):
+            continue
+        if runs.pid_alive(record.get("pid")):
+            out.append(record)
+    return out
