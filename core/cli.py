@@ -118,6 +118,28 @@ def cmd_worker(args) -> int:
     return 0
 
 
+def cmd_pretrain(args) -> int:
+    """Train every preset (or --only some) into the shipped-runs folder, skipping completed ones."""
+    from core.training import train
+
+    wanted = args.only or list(presets.PRESETS)
+    unknown = [p for p in wanted if p not in presets.PRESETS]
+    if unknown:
+        raise UsageError(f"unknown preset(s) {', '.join(unknown)}; run `python -m core presets` for the list")
+    done = {r.record.get("preset") for r in runs.list_runs(args.out, pretrained_dir=None) if r.status == "completed"}
+    for preset_id in wanted:
+        if preset_id in done and not args.force:
+            print(f"{preset_id}: already in {args.out}, skipped (--force retrains)")
+            continue
+        preset = presets.get(preset_id)
+        config = preset.config.replace(**({"epochs": args.epochs} if args.epochs else {}))
+        print(f"{preset_id}: training ({config.epochs} epochs)", flush=True)
+        run_dir = train(config, args.out, name=preset.title, preset=preset_id, data_dir=args.data_dir, listener=ProgressBar())
+        print(f"{preset_id}: {runs.read_run(run_dir).status}, test accuracy {_pct(runs.read_run(run_dir).metrics()['test_accuracy'])}")
+        print(run_dir, flush=True)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="Train and inspect the report's networks.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -146,6 +168,14 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--runs-dir", default=str(runs.DEFAULT_RUNS_DIR))
     worker.add_argument("--slot", type=int, default=0)
     worker.set_defaults(func=cmd_worker)
+
+    pretrain = sub.add_parser("pretrain", help="train every preset of the report into pretrained/ (make pretrained)")
+    pretrain.add_argument("--out", default=str(runs.PRETRAINED_DIR))
+    pretrain.add_argument("--only", nargs="+", metavar="PRESET")
+    pretrain.add_argument("--epochs", type=int, help="fewer epochs than the presets ask (recorded in each run)")
+    pretrain.add_argument("--force", action="store_true", help="retrain presets that already have a run")
+    pretrain.add_argument("--data-dir")
+    pretrain.set_defaults(func=cmd_pretrain)
     return parser
 
 

@@ -103,9 +103,9 @@ def clean_name(name: str) -> str:
     name = name.strip()
     if len(name) > MAX_NAME_LENGTH:
         raise RunError(f"a run name can have at most {MAX_NAME_LENGTH} characters (this one has {len(name)})")
-    bad = sorted({c for c in name if c in '/\\:*?"<>|' or not c.isprintable()})
+    bad = sorted({c for c in name if c in "/\\" or not c.isprintable()})
     if bad:
-        raise RunError(f"a run name cannot contain {' '.join(repr(c) for c in bad)}; use letters, digits, spaces, - _ . ( )")
+        raise RunError(f"a run name cannot contain {' '.join(repr(c) for c in bad)}; a name is a label, not a path")
     if name in (".", ".."):
         raise RunError("a run name cannot be '.' or '..'")
     return name
@@ -249,10 +249,10 @@ def read_run(path: Path, shipped: bool = False) -> Run:
 def list_runs(runs_dir=DEFAULT_RUNS_DIR, pretrained_dir=PRETRAINED_DIR) -> list[Run]:
     """Shipped runs and one's own, newest first; broken folders are listed with their problem."""
     runs = []
-    for folder, shipped in ((Path(pretrained_dir), True), (Path(runs_dir), False)):
-        if not folder.is_dir():
+    for folder, shipped in ((pretrained_dir, True), (runs_dir, False)):
+        if folder is None or not Path(folder).is_dir():
             continue
-        for child in folder.iterdir():
+        for child in Path(folder).iterdir():
             if child.is_dir() and not child.name.startswith(".") and not child.is_symlink():
                 runs.append(read_run(child, shipped))
     return sorted(runs, key=lambda r: (str(r.record.get("created", "")), r.id), reverse=True)
@@ -276,6 +276,7 @@ def create_run(runs_dir, config: dict, name: str, preset: str | None, environmen
     """Make the run folder with a 'running' record; returns its path."""
     runs_dir = Path(runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
+    name = clean_name(name)
     run_id = run_id or new_run_id()
     if not RUN_ID_PATTERN.match(run_id):
         raise RunError(f"bad run id {run_id!r}")
@@ -284,7 +285,7 @@ def create_run(runs_dir, config: dict, name: str, preset: str | None, environmen
     record = {
         "schema_version": SCHEMA_VERSION,
         "id": run_id,
-        "name": clean_name(name),
+        "name": name,
         "status": "running",
         "created": now_iso(),
         "finished": None,

@@ -165,6 +165,14 @@ def steps_per_execution_for(steps_per_epoch: int) -> int:
     return max(1, min(16, steps_per_epoch))
 
 
+def differences_from_preset(config: TrainConfig, preset_id: str) -> dict:
+    """{field: [preset's value, this run's value]}: a run trained on less than its preset says so."""
+    from core.presets import get
+
+    reference = get(preset_id).config.to_dict()
+    return {k: [reference[k], v] for k, v in config.to_dict().items() if reference[k] != v}
+
+
 def train(config: TrainConfig, runs_dir=runs.DEFAULT_RUNS_DIR, *, name: str | None = None, preset: str | None = None,
           data_dir=None, dataset: datasets.Dataset | None = None, listener: Listener | None = None,
           should_stop: Callable[[], bool] = lambda: False, run_id: str | None = None) -> Path:
@@ -175,6 +183,8 @@ def train(config: TrainConfig, runs_dir=runs.DEFAULT_RUNS_DIR, *, name: str | No
     started = time.monotonic()
     env = environment()
     run_dir = runs.create_run(runs_dir, config.to_dict(), name or preset or config.architecture, preset, env, run_id)
+    if preset:
+        runs.update_record(run_dir, differs_from_preset=differences_from_preset(config, preset))
     try:
         data_started = time.monotonic()
         dataset = dataset or datasets.load(config.dataset, data_dir)
