@@ -1,0 +1,170 @@
+"""Helpers shared by the Compare, Inspect and Report pages: cached run reading, labels, chart style.
+
+Everything comes from run folders (docs/run-format.md); nothing here imports Keras. Reads are cached
+by file path and modification time, so a renamed or re-imported run is never shown stale.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core import runs
+from core.config import FIELDS
+from core.datasets import DATASET_INFO
+
+# Statuses whose folders hold results (a cancelled run is evaluated on what it learned so far).
+WITH_RESULTS = ("completed", "cancelled")
+
+
+# --- cached reading -----------------------------------------------------------------------------
+
+def _stamp(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+# The leading underscore keeps Streamlit from hashing the Run; the folder and file time are the key.
+@st.cache_data(max_entries=256, show_spinner=False)
+def _read(_run: runs.Run, what: str, folder: str, stamp: int):
+    return getattr(_run, what)()
+
+
+def _cached(run: runs.Run, what: str, filename: str):
+    return _read(run, what, str(run.path), _stamp(run.path / filename))
+
+
+def metrics(run: runs.Run) -> dict:
+    return _cached(run, "metrics", runs.METRICS_FILE)
+
+
+def history(run: runs.Run) -> pd.DataFrame:
+    return _cached(run, "history", runs.HISTORY_FILE)
+
+
+def predictions(run: runs.Run) -> dict[str, np.ndarray]:
+    return _cached(run, "predictions", runs.PREDICTIONS_FILE)
+
+
+def mistakes(run: runs.Run) -> dict[str, np.ndarray]:
+    return _cached(run, "misclassified", runs.MISCLASSIFIED_FILE)
+
+
+def has_results(run: runs.Run) -> bool:
+    """Whether the run wrote readable results (a cancelled run may have stopped before writing them)."""
+    if run.problem or run.status not in WITH_RESULTS:
+        return False
+    try:
+        metrics(run)
+    except runs.RunError:
+        return False
+    return True
+
+
+# --- words and numbers --------------------------------------------------------------------------
+
+def owner(run: runs.Run) -> str:
+    return "shipped" if run.shipped else "yours"
+
+
+def dataset_title(dataset: str | None) -> str:
+    return DATASET_INFO[dataset].title if dataset in DATASET_INFO else str(dataset or "unknown dataset")
+
+
+def pretty(name: str) -> str:
+    """CIFAR-100's names read better without underscores ("aquarium fish", "large man-made outdoor things")."""
+    return name.replace("_", " ")
+
+
+def class_names(run: runs.Run) -> tuple[str, ...]:
+    return tuple(pretty(n) for n in DATASET_INFO[run.record["dataset"]].class_names)
+
+
+def percent(value, digits: int = 1) -> str:
+    """As the other pages write it (pages.common.pct): 88.6%."""
+    return f"{float(value):.{digits}%}" if isinstance(value, (int, float, np.number)) else "—"
+
+
+def accuracy_interval(m: dict) -> tuple[float, float] | None:
+    """The 95 % interval of the test accuracy, from the stored interval of the error rate."""
+    ci = m.get("test_error_ci95")
+    return (1 - ci[1], 1 - ci[0]) if isinstance(ci, (list, tuple)) and len(ci) == 2 else None
+
+
+def interval_text(m: dict) -> str:
+    ci = accuracy_interval(m)
+    return f"{ci[0] * 100:.1f}–{ci[1] * 100:.1f}%" if ci else "—"
+
+
+def run_option(run: runs.Run) -> str:
+    """A selectbox label: name, whose, and the test accuracy or the status."""
+    if has_results(run):
+        tail = f"test {percent(metrics(run).get('test_accuracy'))}"
+        if run.status == "cancelled":
+            tail += " (cancelled)"
+    else:
+        tail = run.status
+    return f"{run.name} · {owner(run)} · {tail}"
+
+
+def short_labels(selected: list[runs.Run]) -> dict[str, str]:
+    """Run id -> a label unique among `selected` (the name, with the id's end when names repeat)."""
+    names = [r.name for r in selected]
+    return {r.id: r.name if names.count(r.name) == 1 else f"{r.name} ({r.id[-6:]})" for r in selected}
+
+
+def field_label(name: str) -> str:
+    return FIELDS[name].metadata["help"] if name in FIELDS else name
+
+
+def value_text(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return "—" if value is None else str(value)
+
+
+def status_notice(run: runs.Run) -> None:
+    """Say plainly why a run has no results to show (running, failed, broken)."""
+    if run.problem:
+        st.error(f"**This run folder is broken:** {run.problem}. Delete it on the Compare page, or copy the "
+                 f"missing files back into `{run.path}`.", icon=":material/broken_image:")
+    elif run.status == "running":
+        progress = run.progress()
+        if progress.get("epochs"):
+            st.info(f"**Still training:** epoch {progress.get('epoch', 0)} of {progress['epochs']}. "
+                    "Results appear here when it finishes.", icon=":material/hourglass_top:")
+        else:
+            st.info("**Still training.** Results appear here when it finishes.", icon=":material/hourglass_top:")
+    elif run.status == "failed":
+        st.error(f"**This run failed:** {run.record.get('error') or 'no reason was recorded'}", icon=":material/error:")
+    elif run.status == "cancelled":
+        st.warning("**This run was cancelled** before it wrote its results.", icon=":material/cancel:")
+
+
+# --- pictures -------------------------------------------------------------------------------------
+
+def upscale(image: np.ndarray, size: int = 160) -> np.ndarray:
+    """Nearest-neighbour enlargement (crisp pixels on a projector, no browser blur); grey images lose their channel axis."""
+    factor = max(1, size // image.shape[0])
+    big = np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
+    return big[..., 0] if big.ndim == 3 and big.shape[2] == 1 else big
+
+
+def styled(chart: alt.TopLevelMixin, fit_width: bool = True) -> alt.TopLevelMixin:
+    """Large type for the back row of a classroom. With fit_width the width fills the column; the height set
+    on the chart is the plot's own (Streamlit's default "fit" squeezes the plot to make room for legends)."""
+    if fit_width:
+        chart = chart.properties(autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
+    else:
+        chart = chart.properties(autosize=alt.AutoSizeParams(type="pad"))
+    return (chart.configure_axis(labelFontSize=15, titleFontSize=16, labelLimit=320)
+            .configure_legend(labelFontSize=15, titleFontSize=15, labelLimit=420, symbolSize=160)
+            .configure_title(fontSize=18, anchor="start"))

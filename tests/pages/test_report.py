@@ -1,0 +1,94 @@
+"""The Report page: the report's numbers beside fake reproductions, driven through Streamlit's AppTest."""
+
+from __future__ import annotations
+
+from run_factory import Y_TRUE, app, make_config, make_history, predictions_with_mistakes, run_dirs, texts, write_run  # noqa: F401
+
+from core.presets import PRESETS
+
+BEST = "fmnist-arch2-tr1"  # the report's best model, the one with an interval
+
+
+def reproduce(folder, preset, *, train=(0.95, 0.2), val=(0.89, 0.4), minute=1, status="completed", name=None, **changes):
+    """A fake run of `preset` whose last epoch ends at the given (accuracy, loss) pairs."""
+    config = make_config(preset=preset, **changes)
+    reference = PRESETS[preset].config.to_dict()
+    return write_run(folder, name=name or PRESETS[preset].title, preset=preset, config=config, status=status,
+                     y_true=Y_TRUE, y_pred=predictions_with_mistakes(range(0, 22)),
+                     history=make_history(config["epochs"], train[0], val[0], train[1], val[1]),
+                     differs_from_preset={k: [reference[k], v] for k, v in config.items() if reference[k] != v},
+                     created=f"2026-11-20T10:{minute:02d}:00+00:00")
+
+
+def card_tables(at):
+    """The comparison table of every reproduced trial on the page, in page order (trials not yet
+    reproduced have a table of the report's figures alone)."""
+    return [t.value for t in at.table if "Reproduction" in t.value.columns]
+
+
+def test_report_numbers_beside_a_reproduction(run_dirs):
+    _, shipped = run_dirs
+    reproduce(shipped, BEST, train=(0.9512, 0.183), val=(0.8926, 0.391))
+    at = app("report").run()
+    assert not at.exception
+    assert "(0.1024, 0.1145)" in texts(at.markdown)  # the report's interval, in its own words
+
+    [table] = card_tables(at)
+    assert table.loc["Training accuracy"].tolist() == ["94.86%", "95.12%", "+0.3 points"]
+    assert table.loc["Validation accuracy"].tolist() == ["89.06%", "89.26%", "+0.2 points"]
+    assert table.loc["Training loss"].tolist() == ["0.19", "0.183", "-0.007"]
+    assert table.loc["Validation loss"].tolist() == ["0.4", "0.391", "-0.009"]
+    # 22 mistakes in 200: test accuracy 89.0 %, with its interval, and beside the report's.
+    line = texts(at.markdown)
+    assert "**Test accuracy 89.0%**, 95 % interval" in line
+    assert "against the report's (0.1024, 0.1145): they overlap." in line
+    assert not at.warning  # close to the report: nothing to explain
+
+    not_trained = texts(at.info)
+    for preset in PRESETS:
+        if preset != BEST:
+            assert f"Not trained yet — `python -m core pretrain --only {preset}`" in not_trained
+    assert f"--only {BEST}`" not in not_trained
+    assert f"1 of {len(PRESETS)} trials reproduced" in texts(at.caption)
+    report_only = [t.value for t in at.table if "Reproduction" not in t.value.columns]
+    assert report_only[0].loc["Training accuracy", "Report"] == "94.33%"  # trial 1, §5.1.1, not trained here
+
+
+def test_a_large_gap_says_why(run_dirs):
+    _, shipped = run_dirs
+    reproduce(shipped, "fmnist-arch1-tr2", train=(0.80, 1.0), val=(0.79, 1.0))
+    at = app("report").run()
+    [why] = [w.value for w in at.warning]
+    assert why.startswith("Training accuracy is 8.9 points above the report's; validation accuracy is 7.2 points above")
+    assert "Likely reason:" in why and "L2" in why
+
+
+def test_a_shortened_run_says_so(run_dirs):
+    own, _ = run_dirs
+    reproduce(own, "cifar-arch3", train=(0.55, 1.7), val=(0.34, 2.6), epochs=5)
+    at = app("report").run()
+    warnings = texts(at.warning)
+    assert "This run differs from the preset: trained 5 of 50 epochs." in warnings
+    assert "Likely reason: this run departs from the preset: trained 5 of 50 epochs." in warnings
+    assert "your run" in texts(at.caption)
+
+
+def test_the_newest_completed_run_of_a_preset_counts(run_dirs):
+    own, shipped = run_dirs
+    reproduce(shipped, BEST, val=(0.85, 0.4), minute=1, name="older shipped")
+    reproduce(own, BEST, val=(0.88, 0.4), minute=2, name="newer of yours")
+    reproduce(own, BEST, val=(0.99, 0.4), minute=3, name="newest, failed", status="failed")
+    at = app("report").run()
+    [table] = card_tables(at)
+    assert table.loc["Validation accuracy", "Reproduction"] == "88.00%"
+    assert "“newer of yours”" in texts(at.caption)
+
+
+def test_departures_from_the_preset_are_spelled_out(run_dirs):
+    _, shipped = run_dirs
+    preset = PRESETS["fmnist-arch1-tr2"]
+    reproduce(shipped, preset.id, l2=preset.config.l2 / 2, limit=1000, train=(0.71, 1.3), val=(0.72, 1.3))
+    at = app("report").run()
+    said = texts(at.warning)
+    assert f"L2 {preset.config.l2 / 2:g} instead of {preset.config.l2:g}" in said
+    assert "trained on the first 1,000 training images only" in said
