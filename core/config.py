@@ -59,6 +59,12 @@ class TrainConfig:
 
     def __post_init__(self):
         validate(self)
+        # validate() accepts 4.0 for an int field and 0 for a float one; store the field's own type
+        # (the builders call range(depth), and JSON should say 4, not 4.0).
+        for name, f in FIELDS.items():
+            if f.metadata["kind"] == "number":
+                value = getattr(self, name)
+                object.__setattr__(self, name, int(value) if f.type in ("int", int) else float(value))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -12,7 +12,6 @@ import gzip
 import os
 import pickle
 import struct
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,14 +152,17 @@ def _has_fashion(folder: Path) -> bool:
 
 def load_cifar_npz(path: Path, source: str) -> Dataset:
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a lone .npy array under the .npz name
+            raise DataError(f"{path}: holds a single array, not an .npz archive; a cifar100.npz needs {', '.join(CIFAR_NPZ_KEYS)}")
+        with loaded as npz:
             missing = [k for k in CIFAR_NPZ_KEYS if k not in npz.files]
             if missing:
                 raise DataError(f"{path}: missing key(s) {', '.join(missing)}; a cifar100.npz needs {', '.join(CIFAR_NPZ_KEYS)}")
             arrays = {k: npz[k] for k in CIFAR_NPZ_KEYS}
     except DataError:
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+    except Exception as e:  # a damaged archive fails in many ways (BadZipFile, zlib.error, NotImplementedError, ...)
         raise DataError(f"{path}: not a readable .npz file ({e}); it may be truncated or corrupt") from None
     return _cifar_dataset(arrays, path, source)
 
@@ -197,11 +199,11 @@ def _read_cifar_pickle(path: Path) -> dict:
     try:
         with open(path, "rb") as f:
             d = _NumpyOnlyUnpickler(f, encoding="bytes").load()
-    except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError) as e:
+    except Exception as e:  # only allowed globals can run, so any failure means a damaged file
         raise DataError(f"{path}: not a readable CIFAR-100 pickle ({e}); delete it and download again") from None
     if not isinstance(d, dict):
         raise DataError(f"{path}: expected a dict in the CIFAR-100 pickle")
-    return {k.decode() if isinstance(k, bytes) else k: v for k, v in d.items()}
+    return {k.decode("utf-8", "replace") if isinstance(k, bytes) else k: v for k, v in d.items()}
 
 
 def load_cifar_python_dir(folder: Path, source: str) -> Dataset:

@@ -177,11 +177,14 @@ def _read_json(path: Path) -> dict:
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     try:
-        with np.load(path, allow_pickle=False) as npz:  # never unpickle what a run folder holds
+        loaded = np.load(path, allow_pickle=False)  # never unpickle what a run folder holds
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ValueError("a single array, not an .npz archive")
+        with loaded as npz:
             return {k: npz[k] for k in npz.files}
     except FileNotFoundError:
         raise RunError(f"{path} is missing") from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+    except Exception as e:  # a damaged archive fails in many ways (BadZipFile, zlib.error, NotImplementedError, ...)
         raise RunError(f"{path}: unreadable ({e})") from None
 
 
@@ -345,6 +348,7 @@ def export_run(run: Run) -> bytes:
 def import_run(data: bytes, runs_dir=DEFAULT_RUNS_DIR) -> Run:
     """Unpack an exported run into runs_dir under a new id; reject anything unsafe or unsound."""
     from core.config import ConfigError, from_dict
+    from core.modelfile import ModelFileError, check_model_file
 
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
@@ -358,7 +362,7 @@ def import_run(data: bytes, runs_dir=DEFAULT_RUNS_DIR) -> Run:
         raise RunError(f"the zip unpacks to {total / 1e6:.0f} MB; the limit is {MAX_IMPORT_BYTES / 1e6:.0f} MB")
     for e in entries:
         name = e.filename
-        if name.startswith(("/", "\\")) or ".." in Path(name).parts or "\\" in name or ":" in name:
+        if name in ("", ".") or name.startswith(("/", "\\")) or ".." in Path(name).parts or "\\" in name or ":" in name:
             raise RunError(f"the zip entry {name!r} points outside the run folder; refusing it")
         if stat.S_ISLNK(e.external_attr >> 16):
             raise RunError(f"the zip entry {name!r} is a symbolic link; refusing it")
@@ -379,6 +383,11 @@ def import_run(data: bytes, runs_dir=DEFAULT_RUNS_DIR) -> Run:
         problem = check_run(staging)
         if problem:
             raise RunError(f"the imported run is not sound: {problem.replace(str(staging), 'zip')}")
+        if (staging / MODEL_FILE).exists():
+            try:
+                check_model_file(staging / MODEL_FILE)
+            except ModelFileError as e:
+                raise RunError(f"the imported run's model is refused: {e}") from None
         record = _read_json(staging / RUN_FILE)
         if record["status"] != "completed":
             raise RunError(f"only completed runs can be imported (this one is {record['status']})")

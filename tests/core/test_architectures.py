@@ -1,0 +1,122 @@
+"""core.architectures: every registry entry builds, with the output shape and the parameter count
+worked out by hand from the report's figures (or pinned, for the two residual networks)."""
+
+import pytest
+
+from core.architectures import ARCHITECTURES, build_model
+from core.config import FIELDS, TrainConfig
+
+
+def dense(inputs, units):
+    return inputs * units + units
+
+
+def conv(kernel, channels_in, filters, bias=True):
+    return kernel * kernel * channels_in * filters + (filters if bias else 0)
+
+
+def batch_norm(channels):
+    return 4 * channels  # gamma, beta, moving mean, moving variance
+
+
+EXPECTED_PARAMETERS = {
+    # Flatten 784 -> Dense 200 -> Dense 10.
+    "fmnist_arch1": dense(784, 200) + dense(200, 10),  # 159,010
+    # Flatten 784 -> 9 x Dense 200 -> Dense 10.
+    "fmnist_arch2": dense(784, 200) + 8 * dense(200, 200) + dense(200, 10),
+    # 32x32x3 -conv32-> 30x30 -pool-> 15x15 -conv64-> 13x13 -pool-> 6x6x64 = 2304 -> Dense 100 -> Dense 100.
+    "cifar_arch1": conv(3, 3, 32) + conv(3, 32, 64) + dense(6 * 6 * 64, 100) + dense(100, 100),
+    # Nine 'same' convs 32-32 | 64-64 | 128-128 | 256-256 | 256, five pools: 32 -> 1, so 256 features.
+    "cifar_arch2": (conv(3, 3, 32) + conv(3, 32, 32) + conv(3, 32, 64) + conv(3, 64, 64) + conv(3, 64, 128)
+                    + conv(3, 128, 128) + conv(3, 128, 256) + conv(3, 256, 256) + conv(3, 256, 256)
+                    + dense(256, 100) + dense(100, 100)),
+    # Stem 64, residual block (2 x conv 64), bottleneck 64 -> 32 -> 32 -> 128 with a 1x1 projection;
+    # convs without bias, each with batch norm; two pools: 32 -> 8, so 8x8x128 features.
+    "cifar_arch3": (conv(3, 3, 64, False) + 2 * conv(3, 64, 64, False)  # stem, residual block
+                    + conv(1, 64, 32, False) + conv(3, 32, 32, False) + conv(1, 32, 128, False)  # bottleneck
+                    + conv(1, 64, 128, False)  # projection skip
+                    + 3 * batch_norm(64) + 2 * batch_norm(32) + 2 * batch_norm(128)
+                    + dense(8 * 8 * 128, 100) + dense(100, 100)),
+    # Pre-activation ResNet-18 (widths 64-512): pinned as built, to catch accidental changes.
+    "cifar_resnet": 11_226_148,
+}
+
+
+def config_for(name, **changes):
+    return TrainConfig(dataset=ARCHITECTURES[name].dataset, architecture=name, **changes)
+
+
+def test_hand_counts_match_the_report():
+    assert EXPECTED_PARAMETERS["fmnist_arch1"] == 159_010
+    assert EXPECTED_PARAMETERS["cifar_arch1"] == 896 + 18_496 + 230_500 + 10_100
+
+
+def test_registry_is_complete_and_consistent():
+    assert set(ARCHITECTURES) == set(EXPECTED_PARAMETERS)
+    for name, arch in ARCHITECTURES.items():
+        assert arch.name == name and arch.title and arch.summary
+        assert set(arch.uses) <= set(FIELDS), name
+        assert "dataset" not in arch.uses and "architecture" not in arch.uses
+    assert "depth" in ARCHITECTURES["fmnist_arch2"].uses and "depth" not in ARCHITECTURES["fmnist_arch1"].uses
+    assert "augment" in ARCHITECTURES["cifar_resnet"].uses
+
+
+@pytest.mark.backend
+@pytest.mark.parametrize("name", list(EXPECTED_PARAMETERS))
+def test_builds_with_output_shape_and_parameter_count(name):
+    """Built with dropout and L2 on: neither adds parameters; L2 adds one loss per regularized layer."""
+    model = build_model(config_for(name, dropout=0.3, l2=1e-3))
+    classes = 10 if ARCHITECTURES[name].dataset == "fashion_mnist" else 100
+    assert model.output_shape == (None, classes)
+    assert model.input_shape == ((None, 28, 28, 1) if classes == 10 else (None, 32, 32, 3))
+    assert model.count_params() == EXPECTED_PARAMETERS[name]
+    assert model.layers[-1].name == "classes"
+    assert any(type(layer).__name__ == "Dropout" and layer.rate == 0.3 for layer in model.layers)
+    kernels = [layer for layer in model.layers if hasattr(layer, "kernel_regularizer")]
+    assert kernels and all(layer.kernel_regularizer is not None for layer in kernels)
+    assert len(model.losses) == len(kernels)
+
+
+@pytest.mark.backend
+def test_dropout_and_l2_off():
+    model = build_model(config_for("fmnist_arch1"))
+    assert [type(layer).__name__ for layer in model.layers] == ["Rescaling", "Flatten", "Dense", "Dense"]
+    assert model.losses == []
+    on = build_model(config_for("fmnist_arch1", dropout=0.2, l2=1e-3))
+    assert [type(layer).__name__ for layer in on.layers] == ["Rescaling", "Flatten", "Dense", "Dropout", "Dense"]
+    assert len(on.losses) == 2
+    conv = build_model(config_for("cifar_arch1"))
+    assert not any(type(layer).__name__ == "Dropout" for layer in conv.layers) and conv.losses == []
+
+
+@pytest.mark.backend
+def test_arch2_depth_and_units():
+    model = build_model(config_for("fmnist_arch2", depth=3, units=64, dropout=0.1))
+    hidden = [layer for layer in model.layers if layer.name.startswith("hidden_")]
+    assert [layer.units for layer in hidden] == [64, 64, 64]
+    assert sum(type(layer).__name__ == "Dropout" for layer in model.layers) == 3
+    assert model.count_params() == dense(784, 64) + 2 * dense(64, 64) + dense(64, 10)
+
+
+@pytest.mark.backend
+def test_first_layer_scales_pixels_to_unit_range():
+    import numpy as np
+
+    model = build_model(config_for("fmnist_arch1"))
+    scale = model.layers[0]
+    out = np.asarray(scale(np.full((1, 28, 28, 1), 255, np.float32)))
+    np.testing.assert_allclose(out, 1.0, rtol=1e-6)
+
+
+@pytest.mark.backend
+def test_same_seed_same_initial_weights():
+    import keras
+    import numpy as np
+
+    def weights(seed):
+        keras.utils.set_random_seed(seed)
+        return build_model(config_for("fmnist_arch2", depth=2, units=32, seed=seed)).get_weights()
+
+    a, b, c = weights(5), weights(5), weights(6)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not np.array_equal(a[0], c[0])

@@ -1,0 +1,357 @@
+"""core.runs: run folders on disk — killed runs, broken folders, atomic writes, names, export/import."""
+
+import io
+import json
+import os
+import re
+import signal
+import socket
+import stat
+import struct
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core import runs
+from core.runs import RunError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def names_in(folder: Path) -> list[str]:
+    return sorted(p.name for p in Path(folder).iterdir())
+
+
+# --- killed runs ---------------------------------------------------------------------------------
+
+def test_run_with_dead_worker_is_listed_as_failed(tmp_path, fake_run):
+    path = runs.create_run(tmp_path, {"dataset": "fashion_mnist", "architecture": "fmnist_arch1"}, "killed", None, {})
+    runs.write_csv(path / runs.HISTORY_FILE, pd.DataFrame([{"epoch": 1, "loss": 1.0}]))
+    assert runs.read_run(path).status == "running"  # this process is alive
+    runs.update_record(path, worker={"host": socket.gethostname(), "pid": dead_pid()})
+    run = runs.read_run(path)
+    assert run.status == "failed" and "stopped before the run finished" in run.record["error"]
+    assert json.loads((path / runs.RUN_FILE).read_text())["status"] == "running"  # reading changes nothing
+    assert [r.status for r in runs.list_runs(tmp_path, pretrained_dir=None)] == ["failed"]
+    # A worker on another machine cannot be checked from here: it stays "running".
+    runs.update_record(path, worker={"host": "another-host", "pid": dead_pid()})
+    assert runs.read_run(path).status == "running"
+
+
+def test_completed_record_without_its_files_is_broken_not_completed(tmp_path):
+    path = runs.create_run(tmp_path, {"dataset": "fashion_mnist", "architecture": "fmnist_arch1"}, "liar", None, {})
+    runs.update_record(path, status="completed")
+    run = runs.read_run(path)
+    assert run.status == "broken" and "completed run lacks history.csv, metrics.json, predictions.npz, misclassified.npz" in run.problem
+
+
+def test_training_process_killed_mid_run_is_never_completed(tmp_path, fashion_dir):
+    """A real `python -m core train`, SIGKILLed after its first epoch."""
+    runs_dir = tmp_path / "runs"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core", "train", "--preset", "fmnist-arch1-tr1", "--data-dir", str(fashion_dir),
+         "--runs-dir", str(runs_dir), "--epochs", "300", "--set", "batch_size=8"],
+        cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    try:
+        deadline = time.monotonic() + 240
+        while not list(runs_dir.glob("*/history.csv")):
+            assert proc.poll() is None, "training ended before it could be killed"
+            assert time.monotonic() < deadline, "no epoch finished within 240 s"
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    (listed,) = runs.list_runs(runs_dir, pretrained_dir=None)
+    assert listed.status == "failed" and listed.record["error"]
+    assert not (listed.path / runs.METRICS_FILE).exists()
+    assert json.loads((listed.path / runs.RUN_FILE).read_text())["status"] == "running"
+
+
+# --- broken folders --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("damage, problem", [
+    (lambda p: (p / runs.PREDICTIONS_FILE).unlink(), "completed run lacks predictions.npz"),
+    (lambda p: (p / runs.HISTORY_FILE).unlink(), "completed run lacks history.csv"),
+    (lambda p: (p / runs.METRICS_FILE).write_text('{"test_accuracy": 0.7'), "metrics.json: not valid JSON"),
+    (lambda p: (p / runs.METRICS_FILE).write_text('{"loss": 1}'), "metrics.json lacks test_accuracy"),
+    (lambda p: (p / runs.METRICS_FILE).write_text('[1, 2]'), "metrics.json: expected a JSON object"),
+    (lambda p: (p / runs.RUN_FILE).write_text('{"id": '), "run.json: not valid JSON"),
+    (lambda p: (p / runs.RUN_FILE).unlink(), "run.json is missing"),
+    (lambda p: runs.write_json(p / runs.RUN_FILE, {"id": "x", "name": "y", "status": "done", "config": {}, "created": ""}),
+     "unknown status 'done'"),
+    (lambda p: runs.write_json(p / runs.RUN_FILE, {"id": "x", "status": "completed"}), "run.json lacks 'name'"),
+], ids=["no-predictions", "no-history", "metrics-malformed", "metrics-no-accuracy", "metrics-not-object",
+        "record-malformed", "record-missing", "bad-status", "record-incomplete"])
+def test_damaged_completed_run_is_broken_and_others_still_load(tmp_path, fake_run, damage, problem):
+    good = fake_run(tmp_path, "good", accuracy=0.8)
+    bad = fake_run(tmp_path, "bad")
+    damage(bad)
+    listed = {r.path.name: r for r in runs.list_runs(tmp_path, pretrained_dir=None)}
+    assert listed[bad.name].status == "broken" and problem in listed[bad.name].problem
+    assert listed[good.name].status == "completed" and listed[good.name].metrics()["test_accuracy"] == 0.8
+    assert listed[good.name].name == "good"
+
+
+def test_listing_skips_hidden_folders_files_and_missing_dirs(tmp_path, fake_run):
+    fake_run(tmp_path / "own", "mine")
+    fake_run(tmp_path / "shipped", "theirs")
+    (tmp_path / "own" / ".import-abc").mkdir()
+    (tmp_path / "own" / ".queue.sqlite").write_bytes(b"")
+    listed = runs.list_runs(tmp_path / "own", pretrained_dir=tmp_path / "shipped")
+    assert sorted((r.name, r.shipped) for r in listed) == [("mine", False), ("theirs", True)]
+    assert runs.list_runs(tmp_path / "nowhere", pretrained_dir=None) == []
+
+
+def test_reading_a_sound_run(tmp_path, fake_run):
+    path = fake_run(tmp_path, "sound", accuracy=0.75)
+    run = runs.find_run(path.name, tmp_path, pretrained_dir=tmp_path / "none")
+    assert (run.id, run.name, run.status, run.shipped) == (path.name, "sound", "completed", False)
+    assert list(run.history()["epoch"]) == [1, 2]
+    assert run.predictions()["y_true"].shape == (20,) and run.misclassified()["image"].shape == (5, 28, 28, 1)
+    assert run.config["epochs"] == 2 and run.progress() == {}
+    for bad_id in ("../" + path.name, ".hidden", "", "nope"):
+        with pytest.raises(RunError, match="no run with id"):
+            runs.find_run(bad_id, tmp_path, pretrained_dir=tmp_path / "none")
+
+
+def test_arrays_in_a_run_are_never_unpickled(tmp_path, fake_run):
+    path = fake_run(tmp_path)
+    np.savez(path / runs.PREDICTIONS_FILE, y_true=np.array([object()], dtype=object))
+    with pytest.raises(RunError, match="predictions.npz: unreadable"):
+        runs.read_run(path).predictions()
+    (path / runs.HISTORY_FILE).write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(RunError, match="unreadable history"):
+        runs.read_run(path).history()
+    (path / runs.HISTORY_FILE).unlink()
+    assert list(runs.read_run(path).history().columns)[:3] == ["epoch", "loss", "accuracy"]
+
+
+# --- atomic writes -------------------------------------------------------------------------------
+
+def test_failed_write_leaves_the_old_file_and_no_partial_one(tmp_path, monkeypatch):
+    target = tmp_path / "metrics.json"
+    runs.write_json(target, {"test_accuracy": 0.5})
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(runs.os, "fsync", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        runs.write_json(target, {"test_accuracy": 0.9, "big": list(range(1000))})
+    with pytest.raises(OSError):
+        runs.write_npz(tmp_path / "predictions.npz", y=np.arange(10))
+    monkeypatch.undo()
+    assert json.loads(target.read_text()) == {"test_accuracy": 0.5}
+    assert names_in(tmp_path) == ["metrics.json"]
+
+
+def test_interrupted_replace_leaves_no_temporary_file(tmp_path, monkeypatch):
+    target = tmp_path / "history.csv"
+    target.write_text("epoch\n1\n")
+
+    def interrupted(src, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runs.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        runs.write_atomic(target, b"epoch\n1\n2\n")
+    monkeypatch.undo()
+    assert target.read_text() == "epoch\n1\n" and names_in(tmp_path) == ["history.csv"]
+
+
+def test_unserialisable_json_writes_nothing(tmp_path):
+    with pytest.raises(TypeError, match="cannot store object"):
+        runs.write_json(tmp_path / "x.json", {"a": object()})
+    assert names_in(tmp_path) == []
+    runs.write_json(tmp_path / "x.json", {"a": np.float32(0.5), "b": np.arange(3)})
+    assert json.loads((tmp_path / "x.json").read_text()) == {"a": 0.5, "b": [0, 1, 2]}
+
+
+# --- names, rename, delete -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, message", [
+    ("", "cannot be empty"), ("   ", "cannot be empty"), ("a/b", "cannot contain '/'"), ("a\\b", "cannot contain '\\\\'"),
+    ("x" * 81, "at most 80 characters (this one has 81)"), ("..", "cannot be '.' or '..'"), ("tab\there", "cannot contain"),
+    (None, "cannot be empty"),
+])
+def test_bad_names(name, message):
+    with pytest.raises(RunError, match=re.escape(message)):
+        runs.clean_name(name)
+
+
+def test_good_names():
+    assert runs.clean_name("  Arch 2 — dropout 0.2 (mine)  ") == "Arch 2 — dropout 0.2 (mine)"
+    assert runs.clean_name("x" * 80) == "x" * 80
+
+
+def test_rename_and_delete_own_run(tmp_path, fake_run):
+    path = fake_run(tmp_path, "old")
+    runs.rename_run(runs.read_run(path), " new name ")
+    assert runs.read_run(path).name == "new name"
+    with pytest.raises(RunError, match="cannot contain '/'"):
+        runs.rename_run(runs.read_run(path), "../escape")
+    assert runs.read_run(path).name == "new name"
+    runs.delete_run(runs.read_run(path))
+    assert names_in(tmp_path) == []
+
+
+def test_shipped_runs_cannot_be_changed(tmp_path, fake_run):
+    path = fake_run(tmp_path, "shipped")
+    shipped = runs.read_run(path, shipped=True)
+    with pytest.raises(RunError, match="shipped with the dashboard"):
+        runs.rename_run(shipped, "mine now")
+    with pytest.raises(RunError, match="shipped with the dashboard"):
+        runs.delete_run(shipped)
+    assert runs.read_run(path).name == "shipped"
+
+
+def test_running_run_cannot_be_deleted_but_a_killed_one_can(tmp_path):
+    path = runs.create_run(tmp_path, {"dataset": "fashion_mnist", "architecture": "fmnist_arch1"}, "busy", None, {})
+    with pytest.raises(RunError, match="still training; cancel it first"):
+        runs.delete_run(runs.read_run(path))
+    runs.update_record(path, worker={"host": socket.gethostname(), "pid": dead_pid()})
+    runs.delete_run(runs.read_run(path))
+    assert not path.exists()
+
+
+def test_broken_run_cannot_be_renamed_but_can_be_deleted(tmp_path, fake_run):
+    path = fake_run(tmp_path)
+    (path / runs.METRICS_FILE).unlink()
+    with pytest.raises(RunError, match="is broken"):
+        runs.rename_run(runs.read_run(path), "fixed")
+    runs.delete_run(runs.read_run(path))
+    assert names_in(tmp_path) == []
+
+
+def test_create_run_checks_name_and_id(tmp_path):
+    config = {"dataset": "fashion_mnist", "architecture": "fmnist_arch1"}
+    with pytest.raises(RunError, match="cannot contain"):
+        runs.create_run(tmp_path, config, "a/b", None, {})
+    with pytest.raises(RunError, match="bad run id"):
+        runs.create_run(tmp_path, config, "ok", None, {}, run_id="../20260101-000000-abcdef")
+    assert names_in(tmp_path) == []
+    path = runs.create_run(tmp_path, config, "ok", "fmnist-arch1-tr1", {"backend": "x"}, run_id="20260101-000000-abcdef")
+    record = json.loads((path / runs.RUN_FILE).read_text())
+    assert record["status"] == "running" and record["worker"]["pid"] == os.getpid() and record["preset"] == "fmnist-arch1-tr1"
+    assert runs.RUN_ID_PATTERN.match(runs.new_run_id())
+
+
+# --- export and import ---------------------------------------------------------------------------
+
+def zip_of(files: dict, symlinks=()) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        for name, content in files.items():
+            z.writestr(name, content)
+        for name in symlinks:
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            z.writestr(info, "/etc/passwd")
+    return buffer.getvalue()
+
+
+def keras_archive(config: dict) -> bytes:
+    return zip_of({"config.json": json.dumps(config), "metadata.json": "{}"})
+
+
+def exported_files(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(runs.export_run(runs.read_run(path)))) as z:
+        return {name: z.read(name) for name in z.namelist()}
+
+
+def test_export_import_round_trip_gets_a_new_id(tmp_path, fake_run):
+    path = fake_run(tmp_path / "a", "exported", accuracy=0.8)
+    runs.write_json(path / runs.PROGRESS_FILE, {"epoch": 1})
+    files = exported_files(path)
+    assert sorted(files) == sorted([*runs.REQUIRED_COMPLETED, runs.MODEL_FILE])  # no progress file
+    imported = runs.import_run(zip_of(files), tmp_path / "b")
+    assert imported.id != path.name and runs.RUN_ID_PATTERN.match(imported.id)
+    assert imported.status == "completed" and imported.name == "exported" and not imported.shipped
+    assert imported.record["imported"]["original_id"] == path.name
+    assert imported.metrics()["test_accuracy"] == 0.8
+    for name in (runs.PREDICTIONS_FILE, runs.MODEL_FILE, runs.HISTORY_FILE):
+        assert (imported.path / name).read_bytes() == (path / name).read_bytes()
+    assert names_in(tmp_path / "b") == [imported.id]
+    again = runs.import_run(zip_of(files), tmp_path / "b")  # twice: two runs, two ids
+    assert again.id != imported.id and len(names_in(tmp_path / "b")) == 2
+
+
+def _record(files, **changes):
+    record = {**json.loads(files[runs.RUN_FILE]), **changes}
+    return {**files, runs.RUN_FILE: json.dumps(record)}
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda f: zip_of({**f, "../evil.txt": b"x"}), "points outside the run folder"),
+    (lambda f: zip_of({**f, "/etc/evil": b"x"}), "points outside the run folder"),
+    (lambda f: zip_of({**f, "C:evil": b"x"}), "points outside the run folder"),
+    (lambda f: zip_of({**f, "sub\\evil": b"x"}), "points outside the run folder"),
+    (lambda f: zip_of({**f, ".": b"x"}), "points outside the run folder"),
+    (lambda f: zip_of(f, symlinks=["link"]), "is a symbolic link"),
+    (lambda f: zip_of({**f, "sub/file.txt": b"x"}), "inside a folder"),
+    (lambda f: zip_of({**f, "sub/": b""}), "inside a folder"),
+    (lambda f: b"PK\x03\x04 this is not a zip", "not a zip file"),
+    (lambda f: b"", "not a zip file"),
+    (lambda f: zip_of({k: v for k, v in f.items() if k != runs.RUN_FILE}), "has no run.json"),
+    (lambda f: zip_of({k: v for k, v in f.items() if k != runs.METRICS_FILE}), "not sound: completed run lacks metrics.json"),
+    (lambda f: zip_of({**f, runs.METRICS_FILE: b"{oops"}), "not sound: zip/metrics.json: not valid JSON"),
+    (lambda f: zip_of(_record(f, status="cancelled")), "only completed runs can be imported (this one is cancelled)"),
+    (lambda f: zip_of(_record(f, config={**json.loads(f[runs.RUN_FILE])["config"], "dropout": 5})),
+     "config is invalid: dropout = 5"),
+    (lambda f: zip_of(_record(f, config={**json.loads(f[runs.RUN_FILE])["config"], "hack": 1})),
+     "config is invalid: unknown config field(s): hack"),
+    (lambda f: zip_of(_record(f, config={**json.loads(f[runs.RUN_FILE])["config"], "architecture": "cifar_arch1"})),
+     "config is invalid: architecture 'cifar_arch1' is for cifar100"),
+    (lambda f: zip_of(_record(f, name="../../etc")), "cannot contain '/'"),
+    (lambda f: zip_of({**f, **{f"extra{i}": b"" for i in range(40)}}), "a run has at most 32"),
+    (lambda f: zip_of({**f, runs.MODEL_FILE: b"not a zip"}), "model is refused"),
+    (lambda f: zip_of({**f, runs.MODEL_FILE: keras_archive({"module": "keras.layers", "class_name": "Lambda",
+                                                            "config": {"function": "bytecode"}})}), "model is refused"),
+], ids=["dotdot", "absolute", "drive", "backslash", "dot", "symlink", "subfolder", "folder-entry", "not-zip", "empty",
+        "no-record", "incomplete", "bad-metrics", "not-completed", "config-range", "config-unknown", "config-mismatch",
+        "bad-name", "too-many", "model-not-zip", "model-lambda"])
+def test_import_rejects_and_leaves_nothing_behind(tmp_path, fake_run, make, message):
+    files = exported_files(fake_run(tmp_path / "source"))
+    target = tmp_path / "runs"
+    target.mkdir()
+    (target / "keep.txt").write_text("unrelated")
+    with pytest.raises(RunError) as e:
+        runs.import_run(make(files), target)
+    assert message in str(e.value)
+    assert names_in(target) == ["keep.txt"]
+
+
+def test_import_rejects_oversized_content(tmp_path, fake_run, monkeypatch):
+    files = exported_files(fake_run(tmp_path / "source"))
+    monkeypatch.setattr(runs, "MAX_IMPORT_BYTES", 1000)
+    (tmp_path / "runs").mkdir()
+    with pytest.raises(RunError, match="unpacks to .* MB; the limit is"):
+        runs.import_run(zip_of({**files, "padding": b"\0" * 2000}), tmp_path / "runs")
+    assert names_in(tmp_path / "runs") == []
+
+
+def test_damaged_arrays_are_run_errors(tmp_path, fake_run):
+    path = fake_run(tmp_path)
+    with open(path / runs.PREDICTIONS_FILE, "wb") as f:
+        np.save(f, np.zeros(20))  # a lone array under the .npz name
+    with pytest.raises(RunError, match="predictions.npz: unreadable .*single array"):
+        runs.read_run(path).predictions()
+    raw = bytearray((path / runs.MISCLASSIFIED_FILE).read_bytes())
+    info = zipfile.ZipFile(io.BytesIO(bytes(raw))).getinfo("image.npy")
+    name_len, extra_len = struct.unpack("<HH", raw[info.header_offset + 26: info.header_offset + 30])
+    raw[info.header_offset + 30 + name_len + extra_len + 2] ^= 0xFF  # inside the deflate stream of the zeros
+    (path / runs.MISCLASSIFIED_FILE).write_bytes(bytes(raw))
+    with pytest.raises(RunError, match="misclassified.npz: unreadable"):
+        runs.read_run(path).misclassified()

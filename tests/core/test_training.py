@@ -1,0 +1,188 @@
+"""core.training: a real (tiny) training run into a run folder, under the active Keras backend.
+
+Every run here uses the same shapes (the fmnist-arch1-tr1 network on the first 300 of 400 learnable
+toy images), so that compiled programs are reused and the suite stays fast under JAX too.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from core import datasets, presets, runs, training
+
+pytestmark = pytest.mark.backend
+
+PRESET = "fmnist-arch1-tr1"
+
+
+def toy_config(**changes):
+    return presets.get(PRESET).config.replace(**{"epochs": 3, "limit": 300, **changes})
+
+
+class Recorder(training.BaseListener):
+    def __init__(self):
+        self.started, self.batches, self.rows = [], [], []
+
+    def on_start(self, run_dir, epochs, steps_per_epoch):
+        self.started.append((run_dir, epochs, steps_per_epoch))
+
+    def on_batch(self, epoch, step, steps_per_epoch):
+        self.batches.append((epoch, step, steps_per_epoch))
+
+    def on_epoch(self, row):
+        self.rows.append(row)
+
+
+@pytest.fixture(scope="session")
+def toy_run(tmp_path_factory, fashion_data):
+    """One 3-epoch run of the preset's network on the toy set, shared by the tests that read it."""
+    recorder = Recorder()
+    run_dir = training.train(toy_config(), tmp_path_factory.mktemp("runs"), preset=PRESET, dataset=fashion_data,
+                             listener=recorder)
+    return run_dir, recorder
+
+
+def test_training_lowers_the_loss_and_learns(toy_run):
+    run = runs.read_run(toy_run[0])
+    history = run.history()
+    assert run.status == "completed" and list(history["epoch"]) == [1, 2, 3]
+    assert history["loss"].iloc[-1] < 0.5 * history["loss"].iloc[0]
+    assert history["val_loss"].iloc[-1] < history["val_loss"].iloc[0]
+    m = run.metrics()
+    assert m["test_accuracy"] >= 0.9 and m["val_accuracy"] >= 0.9
+    assert m["test_error"] == pytest.approx(1 - m["test_accuracy"])
+
+
+def test_listener_gets_every_epoch(toy_run):
+    run_dir, recorder = toy_run
+    (started,) = recorder.started
+    assert started == (run_dir, 3, 8)  # 255 training images in batches of 32
+    assert [row["epoch"] for row in recorder.rows] == [1, 2, 3]
+    for row in recorder.rows:
+        assert set(row) >= {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"}
+        assert row["learning_rate"] == pytest.approx(1e-3) and row["seconds"] > 0 and 0 <= row["accuracy"] <= 1
+    assert {epoch for epoch, _, _ in recorder.batches} == {1, 2, 3}
+    assert all(steps == 8 and 1 <= step <= 8 for _, step, steps in recorder.batches)
+    assert max(step for epoch, step, _ in recorder.batches if epoch == 3) == 8
+    history = runs.read_run(run_dir).history()
+    np.testing.assert_allclose(history["loss"], [row["loss"] for row in recorder.rows], rtol=1e-6)
+    assert list(history.columns) == training.HISTORY_COLUMNS
+
+
+def test_run_folder_holds_everything(toy_run, fashion_data):
+    import keras
+
+    run_dir, _ = toy_run
+    names = {p.name for p in run_dir.iterdir()}
+    assert names == {runs.RUN_FILE, runs.HISTORY_FILE, runs.METRICS_FILE, runs.PREDICTIONS_FILE, runs.MISCLASSIFIED_FILE,
+                     runs.MODEL_FILE}  # no progress file, no temporary file left
+    record = json.loads((run_dir / runs.RUN_FILE).read_text())
+    assert record["status"] == "completed" and record["epochs_trained"] == 3 and record["error"] is None
+    assert record["environment"]["backend"] == keras.backend.backend()
+    assert record["preset"] == PRESET and record["name"] == PRESET
+    assert set(record["durations"]) >= {"data_s", "fit_s", "total_s"}
+    m = runs.read_run(run_dir).metrics()
+    for key in ("test_loss", "test_cross_entropy", "test_error_ci95", "confusion", "per_class", "best_epoch",
+                "best_val_accuracy", "train_accuracy", "train_loss", "val_loss", "epochs_trained", "n_test"):
+        assert key in m
+    assert m["n_test"] == 100 and np.sum(m["confusion"]) == 100 and len(m["per_class"]) == 10
+    pred = runs.read_run(run_dir).predictions()
+    np.testing.assert_array_equal(pred["y_true"], fashion_data.y_test)
+    assert m["test_accuracy"] == pytest.approx(np.mean(pred["y_true"] == pred["y_pred"]))
+    mistakes = runs.read_run(run_dir).misclassified()
+    assert len(mistakes["index"]) == np.sum(pred["y_true"] != pred["y_pred"])
+    np.testing.assert_array_equal(mistakes["image"], fashion_data.x_test[mistakes["index"]])
+
+
+def test_limit_really_limits_and_preset_differences_are_recorded(toy_run, fashion_data):
+    record = runs.read_run(toy_run[0]).record
+    assert len(fashion_data.x_train) == 400
+    assert record["data"]["train"] + record["data"]["validation"] == 300 and record["data"]["limit"] == 300
+    assert record["data"]["validation"] == 45 and record["data"]["test"] == 100  # 15 % of 300; the test set whole
+    assert record["differs_from_preset"] == {"epochs": [50, 3], "limit": [0, 300]}
+    assert record["config"] == toy_config().to_dict()
+
+
+def test_saved_model_loads_safely_and_predicts_the_stored_predictions(toy_run, fashion_data):
+    import keras
+
+    run_dir, _ = toy_run
+    model = keras.saving.load_model(run_dir / runs.MODEL_FILE, safe_mode=True)
+    assert model.output_shape == (None, 10) and model.count_params() == 159_010
+    probabilities = np.asarray(model.predict(fashion_data.x_test, verbose=0))
+    pred = runs.read_run(run_dir).predictions()
+    np.testing.assert_array_equal(probabilities.argmax(axis=1), pred["y_pred"])
+    np.testing.assert_allclose(probabilities.max(axis=1), pred["confidence"], atol=1e-5)
+
+
+def test_same_seed_same_split_weights_and_first_epoch(toy_run, fashion_data, tmp_path):
+    config = toy_config(epochs=1)
+    a, b = training.prepare_data(config, fashion_data), training.prepare_data(config, fashion_data)
+    np.testing.assert_array_equal(a.x_train, b.x_train)
+    np.testing.assert_array_equal(a.y_val, b.y_val)
+    other = training.prepare_data(config.replace(seed=1), fashion_data)
+    assert not np.array_equal(a.y_val, other.y_val)
+    w1 = training.compile_model(config, 8).get_weights()
+    w2 = training.compile_model(config, 8).get_weights()
+    w3 = training.compile_model(config.replace(seed=1), 8).get_weights()
+    assert all(np.array_equal(x, y) for x, y in zip(w1, w2)) and not np.array_equal(w1[0], w3[0])
+    run_dir = training.train(config, tmp_path, dataset=fashion_data)
+    first = runs.read_run(run_dir).history().iloc[0]
+    reference = runs.read_run(toy_run[0]).history().iloc[0]
+    assert first["loss"] == pytest.approx(reference["loss"], rel=1e-6)
+    assert first["val_loss"] == pytest.approx(reference["val_loss"], rel=1e-6)
+
+
+@pytest.mark.parametrize("when", ["first batch", "first epoch"])
+def test_cancel_keeps_what_was_learned(tmp_path, fashion_data, when):
+    recorder = Recorder()
+    stop = (lambda: len(recorder.batches) >= 1) if when == "first batch" else (lambda: len(recorder.rows) >= 1)
+    run_dir = training.train(toy_config(epochs=5), tmp_path, dataset=fashion_data, listener=recorder, should_stop=stop)
+    run = runs.read_run(run_dir)
+    assert run.status == "cancelled" and run.record["epochs_trained"] == 1 and len(recorder.rows) == 1
+    assert len(run.history()) == 1
+    assert run.metrics()["test_accuracy"] > 0.1 and (run_dir / runs.MODEL_FILE).is_file()
+    assert run.predictions()["y_pred"].shape == (100,)
+    assert not (run_dir / runs.PROGRESS_FILE).exists()
+
+
+def test_failure_mid_training_is_recorded(tmp_path, fashion_data):
+    def broken_check():
+        raise RuntimeError("the cancel flag could not be read")
+
+    with pytest.raises(RuntimeError, match="cancel flag"):
+        training.train(toy_config(epochs=2), tmp_path, dataset=fashion_data, should_stop=broken_check)
+    (run,) = runs.list_runs(tmp_path, pretrained_dir=None)
+    assert run.status == "failed" and run.record["error"] == "RuntimeError: the cancel flag could not be read"
+    assert "Traceback" in run.record["traceback"] and run.record["finished"]
+    assert not (run.path / runs.METRICS_FILE).exists()
+
+
+def test_missing_dataset_fails_the_run_with_the_data_message(tmp_path):
+    with pytest.raises(datasets.DataError, match="Fashion-MNIST not found"):
+        training.train(toy_config(), tmp_path, data_dir=tmp_path)
+    (run,) = runs.list_runs(tmp_path, pretrained_dir=None)
+    assert run.status == "failed" and run.record["error"].startswith("DataError: Fashion-MNIST not found")
+
+
+def test_out_of_range_test_label_fails_the_run(tmp_path, fashion_data):
+    y_test = fashion_data.y_test.copy()
+    y_test[3] = 10
+    bad = datasets.Dataset(fashion_data.info, fashion_data.x_train, fashion_data.y_train, fashion_data.x_test, y_test, "bad")
+    with pytest.raises(Exception):
+        training.train(toy_config(epochs=1), tmp_path, dataset=bad)
+    (run,) = runs.list_runs(tmp_path, pretrained_dir=None)
+    assert run.status == "failed" and "10" in run.record["error"]
+
+
+def test_out_of_range_training_label_fails_the_run(tmp_path, fashion_data):
+    """One-hot encoding would turn label 10 into all zeros and train on it silently: it must fail instead."""
+    y_train = fashion_data.y_train.copy()
+    y_train[5] = 10
+    bad = datasets.Dataset(fashion_data.info, fashion_data.x_train, y_train, fashion_data.x_test, fashion_data.y_test, "bad")
+    with pytest.raises((ValueError, IndexError)):
+        training.train(toy_config(epochs=1), tmp_path, dataset=bad)
+    (run,) = runs.list_runs(tmp_path, pretrained_dir=None)
+    assert run.status == "failed" and "10" in run.record["error"]
+    assert not (run.path / runs.METRICS_FILE).exists()

@@ -1,0 +1,80 @@
+"""core.worker: a job in, a run folder out; a worker serving the queue end to end."""
+
+import pytest
+
+from core import jobs, presets, runs, worker
+
+PRESET = "fmnist-arch1-tr1"
+
+
+def tiny_job(runs_dir, data_dir, name="queued", **changes):
+    config = presets.get(PRESET).config.replace(**{"epochs": 1, "limit": 300, **changes})
+    return jobs.make_job(config, runs_dir, name=name, preset=PRESET, data_dir=data_dir)
+
+
+@pytest.mark.backend
+def test_run_job_makes_a_completed_run(tmp_path, fashion_dir):
+    spec = tiny_job(tmp_path, fashion_dir)
+    run_dir = worker.run_job(spec)
+    assert run_dir == str(tmp_path.resolve() / spec["run_id"])
+    run = runs.read_run(run_dir)
+    assert run.status == "completed" and run.name == "queued" and run.record["preset"] == PRESET
+    assert run.record["data"]["source"] == f"data directory {fashion_dir}"
+    assert run.metrics()["n_test"] == 100
+
+
+@pytest.mark.backend
+def test_serve_runs_queued_jobs_end_to_end(tmp_path, fashion_dir):
+    queue = jobs.Queue(tmp_path)
+    broken = queue.submit(tiny_job(tmp_path, tmp_path / "no-data-here", name="no data"), "me")
+    good = queue.submit(tiny_job(tmp_path, fashion_dir, name="good"), "me")
+    assert worker.serve(tmp_path, slot=0, idle_exit_s=5, max_jobs=2) == 2
+    assert queue.get(broken)["status"] == "failed" and "no-data-here does not exist" in queue.get(broken)["error"]
+    assert queue.get(good)["status"] == "completed"
+    statuses = {r.name: r.status for r in runs.list_runs(tmp_path, pretrained_dir=None)}
+    assert statuses == {"no data": "failed", "good": "completed"}
+    assert worker.worker_status(tmp_path) == []  # the slot's info file is gone with the worker
+
+
+def test_serve_cancels_a_job_flagged_before_it_starts(tmp_path, fashion_dir, monkeypatch):
+    """A cancel request reaches the job's should_stop; the queue then says how the run ended."""
+    queue = jobs.Queue(tmp_path)
+    a = queue.submit(tiny_job(tmp_path, fashion_dir), "me")
+    seen = {}
+
+    def fake_run_job(spec, should_stop=lambda: False, listener=None):
+        seen["before"] = should_stop()
+        queue.cancel(a)  # while running: only the flag is set
+        seen["queue"] = queue.get(a)["status"]
+        monkeypatch.setattr(worker, "POLL_S", -1.0)  # ask the database again at once
+        seen["after"] = should_stop()
+        path = runs.create_run(spec["runs_dir"], spec["config"], spec["name"], None, {}, spec["run_id"])
+        runs.update_record(path, status="cancelled")
+        return str(path)
+
+    monkeypatch.setattr(worker, "run_job", fake_run_job)
+    assert worker.serve(tmp_path, idle_exit_s=5, max_jobs=1) == 1
+    assert seen == {"before": False, "queue": "running", "after": True}
+    assert queue.get(a)["status"] == "cancelled"
+
+
+def test_serve_refuses_a_slot_already_served(tmp_path, capsys):
+    lock_path, _ = worker._slot_paths(tmp_path, 3)
+    held = worker._try_lock(lock_path)
+    try:
+        assert worker.serve(tmp_path, slot=3, idle_exit_s=0, max_jobs=1) == 0
+        assert "already served by another process" in capsys.readouterr().err
+    finally:
+        held.close()
+
+
+def test_idle_worker_exits(tmp_path):
+    assert worker.serve(tmp_path, slot=1, idle_exit_s=0.2) == 0
+    assert worker._try_lock(worker._slot_paths(tmp_path, 1)[0]) is not None  # lock released
+
+
+def test_default_slots(monkeypatch):
+    monkeypatch.setenv("CLASSROOM_WORKERS", "3")
+    assert worker.default_slots() == 3
+    monkeypatch.setenv("CLASSROOM_WORKERS", "0")
+    assert worker.default_slots() == 1
