@@ -8,16 +8,17 @@ import streamlit as st
 
 from pages.common import init_session
 
-st.set_page_config(page_title="How networks train", page_icon="📈", layout="wide")
+st.set_page_config(page_title="How networks train", page_icon=":material/show_chart:", layout="wide")
 init_session()
 
+# Material icons ship with Streamlit; emoji need a font that classroom machines may lack.
 page = st.navigation(
     [
-        st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-        st.Page("pages/train.py", title="Train", icon="🏋️"),
-        st.Page("pages/compare.py", title="Compare", icon="📊"),
-        st.Page("pages/inspect.py", title="Inspect", icon="🔍"),
-        st.Page("pages/report.py", title="The report", icon="📄"),
+        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+        st.Page("pages/inspect.py", title="Inspect", icon=":material/search:"),
+        st.Page("pages/report.py", title="The report", icon=":material/description:"),
     ]
 )
 page.run()

@@ -1,0 +1,209 @@
+"""End to end, in headless chromium: the real app, a real worker process, a tiny real training.
+
+Moves sliders, trains through the UI on 300 generated Fashion-MNIST images, watches the curves grow,
+finds the run saved on disk, then opens it in Compare and Inspect. Needs /usr/bin/chromium.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+EPOCHS = 30  # batches of 8 on 255 images: long enough to see epochs arrive one by one
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with status {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.read().strip() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"streamlit did not answer at {url} within {timeout_s} s")
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory, fashion_dir):
+    """The dashboard on a free port, with runs, shipped runs and data in temporary folders."""
+    if not CHROMIUM.exists():
+        pytest.skip("/usr/bin/chromium is missing: install Debian's chromium package to run the browser test")
+    root = tmp_path_factory.mktemp("e2e")
+    runs_dir = root / "runs"
+    env = {**os.environ, "CLASSROOM_RUNS_DIR": str(runs_dir), "CLASSROOM_PRETRAINED_DIR": str(root / "pretrained"),
+           "CLASSROOM_DATA_DIR": str(fashion_dir), "KERAS_HOME": str(root / "keras"), "CLASSROOM_WORKERS": "1",
+           "TF_CPP_MIN_LOG_LEVEL": "3"}
+    port = _free_port()
+    log = open(root / "streamlit.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
+                             "--server.headless", "true", "--server.fileWatcherType", "none"],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://localhost:{port}"
+    try:
+        _wait_healthy(url, proc)
+        yield url, runs_dir
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()
+        # The worker runs in its own session (it outlives page reloads): stop the one this test started.
+        for info in (runs_dir / ".workers").glob("slot-*.json"):
+            pid = json.loads(info.read_text())["pid"]
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+
+def _settled(page) -> None:
+    """Wait until Streamlit has finished its script run (no running indicator for a moment)."""
+    quiet_since = None
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        busy = page.evaluate("!!document.querySelector('[data-testid=stStatusWidget], [data-testid=stSkeleton]')")
+        if busy:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since > 1.0:
+            return
+        time.sleep(0.1)
+    raise TimeoutError("the page kept running for 90 s")
+
+
+def _set_slider(page, label: str, presses: int) -> str:
+    """Home, then ArrowRight `presses` times, as a keyboard user would; returns the shown value."""
+    slider = page.get_by_role("slider", name=label)
+    slider.focus()
+    page.keyboard.press("Home")
+    for _ in range(presses):
+        page.keyboard.press("ArrowRight")
+    _settled(page)
+    return slider.get_attribute("aria-valuetext")
+
+
+def _metric(page, label: str) -> str:
+    for text in page.get_by_test_id("stMetric").all_inner_texts():
+        head, _, value = text.partition("\n")
+        if head.strip() == label:
+            return value.strip()
+    return ""
+
+
+def _shows(page, text: str, timeout_s: float = 60) -> None:
+    """The text is on the page, as text or as a widget's value (what a screen reader would announce)."""
+    deadline = time.monotonic() + timeout_s
+    while text not in page.get_by_role("main").aria_snapshot():
+        assert time.monotonic() < deadline, f"{text!r} not shown on {page.url}"
+        time.sleep(0.5)
+
+
+def _no_exception(page) -> None:
+    assert page.get_by_test_id("stException").count() == 0, page.get_by_test_id("stException").first.inner_text()
+
+
+def test_train_watch_and_open_in_compare_and_inspect(app):
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=90_000)  # the first model description imports TensorFlow; so does the worker
+    url, runs_dir = app
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.set_default_timeout(90_000)
+        try:
+            _scenario(page, url, runs_dir)
+        except Exception:
+            page.screenshot(path=str(runs_dir.parent / "failure.png"), full_page=True)  # kept in pytest's tmp folder
+            raise
+        finally:
+            browser.close()
+
+
+def _scenario(page, url, runs_dir) -> None:
+    from playwright.sync_api import expect
+
+    if True:
+        page.goto(f"{url}/train?client=e2e-browser")
+        page.get_by_text("Data and length").wait_for()
+        _settled(page)
+        _no_exception(page)
+
+        # The network follows the sliders: 16 neurons -> 784*16+16 + 16*10+10 parameters.
+        assert _set_slider(page, "Neurons per hidden layer", 0) == "16"
+        expect(page.get_by_test_id("stMetric").filter(has_text="Parameters")).to_contain_text("12,730")
+        assert _set_slider(page, "Epochs", EPOCHS - 1) == str(EPOCHS)
+        assert _set_slider(page, "Batch size", 0) == "8"
+        name = page.get_by_role("textbox", name="Run name")
+        # Left empty, the name follows the settings.
+        expect(name).to_have_attribute("placeholder", f"Fashion-MNIST Arch 1, trial 1 · units 16 · batch 8 · epochs {EPOCHS}")
+        name.fill("e2e tiny run")
+        name.press("Enter")
+        _settled(page)
+
+        page.get_by_test_id("stBaseButton-primary").filter(has_text="Train").click()
+        # Live: the progress bar, then epochs arriving one by one while the curves grow.
+        expect(page.get_by_text(re.compile(r"Training “e2e tiny run”|waiting in the queue"))).to_be_visible()
+        seen, with_curves = set(), set()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            finished = _metric(page, "Epochs finished")
+            if finished:
+                epochs_done = int(finished.split(" of ")[0])
+                seen.add(epochs_done)
+                if page.get_by_test_id("stVegaLiteChart").count() == 2:  # accuracy and loss
+                    with_curves.add(epochs_done)
+            if page.get_by_text("“e2e tiny run” finished").count():
+                break
+            time.sleep(0.2)
+        partial = sorted(k for k in with_curves if 0 < k < EPOCHS)
+        assert len(partial) >= 1, f"never saw curves of a partly trained network (epochs seen: {sorted(seen)})"
+
+        # The result, with its confidence interval, and the run on disk.
+        expect(page.get_by_text("“e2e tiny run” finished")).to_be_visible()
+        assert re.fullmatch(r"\d+\.\d%", _metric(page, "Test accuracy"))
+        expect(page.get_by_text("95 % confidence interval")).to_be_visible()
+        expect(page.get_by_test_id("stVegaLiteChart")).to_have_count(2)
+        _no_exception(page)
+        saved = [json.loads(f.read_text()) for f in runs_dir.glob("*/run.json")]
+        assert [(r["name"], r["status"], r["config"]["epochs"], r["config"]["units"]) for r in saved] == \
+            [("e2e tiny run", "completed", EPOCHS, 16)]
+
+        page.get_by_role("button", name=re.compile("Compare with")).click()
+        page.wait_for_url(re.compile(r"/compare"))
+        _settled(page)
+        _shows(page, "e2e tiny run")
+        _no_exception(page)
+
+        page.goto(f"{url}/train?client=e2e-browser")  # a reload finds the finished run again
+        expect(page.get_by_text("“e2e tiny run” finished")).to_be_visible()
+        page.get_by_role("button", name=re.compile("Inspect this run")).click()
+        page.wait_for_url(re.compile(r"/inspect"))
+        _settled(page)
+        _shows(page, "e2e tiny run")
+        _no_exception(page)

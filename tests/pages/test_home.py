@@ -1,0 +1,70 @@
+"""The Home page in AppTest: backend and device, datasets, saved runs, the way to every page; no TensorFlow."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from core import runs
+
+ROOT = Path(__file__).resolve().parents[2]
+HOME = "pages/home.py"
+
+
+def test_before_any_worker_the_backend_is_the_configured_one_and_the_device_is_being_detected(app, open_page, monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    at = open_page(app, HOME)
+    assert any(m.value == "#### Device: detecting…" for m in at.markdown)
+    assert any("Backend: **jax**" in m.value for m in at.markdown)
+
+
+def test_a_workers_published_backend_and_device_are_shown(app, dirs, open_page):
+    folder = dirs["runs"] / ".workers"
+    folder.mkdir(parents=True)
+    env = {"backend": "tensorflow", "device": "NVIDIA H100 80GB HBM3", "keras": "3.15.1"}
+    runs.write_json(folder / "slot-0.json", {"slot": 0, "pid": os.getpid(), "environment": env})
+    at = open_page(app, HOME)
+    assert any(m.value == "#### NVIDIA H100 80GB HBM3" for m in at.markdown)
+    assert any("**tensorflow** backend · 1 training worker ready" in m.value for m in at.markdown)
+
+
+def test_datasets_say_where_they_are_or_how_to_get_them(app, dirs, open_page):
+    at = open_page(app, HOME)
+    text = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
+    assert "**Fashion-MNIST** · 10 classes" in text and f"data directory {dirs['data']}" in text
+    assert "**CIFAR-100** is not on this machine" in text and "To get it: put cifar100.npz" in text
+
+
+def test_saved_runs_are_counted_by_where_they_come_from(app, dirs, open_page, write_run):
+    write_run(dirs["runs"], name="mine")
+    write_run(dirs["pretrained"], name="shipped one")
+    write_run(dirs["pretrained"], name="shipped two", preset="fmnist-arch2-tr1")
+    at = open_page(app, HOME)
+    assert {m.label: m.value for m in at.metric}["Runs"] == "3"
+    assert any("**1** trained here · **2** shipped" in m.value for m in at.markdown)
+
+
+def test_every_other_page_has_a_link(app, open_page):
+    at = open_page(app, HOME)
+    links = {link.proto.page for link in at.get("page_link")}
+    assert links == {"train", "compare", "inspect", "report"}
+
+
+def test_home_does_not_import_tensorflow_or_keras(dirs):
+    """A fresh process: the page must load without Keras (TensorFlow takes seconds to import)."""
+    script = textwrap.dedent(f"""
+        import sys
+        from streamlit.testing.v1 import AppTest
+        at = AppTest.from_file({str(ROOT / "streamlit_app.py")!r}, default_timeout=60)
+        at.run()
+        assert not at.exception, at.exception
+        assert at.title[0].value == "How neural networks train"
+        heavy = sorted(m for m in ("tensorflow", "keras", "jax") if m in sys.modules)
+        assert not heavy, heavy
+    """)
+    env = {**os.environ, "CLASSROOM_RUNS_DIR": str(dirs["runs"]), "CLASSROOM_PRETRAINED_DIR": str(dirs["pretrained"])}
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -1,0 +1,179 @@
+"""The Train page in AppTest: widgets from the config's ranges, presets, submitting, live progress, results.
+
+The first test to build a model imports TensorFlow (about 5 s); the later ones reuse the cached description.
+"""
+
+from __future__ import annotations
+
+import time
+
+from core import jobs, runs
+from core.architectures import ARCHITECTURES
+from core.config import FIELDS
+from core.presets import PRESETS
+
+TRAIN = "pages/train.py"
+
+
+def _number(shown: str) -> float:
+    """A select_slider option as shown ("off", "all", "1,000", "0.001") back to its number."""
+    return 0.0 if shown in ("off", "all") else float(shown.replace(",", ""))
+
+
+def _widgets(at) -> dict:
+    """Every settings widget by config field."""
+    out = {}
+    for kind in ("slider", "select_slider", "number_input", "toggle", "segmented_control", "selectbox"):
+        for w in getattr(at, kind):
+            if w.key and w.key.startswith("cfg."):
+                out[w.key[4:]] = w
+    return out
+
+
+def test_every_setting_is_a_widget_bounded_by_its_config_range(app, open_page):
+    at = open_page(app, TRAIN)
+    widgets = _widgets(at)
+    assert set(widgets) == set(FIELDS)
+    for name, w in widgets.items():
+        meta = FIELDS[name].metadata
+        if meta["kind"] != "number":
+            continue
+        if w.type == "select_slider":
+            values = [_number(v) for v in w.options]
+            assert min(values) >= meta["low"] and max(values) <= meta["high"], name
+        else:
+            assert (w.min, w.max) == (meta["low"], meta["high"]), name
+    # Log scales: learning rate in 1-2-5 steps, L2 from "off" upwards.
+    assert [_number(v) for v in widgets["learning_rate"].options][:4] == [1e-5, 2e-5, 5e-5, 1e-4]
+    assert list(widgets["l2"].options[:2]) == ["off", "1e-06"] and widgets["l2"].value == 0.0
+    assert list(widgets["batch_size"].options) == ["8", "16", "32", "64", "128", "256", "512", "1024"]
+
+
+def test_widgets_the_architecture_does_not_use_are_greyed_out(app, open_page):
+    at = open_page(app, TRAIN)
+    uses = ARCHITECTURES["fmnist_arch1"].uses
+    assert {n for n, w in _widgets(at).items() if w.disabled} == {n for n in FIELDS if n not in uses} - {"dataset", "architecture"}
+    at.selectbox(key="cfg.architecture").set_value("fmnist_arch2").run()
+    assert not at.slider(key="cfg.depth").disabled
+    assert at.toggle(key="cfg.augment").disabled  # CIFAR-100 only
+
+
+def test_choosing_a_preset_sets_every_widget_and_shows_the_reports_figures(app, open_page):
+    at = open_page(app, TRAIN)
+    at.selectbox(key="train.preset").set_value("fmnist-arch2-tr1").run()
+    preset = PRESETS["fmnist-arch2-tr1"]
+    for name, w in _widgets(at).items():
+        assert w.value == getattr(preset.config, name), name
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Validation accuracy"] == "89.1%" and metrics["Training accuracy"] == "94.9%"
+    assert at.text_input(key="train.name").placeholder == preset.title  # the name, unless one is typed
+    # The layer table follows: 9 hidden layers of 200 -> 784*200+200 + 8*(200*200+200) + 200*10+10 parameters.
+    assert {m.label: m.value for m in at.metric}["Parameters"] == f"{784 * 200 + 200 + 8 * 40200 + 2010:,}"
+
+    at.slider(key="cfg.epochs").set_value(5).run()  # a change keeps the preset and is named
+    assert at.selectbox(key="train.preset").value == "fmnist-arch2-tr1"
+    assert "epochs 50 → 5" in " ".join(c.value for c in at.caption)
+    assert at.text_input(key="train.name").placeholder == "Fashion-MNIST Arch 2, trial 1 · epochs 5"
+
+
+def test_changing_the_dataset_loads_its_first_trial(app, open_page):
+    at = open_page(app, TRAIN)
+    at.segmented_control(key="cfg.dataset").set_value("cifar100").run()
+    assert at.selectbox(key="cfg.architecture").value == "cifar_arch1"
+    assert at.selectbox(key="train.preset").value == "cifar-arch1-lr0.01"
+    assert at.select_slider(key="cfg.learning_rate").value == 0.01
+    assert any("CIFAR-100 is not on this machine" in w.value for w in at.warning)
+
+
+def test_train_puts_the_chosen_config_in_the_queue(app, dirs, open_page, client):
+    at = open_page(app, TRAIN)
+    at.slider(key="cfg.epochs").set_value(3).run()
+    at.select_slider(key="cfg.learning_rate").set_value(2e-4).run()
+    at.text_input(key="train.name").set_value("my first run").run()
+    at.button(key="train.submit").click().run()
+    assert not at.exception
+    [job] = jobs.Queue(dirs["runs"]).jobs()
+    assert job["owner"] == client and job["status"] == "queued"
+    spec = job["spec"]
+    assert spec["name"] == "my first run" and spec["preset"] == "fmnist-arch1-tr1"
+    assert spec["config"] == PRESETS["fmnist-arch1-tr1"].config.replace(epochs=3, learning_rate=2e-4).to_dict()
+    assert spec["data_dir"] == str(dirs["data"]) and spec["runs_dir"] == str(dirs["runs"].resolve())
+    assert dirs["runs"] in dirs["workers_started"]
+    assert any("waiting in the queue" in h.value for h in at.subheader)
+    assert at.button(key="train.submit").disabled  # one run at a time per browser
+
+
+def test_queue_position_and_the_whole_queue(app, dirs, open_page, job_in_state, client):
+    job_in_state(dirs["runs"], "queued", owner="someone-else", name="their run")
+    job_in_state(dirs["runs"], "queued", name="my run")
+    at = open_page(app, TRAIN)
+    assert any("1** run is ahead of yours" in m.value for m in at.markdown)
+    table = at.dataframe[-1].value
+    assert list(table["Run"]) == ["their run", "my run"] and list(table["Whose"]) == ["another session", "yours"]
+    at.button(key="train.cancel").click().run()
+    assert jobs.Queue(dirs["runs"]).jobs(owner=client)[0]["status"] == "cancelled"
+    assert any("cancelled “my run” before it started" in i.value for i in at.info)
+
+
+def test_a_running_job_shows_progress_curves_time_and_can_be_stopped(app, dirs, open_page, write_run, job_in_state):
+    job = job_in_state(dirs["runs"], "running", epochs=10)
+    run_dir = write_run(dirs["runs"], status="running", epochs=2, run_id=job["run_id"])
+    runs.write_json(run_dir / runs.PROGRESS_FILE, {"epoch": 3, "epochs": 10, "step": 5, "steps": 20,
+                                                   "epoch_seconds": 0.5, "updated": time.time()})
+    at = open_page(app, TRAIN)
+    [bar] = at.get("progress")
+    assert bar.proto.text == "Epoch 3 of 10 · batch 5 of 20" and bar.proto.value == 22  # (2 + 5/20) of 10 epochs
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Epochs finished"] == "2 of 10"
+    assert metrics["Left (estimate)"] == "about 16 s"  # 7.75 epochs to go at 2 s each
+    assert len(at.get("vega_lite_chart")) == 2  # accuracy and loss
+    at.button(key="train.cancel").click().run()
+    assert jobs.Queue(dirs["runs"]).get(job["id"])["cancel_requested"] == 1
+
+
+def test_a_finished_run_shows_test_accuracy_with_its_interval_and_opens_inspect_and_compare(app, dirs, open_page, write_run, job_in_state):
+    job = job_in_state(dirs["runs"], "completed", name="finished run", epochs=4)
+    write_run(dirs["runs"], name="finished run", run_id=job["run_id"], accuracy=0.87, n_test=1000)
+    shipped = write_run(dirs["pretrained"], name="the report's run")
+    at = open_page(app, TRAIN)
+    assert at.slider(key="cfg.epochs").value == 4  # a new session (a reload) starts from this browser's last run
+    assert {m.label: m.value for m in at.metric}["Test accuracy"] == "87.0%"
+    # Wald interval of the error 0.13 on 1,000 images: 0.13 ± 1.96 * sqrt(0.13 * 0.87 / 1000) = 0.109-0.151.
+    assert any("95 % confidence interval: **84.9% – 89.1%**" in m.value for m in at.markdown)
+    # The hand-over: Compare and Inspect take their runs from session_state["compare_runs" / "inspect_run"].
+    at.button(key="train.compare").click().run()
+    assert not at.exception and at.multiselect[0].value == [job["run_id"], shipped.name]
+    at.switch_page(TRAIN).run()
+    at.button(key="train.inspect").click().run()
+    assert not at.exception and at.selectbox[0].value == job["run_id"]
+
+
+def test_a_failed_run_is_a_message_not_a_traceback(app, dirs, open_page, write_run, job_in_state):
+    job = job_in_state(dirs["runs"], "failed", name="broken run")
+    path = write_run(dirs["runs"], status="running", run_id=job["run_id"], name="broken run")
+    runs.update_record(path, status="failed", error="DataError: Fashion-MNIST not found")
+    at = open_page(app, TRAIN)
+    assert any("“broken run” failed: DataError: Fashion-MNIST not found" in e.value for e in at.error)
+
+
+def test_settings_the_config_refuses_are_an_error_message(app, open_page):
+    # Settings left in the session by something other than the widgets: CIFAR-100 with a Fashion-MNIST network.
+    bad = {**PRESETS["fmnist-arch1-tr1"].config.to_dict(), "dataset": "cifar100", "epochs": 1000}
+    for name, value in bad.items():
+        app.session_state[f"cfg.{name}"] = value
+    app.session_state["train.ready"] = True
+    at = open_page(app, TRAIN)
+    errors = " ".join(e.value for e in at.error)
+    assert "architecture 'fmnist_arch1' is for fashion_mnist" in errors and "epochs = 1000 is out of range" in errors
+    assert at.selectbox(key="cfg.architecture").value == "cifar_arch1" and at.slider(key="cfg.epochs").value == 50
+
+
+def test_an_invalid_run_name_is_explained_and_blocks_training(app, dirs, open_page):
+    at = open_page(app, TRAIN)
+    at.text_input(key="train.name").set_value("runs/../x").run()
+    assert any("cannot contain '/'" in e.value for e in at.error)
+    assert at.button(key="train.submit").disabled
+    at.text_input(key="train.name").set_value("").run()  # emptied: the name made from the settings
+    assert not at.error
+    at.button(key="train.submit").click().run()
+    assert [j["spec"]["name"] for j in jobs.Queue(dirs["runs"]).jobs()] == [PRESETS["fmnist-arch1-tr1"].title]

@@ -1,0 +1,142 @@
+"""Screenshots of the dashboard's pages for docs/screenshots/, taken in headless chromium.
+
+    .venv/bin/python tools/screenshots.py                      # starts the app, all five pages
+    .venv/bin/python tools/screenshots.py --url http://localhost:8501 --client abc123 train "inspect?run=ID"
+
+Without --url it starts the app itself with this environment (CLASSROOM_RUNS_DIR, CLASSROOM_PRETRAINED_DIR,
+CLASSROOM_DATA_DIR choose what the pages show) and stops it, and any training worker it caused, at the end.
+--client is the browser's id (?client=): the Train page shows that browser's latest run. Every page is taken
+1600 px wide at its full height: what a user scrolls through on a 1600x1000 screen. Uses the system's
+chromium; never downloads a browser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+PAGES = {"home": "", "train": "train", "compare": "compare", "inspect": "inspect", "report": "report"}
+WIDTH, HEIGHT = 1600, 1000
+
+
+def settle(page, timeout_s: float = 120) -> None:
+    """Wait until the script run is over (no running indicator, no placeholder) for a while, then for the charts."""
+    page.wait_for_selector('[data-testid="stMain"] h1', timeout=timeout_s * 1000)
+    busy = "!!document.querySelector('[data-testid=stStatusWidget], [data-testid=stSkeleton]')"
+    deadline, quiet_since = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        if page.evaluate(busy):
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since > 2.0:
+            break
+        time.sleep(0.2)
+    page.wait_for_timeout(1500)  # vega draws its charts after the element mounts
+
+
+def capture(page, path: Path) -> None:
+    """The main column scrolls inside the window: grow the window to its height, then shoot."""
+    height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
+    page.set_viewport_size({"width": WIDTH, "height": max(HEIGHT, min(int(height), 12000))})
+    settle(page)  # elements that come into view load only then
+    page.screenshot(path=str(path))
+    page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _worker_pids(runs_dir: Path) -> set[int]:
+    pids = set()
+    for info in (runs_dir / ".workers").glob("slot-*.json"):
+        try:
+            pids.add(int(json.loads(info.read_text())["pid"]))
+        except (OSError, ValueError, KeyError):
+            pass
+    return pids
+
+
+def start_app() -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
+                             "--server.headless", "true", "--server.fileWatcherType", "none"],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://localhost:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
+                return proc, url
+        except OSError:
+            time.sleep(0.3)
+    proc.terminate()
+    raise SystemExit(f"the app did not start on {url}")
+
+
+def shoot(url: str, out: Path, pages: list[str], client: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    out.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
+        for wanted in pages:
+            name, _, query = wanted.partition("?")
+            query = "&".join(q for q in (query, f"client={client}") if q)
+            page.goto(f"{url.rstrip('/')}/{PAGES[name]}?{query}")
+            settle(page)
+            capture(page, out / f"{name}.png")
+            print(out / f"{name}.png")
+        browser.close()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("pages", nargs="*", default=list(PAGES),
+                        help=f"pages to take ({', '.join(PAGES)}; default all), each with an optional ?query")
+    parser.add_argument("--url", help="a running dashboard; default: start one with this environment")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--client", default="screenshots", help="browser id whose runs the Train page shows")
+    args = parser.parse_args(argv)
+    unknown = [p for p in args.pages if p.partition("?")[0] not in PAGES]
+    if unknown:
+        parser.error(f"unknown page(s) {', '.join(unknown)}; choose from {', '.join(PAGES)}")
+    if not Path(CHROMIUM).exists():
+        parser.error(f"{CHROMIUM} is missing: install Debian's chromium package")
+    if args.url:
+        shoot(args.url, args.out, args.pages, args.client)
+        return 0
+    runs_dir = Path(os.environ.get("CLASSROOM_RUNS_DIR", ROOT / "runs"))
+    before = _worker_pids(runs_dir)
+    proc, url = start_app()
+    try:
+        shoot(url, args.out, args.pages, args.client)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        for pid in _worker_pids(runs_dir) - before:  # the Train page starts a worker ahead of need
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
