@@ -12,7 +12,6 @@ from pathlib import Path
 import streamlit as st
 
 from core import jobs, runs
-from core.datasets import CIFAR100_COARSE, CIFAR100_FINE_TO_COARSE, DATASET_INFO
 
 RUNS_DIR = Path(os.environ.get("CLASSROOM_RUNS_DIR", runs.DEFAULT_RUNS_DIR))
 PRETRAINED_DIR = Path(os.environ.get("CLASSROOM_PRETRAINED_DIR", runs.PRETRAINED_DIR))
@@ -46,22 +45,6 @@ def init_session() -> None:
 
 def all_runs() -> list[runs.Run]:
     return runs.list_runs(RUNS_DIR, PRETRAINED_DIR)
-
-
-def run_label(run: runs.Run) -> str:
-    return f"{run.name} · {'shipped' if run.shipped else 'yours'} · {run.id}"
-
-
-def class_names(dataset: str) -> tuple[str, ...]:
-    return DATASET_INFO[dataset].class_names
-
-
-def coarse_names() -> tuple[str, ...]:
-    return CIFAR100_COARSE
-
-
-def fine_to_coarse() -> tuple[int, ...]:
-    return CIFAR100_FINE_TO_COARSE
 
 
 def pct(value) -> str:
