@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from core import datasets, presets, runs
 from core.config import ConfigError, from_dict, parse_assignments
+
+
+ENGINES = ("fast", "fit")  # core.fast.ENGINES, without importing Keras for --help
+ENGINE_HELP = "training loop: fast (data on the device, many steps per call) or fit (plain model.fit); default $CLASSROOM_ENGINE, else fast"
 
 
 class UsageError(Exception):
@@ -73,7 +78,8 @@ def cmd_train(args) -> int:
     config = _config_for(args)
     if args.name:
         runs.clean_name(args.name)
-    run_dir = train(config, args.runs_dir, name=args.name, preset=args.preset, data_dir=args.data_dir, listener=ProgressBar())
+    run_dir = train(config, args.runs_dir, name=args.name, preset=args.preset, data_dir=args.data_dir, listener=ProgressBar(),
+                    engine=args.engine)
     run = runs.read_run(run_dir)
     m = run.metrics()
     low, high = m["test_error_ci95"]
@@ -84,7 +90,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_runs(args) -> int:
-    listed = runs.list_runs(args.runs_dir)
+    listed = runs.list_runs(args.runs_dir, os.environ.get("CLASSROOM_PRETRAINED_DIR", runs.PRETRAINED_DIR))
     if not listed:
         print(f"no runs in {args.runs_dir} (train one: python -m core train --preset fmnist-arch1-tr1 --limit 2000 --epochs 2)")
         return 0
@@ -134,7 +140,8 @@ def cmd_pretrain(args) -> int:
         preset = presets.get(preset_id)
         config = preset.config.replace(**({"epochs": args.epochs} if args.epochs else {}))
         print(f"{preset_id}: training ({config.epochs} epochs)", flush=True)
-        run_dir = train(config, args.out, name=preset.title, preset=preset_id, data_dir=args.data_dir, listener=ProgressBar())
+        run_dir = train(config, args.out, name=preset.title, preset=preset_id, data_dir=args.data_dir, listener=ProgressBar(),
+                        engine=args.engine)
         print(f"{preset_id}: {runs.read_run(run_dir).status}, test accuracy {_pct(runs.read_run(run_dir).metrics()['test_accuracy'])}")
         print(run_dir, flush=True)
     return 0
@@ -154,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--name", help="the run's display name")
     train.add_argument("--data-dir", help="folder with the Fashion-MNIST .gz files and/or cifar100.npz")
     train.add_argument("--runs-dir", default=str(runs.DEFAULT_RUNS_DIR))
+    train.add_argument("--engine", choices=ENGINES, help=ENGINE_HELP)
     train.set_defaults(func=cmd_train)
 
     listing = sub.add_parser("runs", help="the saved runs with status and test accuracy")
@@ -175,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain.add_argument("--epochs", type=int, help="fewer epochs than the presets ask (recorded in each run)")
     pretrain.add_argument("--force", action="store_true", help="retrain presets that already have a run")
     pretrain.add_argument("--data-dir")
+    pretrain.add_argument("--engine", choices=ENGINES, help=ENGINE_HELP)
     pretrain.set_defaults(func=cmd_pretrain)
     return parser
 

@@ -19,6 +19,7 @@ import stat
 import tempfile
 import time
 import zipfile
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -123,12 +124,14 @@ class Run:
     problem: str | None = None  # why the folder is listed as broken
 
     @property
-    def id(self) -> str:
-        return self.record.get("id", self.path.name)
+    def id(self) -> str:  # the folder's name where a broken record lacks a usable one
+        value = self.record.get("id")
+        return value if isinstance(value, str) else self.path.name
 
     @property
     def name(self) -> str:
-        return self.record.get("name", self.path.name)
+        value = self.record.get("name")
+        return value if isinstance(value, str) else self.path.name
 
     @property
     def status(self) -> str:
@@ -168,7 +171,7 @@ def _read_json(path: Path) -> dict:
         value = json.loads(Path(path).read_text())
     except FileNotFoundError:
         raise RunError(f"{path} is missing") from None
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:  # RecursionError: nested too deeply for the parser
         raise RunError(f"{path}: not valid JSON ({e})") from None
     if not isinstance(value, dict):
         raise RunError(f"{path}: expected a JSON object")
@@ -219,6 +222,12 @@ def check_run(path: Path) -> str | None:
     for key in ("id", "name", "status", "config", "created"):
         if key not in record:
             return f"{path / RUN_FILE} lacks '{key}'"
+    for key in ("id", "name", "status", "created"):
+        if not isinstance(record[key], str):
+            return f"{path / RUN_FILE}: '{key}' is not text"
+    for key in ("config", "worker"):
+        if key in record and not isinstance(record[key], dict) and (key == "config" or record[key] is not None):
+            return f"{path / RUN_FILE}: '{key}' is not an object"
     if record["status"] not in STATUSES:
         return f"{path / RUN_FILE}: unknown status {record['status']!r}"
     if record["status"] == "completed":
@@ -353,7 +362,7 @@ def import_run(data: bytes, runs_dir=DEFAULT_RUNS_DIR) -> Run:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         entries = archive.infolist()
-    except (zipfile.BadZipFile, ValueError) as e:
+    except (zipfile.BadZipFile, ValueError, NotImplementedError, EOFError) as e:
         raise RunError(f"not a zip file ({e}); export a run from the Compare page to get one") from None
     if len(entries) > MAX_IMPORT_FILES:
         raise RunError(f"the zip holds {len(entries)} entries; a run has at most {MAX_IMPORT_FILES}")
@@ -375,11 +384,18 @@ def import_run(data: bytes, runs_dir=DEFAULT_RUNS_DIR) -> Run:
     staging = Path(tempfile.mkdtemp(dir=runs_dir, prefix=".import-"))
     try:
         for e in entries:
-            with archive.open(e) as src:
-                content = src.read(MAX_IMPORT_BYTES + 1)
+            try:
+                with archive.open(e) as src:
+                    content = src.read(MAX_IMPORT_BYTES + 1)
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError) as err:
+                # a damaged or cut-off download, an encrypted entry, an unknown compression method
+                raise RunError(f"the zip entry {e.filename!r} cannot be unpacked ({err}); the zip is corrupt") from None
             if len(content) != e.file_size:
                 raise RunError(f"the zip entry {e.filename!r} is not the size it claims; the zip is corrupt")
-            (staging / e.filename).write_bytes(content)
+            try:
+                (staging / e.filename).write_bytes(content)
+            except OSError as err:  # e.g. a name too long for the file system
+                raise RunError(f"the zip entry {e.filename[:60]!r} cannot be written ({err.strerror})") from None
         problem = check_run(staging)
         if problem:
             raise RunError(f"the imported run is not sound: {problem.replace(str(staging), 'zip')}")

@@ -11,8 +11,9 @@ from core.config import TrainConfig
 
 
 @pytest.fixture(autouse=True)
-def _no_real_datasets(sealed_data):
-    """Core tests never see the machine's datasets (Keras cache, Debian folder) or the network."""
+def _no_real_datasets(sealed_data, tmp_path_factory, monkeypatch):
+    # The shipped runs of the checkout must not leak into what the core tests list.
+    monkeypatch.setenv("CLASSROOM_PRETRAINED_DIR", str(tmp_path_factory.mktemp("no_shipped_runs")))
     return sealed_data
 
 

@@ -1,0 +1,246 @@
+"""core.fast: the fast training loop computes what model.fit computes (not how fast: see bench/).
+
+Tiny data only. The equivalence tests train without shuffling, so that both loops see the same batches
+in the same order and draw the same dropout masks: the weights must then agree to float tolerance.
+"""
+
+import numpy as np
+import pytest
+
+from core import fast, runs, training
+from core.cli import build_parser
+from core.config import ConfigError, TrainConfig
+
+
+def small_mlp(**changes):
+    """Arch 2 with dropout and L2 (the report's regularized MLP), shrunk."""
+    return TrainConfig(**{"architecture": "fmnist_arch2", "depth": 2, "units": 32, "dropout": 0.2, "l2": 1e-3,
+                          "batch_size": 32, "seed": 3, **changes})
+
+
+def images(n, shape=(28, 28, 1), classes=10, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, *shape), dtype=np.uint8), rng.integers(0, classes, n)
+
+
+def twin_models(config, steps=1):
+    """Two compiled models with the same initial weights and the same dropout seeds."""
+    return training.compile_model(config, steps), training.compile_model(config, steps)
+
+
+def assert_same_weights(a, b, rtol=1e-5, atol=1e-6):
+    wa, wb = a.get_weights(), b.get_weights()
+    assert len(wa) == len(wb)
+    for i, (p, q) in enumerate(zip(wa, wb)):
+        np.testing.assert_allclose(p, q, rtol=rtol, atol=atol, err_msg=f"weight {i} ({a.weights[i].path})")
+
+
+# --- choosing the engine -------------------------------------------------------------------------
+
+def test_engine_is_fast_unless_the_argument_or_the_environment_says_fit(monkeypatch):
+    monkeypatch.delenv(fast.ENGINE_ENV, raising=False)
+    assert fast.resolve_engine() == "fast" and fast.resolve_engine(None) == "fast"
+    monkeypatch.setenv(fast.ENGINE_ENV, "fit")
+    assert fast.resolve_engine() == "fit"
+    assert fast.resolve_engine("fast") == "fast"  # the argument wins over the environment
+    monkeypatch.setenv(fast.ENGINE_ENV, "turbo")
+    with pytest.raises(ConfigError, match="turbo"):
+        fast.resolve_engine()
+
+
+def test_cli_train_and_pretrain_take_an_engine():
+    parser = build_parser()
+    assert parser.parse_args(["train", "--preset", "fmnist-arch1-tr1", "--engine", "fit"]).engine == "fit"
+    assert parser.parse_args(["train", "--preset", "fmnist-arch1-tr1"]).engine is None
+    assert parser.parse_args(["pretrain", "--engine", "fast"]).engine == "fast"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--engine", "turbo"])
+
+
+# --- same math as model.fit ----------------------------------------------------------------------
+
+@pytest.mark.backend
+def test_one_step_equals_train_on_batch():
+    """Dropout, L2 and Adam: one step from the same weights gives the same loss and the same weights."""
+    x, y = images(64)
+    config = small_mlp(batch_size=64)
+    reference, model = twin_models(config)
+    expected = reference.train_on_batch(x, training.one_hot(y, 10), return_dict=True)
+    (logs,) = fast.fit(model, x, y, batch_size=64, epochs=1, shuffle=False)
+    assert logs["loss"] == pytest.approx(expected["loss"], rel=1e-5)
+    assert logs["accuracy"] == pytest.approx(expected["accuracy"])
+    assert int(np.asarray(model.optimizer.iterations)) == 1
+    assert_same_weights(reference, model)
+
+
+@pytest.mark.backend
+def test_epochs_with_a_last_partial_batch_equal_fit():
+    """72 images in batches of 32 are steps of 32, 32 and 8, as in fit; validation as fit reports it."""
+    x, y = images(72, seed=1)
+    xv, yv = images(20, seed=2)
+    config = small_mlp()
+    reference, model = twin_models(config, 3)
+    history = reference.fit(x, training.one_hot(y, 10), validation_data=(xv, training.one_hot(yv, 10)),
+                            batch_size=32, epochs=2, shuffle=False, verbose=0).history
+    logs = fast.fit(model, x, y, validation_data=(xv, yv), batch_size=32, epochs=2, shuffle=False)
+    assert int(np.asarray(model.optimizer.iterations)) == 6
+    for epoch in range(2):
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            assert logs[epoch][key] == pytest.approx(history[key][epoch], rel=1e-5), (epoch, key)
+    assert_same_weights(reference, model)
+
+
+@pytest.mark.backend
+def test_jax_scans_of_fixed_length_as_on_a_gpu_equal_fit(monkeypatch):
+    """On an accelerator JAX runs full batches in scans of SCAN_STEPS, the epoch's tail in a loop with
+    traced bounds; forced here on the CPU: 72 images in batches of 16 = a scan of 3, a loop of 1, then 8."""
+    import keras
+
+    if keras.backend.backend() != "jax":
+        pytest.skip("JAX only")
+    monkeypatch.setattr(fast, "STATIC_SCANS", True)
+    monkeypatch.setattr(fast, "SCAN_STEPS", 3)
+    x, y = images(72, seed=6)
+    config = small_mlp(batch_size=16)
+    reference, model = twin_models(config, 5)
+    history = reference.fit(x, training.one_hot(y, 10), batch_size=16, epochs=2, shuffle=False, verbose=0).history
+    logs = fast.fit(model, x, y, batch_size=16, epochs=2, shuffle=False)
+    assert int(np.asarray(model.optimizer.iterations)) == 10
+    assert [row["loss"] for row in logs] == pytest.approx(history["loss"], rel=1e-5)
+    assert_same_weights(reference, model)
+
+
+@pytest.mark.backend
+def test_batch_normalization_network_equals_fit():
+    """CIFAR Arch 3 (batch normalization, dropout 0.4, L2): weights and moving statistics as under fit."""
+    x, y = images(24, (32, 32, 3), 100, seed=3)
+    config = TrainConfig(dataset="cifar100", architecture="cifar_arch3", dropout=0.4, l2=1e-4, batch_size=16, seed=5)
+    reference, model = twin_models(config, 2)
+    history = reference.fit(x, training.one_hot(y, 100), batch_size=16, epochs=1, shuffle=False, verbose=0).history
+    (logs,) = fast.fit(model, x, y, batch_size=16, epochs=1, shuffle=False)
+    assert logs["loss"] == pytest.approx(history["loss"][0], rel=1e-4)
+    moving = [i for i, w in enumerate(model.weights) if "moving" in w.path]
+    assert moving, "the network has batch-normalization statistics"
+    assert_same_weights(reference, model, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.backend
+def test_augmentation_draws_as_under_fit():
+    """The ResNet's random crop and flip (seeded layers) inside the compiled loop: the same draws as fit."""
+    import keras
+
+    from core.architectures import _augmentation
+
+    def build():
+        keras.utils.set_random_seed(7)
+        inputs = keras.Input((32, 32, 3))
+        x = _augmentation(7)(keras.layers.Rescaling(1 / 255)(inputs))
+        x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(x))
+        model = keras.Model(inputs, keras.layers.Dense(100, activation="softmax")(x))
+        model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="categorical_crossentropy",
+                      metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+        return model
+
+    x, y = images(24, (32, 32, 3), 100, seed=8)
+    reference, model = build(), build()
+    history = reference.fit(x, training.one_hot(y, 100), batch_size=16, epochs=2, shuffle=False, verbose=0).history
+    logs = fast.fit(model, x, y, batch_size=16, epochs=2, shuffle=False)
+    assert [row["loss"] for row in logs] == pytest.approx(history["loss"], rel=1e-5)
+    assert_same_weights(reference, model)
+
+
+@pytest.mark.backend
+def test_same_accuracy_as_fit_on_a_learnable_problem(tmp_path, fashion_data, monkeypatch):
+    """Whole runs through core.training.train with each engine: same learning, ordinary Keras model saved."""
+    import keras
+
+    config = TrainConfig(architecture="fmnist_arch1", epochs=3, limit=300, seed=0)
+    monkeypatch.setenv(fast.ENGINE_ENV, "fit")  # the environment chooses when the argument does not
+    reference = runs.read_run(training.train(config, tmp_path, dataset=fashion_data))
+    run = runs.read_run(training.train(config, tmp_path, dataset=fashion_data, engine="fast"))
+    assert (reference.record["engine"], run.record["engine"]) == ("fit", "fast")
+    assert "core.fast" in run.record["engine_detail"]
+    for r in (reference, run):
+        assert r.status == "completed" and list(r.history()["epoch"]) == [1, 2, 3]
+    assert abs(run.metrics()["val_accuracy"] - reference.metrics()["val_accuracy"]) <= 0.03
+    assert abs(run.metrics()["test_accuracy"] - reference.metrics()["test_accuracy"]) <= 0.03
+    assert run.metrics()["test_accuracy"] >= 0.9
+    # The history's loss is fit's: the epoch mean of the batch losses, a plausible number of the same size.
+    assert run.history()["loss"].iloc[0] == pytest.approx(reference.history()["loss"].iloc[0], rel=0.25)
+    model = keras.saving.load_model(run.path / runs.MODEL_FILE, safe_mode=True)
+    probabilities = np.asarray(model.predict(fashion_data.x_test, verbose=0))
+    np.testing.assert_array_equal(probabilities.argmax(axis=1), run.predictions()["y_pred"])
+
+
+# --- the loop around the steps -------------------------------------------------------------------
+
+@pytest.mark.backend
+def test_callbacks_get_every_epoch_and_a_stop_ends_training_mid_epoch():
+    import keras
+
+    x, y = images(400, seed=4)
+    xv, yv = images(40, seed=5)
+
+    class Stopper(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.events = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.events.append(("begin", epoch))
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.events.append(("batch", batch))
+            if len([e for e in self.events if e[0] == "epoch"]) == 1:  # in the second epoch, after one call
+                self.model.stop_training = True
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.events.append(("epoch", epoch, sorted(logs)))
+
+    stopper = Stopper()
+    config = small_mlp(batch_size=8)  # 50 steps an epoch
+    model = training.compile_model(config, 50)
+    logs = fast.fit(model, x, y, validation_data=(xv, yv), batch_size=8, epochs=5, callbacks=[stopper],
+                    chunk_seconds=1e-6)  # after the first call, one step per call
+    assert len(logs) == 2  # the epoch in which training stopped is finished, validated and reported
+    ends = [e for e in stopper.events if e[0] == "epoch"]
+    assert [e[1] for e in ends] == [0, 1]
+    assert all(e[2] == ["accuracy", "loss", "val_accuracy", "val_loss"] for e in ends)
+    first_epoch = stopper.events[1:stopper.events.index(ends[0])]
+    assert first_epoch[-1] == ("batch", 49) and all(e[0] == "batch" for e in first_epoch)
+    second_epoch = stopper.events[stopper.events.index(ends[0]) + 2:-1]
+    assert len(second_epoch) == 1 and second_epoch[0][1] < 49  # stopped before the epoch's last step
+    iterations = int(np.asarray(model.optimizer.iterations))
+    assert 50 < iterations < 100
+    # The Keras model holds the trained state: evaluating it gives the validation loss just reported.
+    evaluated = model.evaluate(xv, training.one_hot(yv, 10), verbose=0, return_dict=True)
+    assert evaluated["loss"] == pytest.approx(logs[-1]["val_loss"], rel=1e-4)
+
+
+@pytest.mark.backend
+def test_labels_out_of_range_are_an_error():
+    x, y = images(40)
+    y[7] = 10
+    model = training.compile_model(small_mlp(), 2)
+    with pytest.raises(ValueError, match="label"):
+        fast.fit(model, x, y, batch_size=32, epochs=1)
+
+
+@pytest.mark.backend
+def test_jax_compilation_cache_goes_where_the_environment_says(tmp_path, monkeypatch):
+    import keras
+
+    if keras.backend.backend() != "jax":
+        assert fast.enable_compilation_cache(tmp_path) is None
+        return
+    import jax
+
+    before = jax.config.jax_compilation_cache_dir
+    try:
+        monkeypatch.setenv(fast.JAX_CACHE_ENV, "off")
+        assert fast.enable_compilation_cache() is None
+        monkeypatch.setenv(fast.JAX_CACHE_ENV, str(tmp_path / "cache"))
+        assert fast.enable_compilation_cache() == tmp_path / "cache"
+        assert jax.config.jax_compilation_cache_dir == str(tmp_path / "cache") and (tmp_path / "cache").is_dir()
+    finally:
+        jax.config.update("jax_compilation_cache_dir", before)

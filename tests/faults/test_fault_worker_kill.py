@@ -1,0 +1,202 @@
+"""Faults around the training worker: SIGKILL mid-training and mid-save, out of memory, a server restart.
+
+Real worker processes (`python -m core worker`, started the way the dashboard starts them) train tiny
+jobs on the tiny Fashion-MNIST files; the test kills them at chosen moments and checks what a class
+would see: no run shown as completed that is not, the dead worker's job failed with the reason, the
+queue going on with the next job, and completed runs left byte for byte as they were.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import textwrap
+import time
+import zipfile
+
+from fault_helpers import PROJECT_ROOT, PYTHON, child_env, folder_digest, tiny_job, wait_for
+
+from core import jobs, runs, worker
+
+JOB_TIMEOUT_S = 300  # a worker imports TensorFlow first: slow on a busy 2-core machine
+
+
+def status_of(queue: jobs.Queue, job_id: int) -> str:
+    return queue.get(job_id)["status"]
+
+
+def test_worker_killed_mid_training_fails_its_job_and_the_queue_goes_on(tmp_path, fashion_dir, workers):
+    runs_dir = tmp_path / "runs"
+    queue = jobs.Queue(runs_dir)
+    first = tiny_job(runs_dir, fashion_dir, "finished before the kill")
+    # Long enough that the kill always lands mid-training (8 M weights, 300 epochs of batches of 8).
+    doomed = tiny_job(runs_dir, fashion_dir, "killed mid-training", architecture="fmnist_arch2", depth=6, units=1024,
+                      epochs=300, batch_size=8, limit=0)
+    after = tiny_job(runs_dir, fashion_dir, "after the kill")
+    ids = [queue.submit(first, "alice"), queue.submit(doomed, "bob"), queue.submit(after, "carol")]
+
+    # "The server": starts the worker as the Train page does, then dies with its whole process group.
+    server = workers.popen([PYTHON, "-c", "import sys, time\nfrom core import worker\n"
+                            "worker.ensure_workers(sys.argv[1], slots=1)\ntime.sleep(600)", runs_dir])
+    pid = workers.slot_pid(runs_dir, timeout_s=JOB_TIMEOUT_S, alive=lambda: server.poll() is None)
+    os.killpg(server.pid, signal.SIGKILL)
+    server.wait()
+    assert runs.pid_alive(pid), "the worker must outlive the web server that started it"
+
+    wait_for(lambda: status_of(queue, ids[0]) == "completed", JOB_TIMEOUT_S, "the first job to complete",
+             alive=lambda: runs.pid_alive(pid))
+    done_dir = runs_dir / first["run_id"]
+    before = folder_digest(done_dir)
+    assert set(before) >= {*runs.REQUIRED_COMPLETED, runs.MODEL_FILE}
+
+    doomed_dir = runs_dir / doomed["run_id"]
+    wait_for(lambda: (doomed_dir / runs.HISTORY_FILE).is_file(), JOB_TIMEOUT_S, "the second job's first epoch",
+             alive=lambda: runs.pid_alive(pid))
+    workers.kill_worker(runs_dir, pid)
+
+    # Nobody has reaped yet: the run already reads as failed, never as completed; the job still says running.
+    listed = {r.name: r for r in runs.list_runs(runs_dir, pretrained_dir=None)}
+    assert listed["killed mid-training"].status == "failed"
+    assert "stopped before the run finished" in listed["killed mid-training"].record["error"]
+    assert listed["finished before the kill"].status == "completed"
+    assert not (doomed_dir / runs.METRICS_FILE).exists() and not (doomed_dir / runs.MODEL_FILE).exists()
+    assert status_of(queue, ids[1]) == "running" and status_of(queue, ids[2]) == "queued"
+
+    # The Train page finds no live worker and starts one (on its next poll if the dead worker's last threads
+    # still hold the slot for a few ms): the new worker reaps the dead worker's job, then runs the next.
+    wait_for(lambda: worker.ensure_workers(runs_dir, slots=1) == [0], 10, "a new worker to take the slot", poll_s=0.2)
+    second = workers.slot_pid(runs_dir, timeout_s=JOB_TIMEOUT_S, not_pid=pid)
+    wait_for(lambda: status_of(queue, ids[2]) == "completed", JOB_TIMEOUT_S, "the job after the kill to complete",
+             alive=lambda: runs.pid_alive(second))
+
+    killed_job = queue.get(ids[1])
+    assert killed_job["status"] == "failed" and killed_job["finished"]
+    assert f"the training worker (process {pid}) stopped unexpectedly" in killed_job["error"]
+    record = json.loads((doomed_dir / runs.RUN_FILE).read_text())  # on disk, not just as read
+    assert record["status"] == "failed" and record["error"] == killed_job["error"] and record["finished"]
+    statuses = {r.name: r.status for r in runs.list_runs(runs_dir, pretrained_dir=None)}
+    assert statuses == {"finished before the kill": "completed", "killed mid-training": "failed",
+                        "after the kill": "completed"}
+    assert folder_digest(done_dir) == before  # not a byte of the completed run changed
+    assert queue.reap() == []  # reaping again changes nothing
+
+
+# A worker that runs out of memory in its first job and is killed (as the kernel's OOM killer does) while
+# writing the final "completed" record of its third. Between them, a job whose dataset file is cut off.
+PATCHED_WORKER = textwrap.dedent("""
+    import os, signal, sys, tempfile
+    from core import evaluation, runs, worker
+
+    real_per_example, real_write = evaluation.per_example, runs.write_atomic
+    calls = []
+
+    def out_of_memory(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise MemoryError("Unable to allocate 3.81 GiB for an array with shape (10000, 102400)")
+        return real_per_example(*args, **kwargs)
+
+    def killed_mid_write(path, data):
+        if path.name == runs.RUN_FILE and b'"status": "completed"' in data:
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            os.write(fd, data[: len(data) // 2])
+            os.fsync(fd)
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_write(path, data)
+
+    evaluation.per_example, runs.write_atomic = out_of_memory, killed_mid_write
+    worker.serve(sys.argv[1], slot=0, idle_exit_s=30)  # never reached idle when the kill lands
+""")
+
+
+def test_out_of_memory_then_killed_while_saving_never_completes_a_run(tmp_path, fashion_dir, writers, workers):
+    runs_dir = tmp_path / "runs"
+    cut_off = tmp_path / "cut-off-data"
+    writers.fashion(cut_off, 300, 100)
+    images = cut_off / "train-images-idx3-ubyte.gz"
+    images.write_bytes(images.read_bytes()[:-200])  # a download that stopped early
+    queue = jobs.Queue(runs_dir)
+    oom, bad_data, saving = (tiny_job(runs_dir, fashion_dir, "out of memory"), tiny_job(runs_dir, cut_off, "cut-off data"),
+                             tiny_job(runs_dir, fashion_dir, "killed while saving"))
+    ids = [queue.submit(job, "dana") for job in (oom, bad_data, saving)]
+
+    proc = workers.popen([PYTHON, "-c", PATCHED_WORKER, runs_dir], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, err = proc.communicate(timeout=3 * JOB_TIMEOUT_S)
+    assert proc.returncode == -signal.SIGKILL, err.decode()[-2000:]
+
+    # Out of memory: the job and its run failed with the reason; the worker went on to the next jobs.
+    assert queue.get(ids[0])["status"] == "failed" and "MemoryError: Unable to allocate" in queue.get(ids[0])["error"]
+    oom_run = runs.read_run(runs_dir / oom["run_id"])
+    assert oom_run.status == "failed" and oom_run.record["error"].startswith("MemoryError")
+    assert not (oom_run.path / runs.METRICS_FILE).exists()
+    # A cut-off dataset file: a clear message naming the file.
+    assert queue.get(ids[1])["status"] == "failed"
+    assert "train-images-idx3-ubyte.gz" in queue.get(ids[1])["error"] and "DataError" in queue.get(ids[1])["error"]
+    assert runs.read_run(runs_dir / bad_data["run_id"]).status == "failed"
+
+    # Killed while saving: every result file is there and half of the final record was written...
+    saving_dir = runs_dir / saving["run_id"]
+    assert {*runs.REQUIRED_COMPLETED, runs.MODEL_FILE} <= {p.name for p in saving_dir.iterdir()}
+    assert [p.name for p in saving_dir.glob(".run.json.*.tmp")], "the kill did not land mid-write"
+    # ...and still the run is failed, not completed, both as listed and once reaped.
+    assert json.loads((saving_dir / runs.RUN_FILE).read_text())["status"] == "running"
+    listed = {r.name: r.status for r in runs.list_runs(runs_dir, pretrained_dir=None)}
+    assert listed == {"out of memory": "failed", "cut-off data": "failed", "killed while saving": "failed"}
+    assert queue.get(ids[2])["status"] == "running"
+    assert queue.reap() == [ids[2]]
+    assert queue.get(ids[2])["status"] == "failed" and "stopped unexpectedly" in queue.get(ids[2])["error"]
+    assert runs.read_run(saving_dir).status == "failed"
+    # The half-written record is never read, and never exported.
+    assert ".run.json" not in " ".join(zipfile.ZipFile(io.BytesIO(runs.export_run(runs.read_run(saving_dir)))).namelist())
+
+
+def test_queue_survives_a_server_restart_and_finds_a_client_job_again(tmp_path):
+    """The web server is a process like any other: kill it, start another, and each browser's job is still there."""
+    runs_dir = tmp_path / "runs"
+    job = tiny_job(runs_dir, None, "submitted before the restart")
+    submit = textwrap.dedent("""
+        import json, os, signal, sys
+        from core import jobs
+        queue = jobs.Queue(sys.argv[1])
+        queue.submit(json.loads(sys.argv[2]), owner="browser-7f3a")
+        queue.submit(json.loads(sys.argv[3]), owner="browser-0000")
+        os.kill(os.getpid(), signal.SIGKILL)  # the server dies without closing anything
+    """)
+    other = tiny_job(runs_dir, None, "someone else's")
+    done = subprocess.run([PYTHON, "-c", submit, str(runs_dir), json.dumps(job), json.dumps(other)], cwd=PROJECT_ROOT,
+                          env=child_env(), timeout=120)
+    assert done.returncode == -signal.SIGKILL
+
+    restarted = jobs.Queue(runs_dir)  # a new server process: a new Queue on the same folder
+    (found,) = restarted.jobs(owner="browser-7f3a")
+    assert found["spec"] == job and found["status"] == "queued" and restarted.position(found["id"]) == 0
+    assert [j["spec"]["name"] for j in restarted.jobs(active_only=True)] == ["submitted before the restart", "someone else's"]
+    claimed = jobs.Queue(runs_dir).claim()  # a worker, with yet another connection, takes it in order
+    assert claimed["id"] == found["id"] and jobs.Queue(runs_dir).get(found["id"])["status"] == "running"
+
+
+def test_process_killed_inside_a_queue_transaction_leaves_the_queue_working(tmp_path):
+    """SIGKILL between BEGIN and COMMIT (a worker claiming, a page submitting): the half-made change is
+    gone, the lock with it, and the next submit and claim go through at once."""
+    runs_dir = tmp_path / "runs"
+    queue = jobs.Queue(runs_dir)
+    kept = queue.submit(tiny_job(runs_dir, None, "kept"), "erin")
+    killed_mid_transaction = textwrap.dedent("""
+        import json, os, signal, sys, time
+        from core import jobs
+        queue = jobs.Queue(sys.argv[1])
+        with queue._transaction() as db:
+            db.execute("UPDATE jobs SET status = 'running', worker_pid = ? WHERE status = 'queued'", (os.getpid(),))
+            db.execute("INSERT INTO jobs(owner, run_id, spec, status, created) VALUES ('ghost', 'x', '{}', 'queued', 0)")
+            os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    done = subprocess.run([PYTHON, "-c", killed_mid_transaction, str(runs_dir)], cwd=PROJECT_ROOT, env=child_env(), timeout=120)
+    assert done.returncode == -signal.SIGKILL
+    started = time.monotonic()
+    assert [(j["id"], j["status"]) for j in queue.jobs()] == [(kept, "queued")]  # nothing of it was committed
+    after = queue.submit(tiny_job(runs_dir, None, "after"), "erin")
+    assert queue.claim()["id"] == kept and queue.claim()["id"] == after
+    assert time.monotonic() - started < 5  # no wait for a lock held by the dead process
