@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import re
 import signal
 import socket
 import statistics
@@ -232,6 +230,8 @@ def main(argv=None) -> int:
     parser.add_argument("--baseline", type=float, default=10, help="seconds measured before anyone presses Train (default 10)")
     parser.add_argument("--train-images", type=int, default=400, help="images in the generated training set (default 400)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (runs, logs) for a look afterwards")
+    parser.add_argument("--app-dir", type=Path, default=ROOT,
+                        help="run the streamlit_app.py of this folder (a copy with a change, to compare); default: this project")
     args = parser.parse_args(argv)
     if not 1 <= args.sessions <= 50:
         parser.error("--sessions must be between 1 and 50")
@@ -253,7 +253,7 @@ def main(argv=None) -> int:
     server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
                                "--server.address", "127.0.0.1", "--server.headless", "true",
                                "--server.fileWatcherType", "none"],
-                              cwd=ROOT, env=env, stdout=server_log, stderr=subprocess.STDOUT, start_new_session=True)
+                              cwd=args.app_dir, env=env, stdout=server_log, stderr=subprocess.STDOUT, start_new_session=True)
     probe = HttpProbe(url)
     memory: dict[str, dict[int, int]] = {"server": {}, "workers": {}}  # pid -> peak kB (VmHWM, or max VmRSS seen)
     cpu: dict[str, dict[int, float]] = {"server": {}, "workers": {}, "browser": {}}  # pid -> CPU seconds, last sample
@@ -371,7 +371,7 @@ def main(argv=None) -> int:
         busy_s = all_done_at - pressed_at
         result = {
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "sessions": args.sessions, "train_images": args.train_images,
+            "sessions": args.sessions, "train_images": args.train_images, "app_dir": str(args.app_dir),
             "jobs_submitted": len(listed), "sessions_with_a_job": len({j["owner"] for j in listed}),
             **{f"jobs_{k}": v for k, v in statuses.items()},
             "sessions_opened_s": round(opened_s, 1), "train_pressed_within_s": round(press_spread_s, 2),

@@ -2,10 +2,10 @@
 
 `check_model_file` reads a `.keras` archive's config.json without Keras and refuses anything that is
 not a built-in Keras object: Lambda layers and lambda functions (an activation included) carry Python
-bytecode, custom classes run their own code, a function object can name any function of any module (Keras' own
-`keras.config.enable_unsafe_deserialization` or `keras.utils.get_file` included), and a TFSMLayer loads
-a TensorFlow graph from a path of its choosing. `load_model` loads with Keras' safe_mode on, which
-refuses lambda deserialization as a second guard. Nothing here unpickles anything.
+bytecode, custom classes run their own code, a function object can name any function of any module
+(Keras' own `keras.config.enable_unsafe_deserialization` or `keras.utils.get_file` included), and a
+TFSMLayer loads a TensorFlow graph from a path of its choosing. `load_model` loads with Keras' safe_mode
+on, which refuses lambda deserialization as a second guard. Nothing here unpickles anything.
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ def _refusal(obj: dict) -> str | None:
         return f"{module or 'keras'}.{name}"
     if name == "function":
         function = obj.get("config")
-        if not isinstance(function, str) or not _under(module or "", FUNCTION_MODULES) or registered not in (None, function, name):
+        allowed = isinstance(function, str) and _under(module or "", FUNCTION_MODULES)
+        if not allowed or registered not in (None, function, name):
             return f"the function {module}.{function}"
         return None
     if module is None:

@@ -225,9 +225,10 @@ def check_run(path: Path) -> str | None:
     for key in ("id", "name", "status", "created"):
         if not isinstance(record[key], str):
             return f"{path / RUN_FILE}: '{key}' is not text"
-    for key in ("config", "worker"):
-        if key in record and not isinstance(record[key], dict) and (key == "config" or record[key] is not None):
-            return f"{path / RUN_FILE}: '{key}' is not an object"
+    if not isinstance(record["config"], dict):
+        return f"{path / RUN_FILE}: 'config' is not an object"
+    if not isinstance(record.get("worker") or {}, dict):  # a running run is checked through it
+        return f"{path / RUN_FILE}: 'worker' is not an object"
     if record["status"] not in STATUSES:
         return f"{path / RUN_FILE}: unknown status {record['status']!r}"
     if record["status"] == "completed":
