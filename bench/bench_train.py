@@ -14,7 +14,8 @@ the ratio fit / fast; a table at the end and one JSON line per row as each row f
     .venv/bin/python bench/bench_train.py --full-run --rows fmnist_arch2:32 --epochs 50 --real-data DIR
 
 Engines: `fit` is model.fit with steps_per_execution=1 (the reference); `fast` is core.fast.fit;
-`fit-speN` is model.fit with steps_per_execution=N (for comparison). An epoch's time is measured
+`fit-speN` is model.fit with steps_per_execution=N, `fast-scans` / `fast-steps` the JAX fast path with
+its loop forced to fixed-length scans / single jitted steps (for comparison). An epoch's time is measured
 from one epoch end to the next, validation included, as history.csv's `seconds` would show it.
 """
 
@@ -133,12 +134,17 @@ def time_engine(engine: str, config, data, epochs: int) -> dict:
     steps = math.ceil(len(prepared.x_train) / config.batch_size)
     spe = int(engine[len("fit-spe"):]) if engine.startswith("fit-spe") else 1
     model = compile_model(config, steps, spe)
+    static_scans = fast.STATIC_SCANS
     timer = _timer_class()()
     timer.started = time.perf_counter()
-    if engine == "fast":
+    if engine.startswith("fast"):
         fast.enable_compilation_cache()  # as core.training.train does (a fresh folder unless --jax-cache)
-        fast.fit(model, prepared.x_train, prepared.y_train, validation_data=(prepared.x_val, prepared.y_val),
-                 batch_size=config.batch_size, epochs=epochs, seed=config.seed, callbacks=[timer])
+        fast.STATIC_SCANS = {"fast-scans": True, "fast-steps": False}.get(engine, static_scans)
+        try:
+            fast.fit(model, prepared.x_train, prepared.y_train, validation_data=(prepared.x_val, prepared.y_val),
+                     batch_size=config.batch_size, epochs=epochs, seed=config.seed, callbacks=[timer])
+        finally:
+            fast.STATIC_SCANS = static_scans
     else:
         model.fit(prepared.x_train, one_hot(prepared.y_train, classes),
                   validation_data=(prepared.x_val, one_hot(prepared.y_val, classes)),
@@ -218,19 +224,19 @@ def summarize(results: list[dict], key: str) -> list[dict]:
 
 def print_table(results: list[dict], full: bool) -> None:
     if full:
-        head = f"{'architecture':<14}{'batch':>6}{'engine':>10}{'try':>4}{'images':>8}{'epochs':>7}{'to row 1':>9}{'s/epoch':>9}{'total s':>9}{'best val':>9}{'test':>8}{'ratio':>7}"
+        head = f"{'architecture':<14}{'batch':>6}{'engine':>12}{'try':>4}{'images':>8}{'epochs':>7}{'to row 1':>9}{'s/epoch':>9}{'total s':>9}{'best val':>9}{'test':>8}{'ratio':>7}"
     else:
-        head = f"{'architecture':<14}{'batch':>6}{'engine':>10}{'images':>8}{'first s':>9}{'s/epoch':>9}{'images/s':>10}{'val acc':>9}{'ratio':>7}"
+        head = f"{'architecture':<14}{'batch':>6}{'engine':>12}{'images':>8}{'first s':>9}{'s/epoch':>9}{'images/s':>10}{'val acc':>9}{'ratio':>7}"
     print(head)
     print("-" * len(head))
     for r in results:
         ratio = f"{r['ratio']:.2f}" if r.get("ratio") else ""
         if full:
-            print(f"{r['architecture']:<14}{r['batch_size']:>6}{r['engine']:>10}{r['attempt']:>4}{r['train_images']:>8}{r['epochs']:>7}"
+            print(f"{r['architecture']:<14}{r['batch_size']:>6}{r['engine']:>12}{r['attempt']:>4}{r['train_images']:>8}{r['epochs']:>7}"
                   f"{r['first_row_s']:>9.2f}{r['epoch_s']:>9.3f}{r['total_s']:>9.1f}{r['best_val_accuracy']:>9.4f}"
                   f"{r['test_accuracy']:>8.4f}{ratio:>7}")
         else:
-            print(f"{r['architecture']:<14}{r['batch_size']:>6}{r['engine']:>10}{r['train_images']:>8}{r['first_epoch_s']:>9.2f}"
+            print(f"{r['architecture']:<14}{r['batch_size']:>6}{r['engine']:>12}{r['train_images']:>8}{r['first_epoch_s']:>9.2f}"
                   f"{r['epoch_s']:>9.3f}{r['images_per_s']:>10.0f}{r['val_accuracy']:>9.4f}{ratio:>7}")
 
 
@@ -240,7 +246,8 @@ def main(argv=None) -> int:
     parser.add_argument("--rows", nargs="+", metavar="ARCH:BS[,BS]", help="instead of the grid, e.g. fmnist_arch2:32,256")
     parser.add_argument("--images", type=int, help="training images per row (default: the grid's cap, else the real size)")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per engine: epoch 1 and the median of 2..k (default 3)")
-    parser.add_argument("--engines", default="fit,fast", help="comma-separated: fit, fast, fit-speN (default fit,fast)")
+    parser.add_argument("--engines", default="fit,fast", help="comma-separated: fit, fast, fit-speN, and for JAX "
+                        "fast-scans / fast-steps (fast with its loop forced one way) (default fit,fast)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--real-data", metavar="DIR", help="train on the real datasets found in DIR (validation accuracy is then meaningful)")
     parser.add_argument("--full-run", action="store_true", help="whole runs through core.training.train (evaluation and saving included)")
@@ -265,7 +272,7 @@ def main(argv=None) -> int:
         rows = [(a, b, args.images if args.images else n) for a, b, n in GRIDS[grid]]
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     for engine in engines:
-        if engine not in ("fit", "fast") and not (engine.startswith("fit-spe") and engine[7:].isdigit()):
+        if engine not in ("fit", "fast", "fast-scans", "fast-steps") and not (engine.startswith("fit-spe") and engine[7:].isdigit()):
             raise SystemExit(f"unknown engine {engine!r}")
     print(json.dumps({"environment": env}), flush=True)
     out = open(args.jsonl, "a") if args.jsonl else None

@@ -18,6 +18,9 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out
 case "$part" in
   grid)
     python3 bench/bench_train.py --grid gpu --epochs 3 --jsonl "$out/gpu-grid.jsonl" 2>&1 | tee "$out/gpu-grid.txt"
+    # fast's two JAX loops on the GPU: scans of 64 steps (the default there) against single jitted steps
+    python3 bench/bench_train.py --rows fmnist_arch2:32 cifar_arch3:32 --engines fast-scans,fast-steps --epochs 3 \
+      --jsonl "$out/gpu-grid.jsonl" 2>&1 | tee -a "$out/gpu-grid.txt"
     ;;
   tr1)
     python3 bench/bench_train.py --full-run --real-data .fmnist --rows fmnist_arch2:32 --epochs 50 \

@@ -12,10 +12,10 @@ schedules and the metrics behave exactly as under `model.fit`. What changes is t
 
 - the training and validation images are copied to the device once, as uint8;
 - each epoch draws a permutation on the host (numpy, seeded) and trains the full batches in a few
-  compiled calls (JAX: jitted loops, on an accelerator scans of SCAN_STEPS steps; TensorFlow: a
-  `tf.function` while-loop), each call about CHUNK_SECONDS long, so that progress, the listener and
-  cancellation still come several times a second; the last, smaller batch (as fit has it) is one more
-  compiled step;
+  compiled calls (JAX on an accelerator: scans of SCAN_STEPS steps; JAX on the CPU: jitted steps
+  dispatched from a Python loop; TensorFlow: a `tf.function` while-loop), about CHUNK_SECONDS of work
+  between two checks, so that progress, the listener and cancellation still come several times a
+  second; the last, smaller batch (as fit has it) is one more compiled step;
 - validation runs on device in one compiled call (batches of at least EVAL_BATCH; the loss is a
   batch-size-weighted mean, so the batch size does not change it);
 - callbacks get `on_epoch_begin`, `on_train_batch_end` (after each call) and `on_epoch_end` with the
@@ -46,11 +46,13 @@ DEFAULT_JAX_CACHE = Path.home() / ".cache" / "classroom" / "jax"
 CHUNK_SECONDS = 0.3  # target length of one compiled call: progress and cancellation at least this often
 FIRST_CHUNK_STEPS = 16  # the first call (with compilation) is short, then the length adapts
 EVAL_BATCH = 512
-# JAX on an accelerator: full batches run in scans of this many steps (a loop of known length runs without
-# a device-to-host sync per step, which a loop with traced bounds needs on a GPU), a traced-bound loop only
-# for an epoch's last few. None: decide by the device (scans on GPU/TPU, traced bounds on the CPU).
+# JAX on an accelerator: full batches run in scans of this many steps, an epoch's last few as single jitted
+# steps. On the CPU every step is a single jitted step, dispatched from Python: XLA:CPU copies the weights
+# on every iteration of a compiled loop, which made a loop 1.7x slower than single steps for Arch 2 at
+# batch 32 (docs/benchmarks.md). None: decide by the device (scans on GPU/TPU, single steps on the CPU);
+# $CLASSROOM_JAX_SCANS=1 or 0 forces one way (to compare them on a new device).
 SCAN_STEPS = 64
-STATIC_SCANS: bool | None = None
+STATIC_SCANS: bool | None = {"1": True, "0": False}.get(os.environ.get("CLASSROOM_JAX_SCANS", ""))
 
 
 def resolve_engine(engine: str | None = None) -> str:
@@ -253,8 +255,8 @@ class _JaxStepper:
 
             return step
 
-        def train_range(state, x_all, y_all, perm, start, stop):
-            return jax.lax.fori_loop(start, stop, body(x_all, y_all, perm), state)
+        def train_one(state, x_all, y_all, perm, i):
+            return body(x_all, y_all, perm)(i, state)
 
         static = STATIC_SCANS if STATIC_SCANS is not None else jax.default_backend() != "cpu"
         self.granule = SCAN_STEPS if static and full >= SCAN_STEPS else 1
@@ -275,13 +277,13 @@ class _JaxStepper:
             with keras.StatelessScope(state_mapping=list(zip(model.metrics_variables, metrics_variables))):
                 return {k: v for k, v in model.get_metrics_result().items()}
 
-        self._jitted = {"range": jax.jit(train_range), "scan": jax.jit(train_scan), "rest": jax.jit(train_rest),
+        self._jitted = {"step": jax.jit(train_one), "scan": jax.jit(train_scan), "rest": jax.jit(train_rest),
                         "results": jax.jit(results)}
         self.perm = jnp.zeros(self.n, jnp.int32)
         start = np.int32(0)
         examples = {"results": (self.state[3],)}
         if full:
-            examples["range"] = (self.state, self.x, self.y, self.perm, start, start)
+            examples["step"] = (self.state, self.x, self.y, self.perm, start)
         if self.granule > 1:
             examples["scan"] = (self.state, self.x, self.y, self.perm, start)
         if self.rest:
@@ -335,8 +337,8 @@ class _JaxStepper:
             while stop - start >= self.granule:  # dispatched back to back, asynchronously
                 self.state = self._call("scan", self.state, self.x, self.y, self.perm, np.int32(start))
                 start += self.granule
-        if stop > start:
-            self.state = self._call("range", self.state, self.x, self.y, self.perm, np.int32(start), np.int32(stop))
+        for i in range(start, stop):  # dispatched asynchronously: Python runs ahead of the device
+            self.state = self._call("step", self.state, self.x, self.y, self.perm, np.int32(i))
         jax.block_until_ready(self.state[0])
 
     def train_rest(self):
