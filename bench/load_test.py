@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,10 +41,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from core import jobs, worker  # noqa: E402
+from tools.app_server import CHROMIUM, CHROMIUM_ARGS, free_port, wait_healthy  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 PROBE_EVERY_S = 0.5
 RERUN_TIMEOUT_S = 30
 
@@ -80,12 +77,6 @@ def write_fashion(folder: Path, n_train: int, n_test: int) -> None:
 
 
 # --- processes and their memory -----------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def proc_status(pid: int) -> dict[str, int]:
     """VmRSS and VmHWM (peak resident set) of a process, in kB; {} once it is gone."""
@@ -149,20 +140,6 @@ def our_workers(runs_dir: Path) -> list[int]:
         if str(runs_dir.resolve()) in cmdline(pid) and proc_status(pid):
             pids.append(pid)
     return pids
-
-
-def wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with status {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.read().strip() == b"ok":
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"streamlit did not answer at {url} within {timeout_s} s")
 
 
 # --- measurements -------------------------------------------------------------------------------------
@@ -293,7 +270,7 @@ def main(argv=None) -> int:
         return "Home" if target == "Compare" else "Compare"
 
     try:
-        wait_healthy(url, server)
+        wait_healthy(url, server, timeout_s=120)
         from playwright.sync_api import sync_playwright
 
         playwright = sync_playwright().start()

@@ -16,17 +16,16 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+if str(ROOT) not in sys.path:  # run as a script: tools/ is on the path, the project is not
+    sys.path.insert(0, str(ROOT))
+
+from tools.app_server import CHROMIUM, CHROMIUM_ARGS, free_port, wait_healthy  # noqa: E402
 PAGES = {"home": "", "train": "train", "compare": "compare", "inspect": "inspect", "report": "report"}
 WIDTH, HEIGHT = 1600, 1000
 
@@ -56,12 +55,6 @@ def capture(page, path: Path) -> None:
     page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _worker_pids(runs_dir: Path) -> set[int]:
     pids = set()
     for info in (runs_dir / ".workers").glob("slot-*.json"):
@@ -73,20 +66,17 @@ def _worker_pids(runs_dir: Path) -> set[int]:
 
 
 def start_app() -> tuple[subprocess.Popen, str]:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
                              "--server.headless", "true", "--server.fileWatcherType", "none"],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://localhost:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                return proc, url
-        except OSError:
-            time.sleep(0.3)
-    proc.terminate()
-    raise SystemExit(f"the app did not start on {url}")
+    try:
+        wait_healthy(url, proc)
+    except (RuntimeError, TimeoutError) as e:
+        proc.terminate()
+        raise SystemExit(f"the app did not start on {url}: {e}") from None
+    return proc, url
 
 
 def shoot(url: str, out: Path, pages: list[str], client: str) -> None:

@@ -10,62 +10,39 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tools.app_server import CHROMIUM, CHROMIUM_ARGS, free_port, wait_healthy
+
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 EPOCHS = 30  # batches of 8 on 255 images: long enough to see epochs arrive one by one
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with status {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.read().strip() == b"ok":
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"streamlit did not answer at {url} within {timeout_s} s")
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, fashion_dir):
     """The dashboard on a free port, with runs, shipped runs and data in temporary folders."""
-    if not CHROMIUM.exists():
+    if not Path(CHROMIUM).exists():
         pytest.skip("/usr/bin/chromium is missing: install Debian's chromium package to run the browser test")
     root = tmp_path_factory.mktemp("e2e")
     runs_dir = root / "runs"
     env = {**os.environ, "CLASSROOM_RUNS_DIR": str(runs_dir), "CLASSROOM_PRETRAINED_DIR": str(root / "pretrained"),
            "CLASSROOM_DATA_DIR": str(fashion_dir), "KERAS_HOME": str(root / "keras"), "CLASSROOM_WORKERS": "1",
            "TF_CPP_MIN_LOG_LEVEL": "3"}
-    port = _free_port()
+    port = free_port()
     log = open(root / "streamlit.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
                              "--server.headless", "true", "--server.fileWatcherType", "none"],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://localhost:{port}"
     try:
-        _wait_healthy(url, proc)
+        wait_healthy(url, proc)
         yield url, runs_dir
     finally:
         proc.terminate()
@@ -133,7 +110,7 @@ def test_train_watch_and_open_in_compare_and_inspect(app):
     expect.set_options(timeout=90_000)  # the first model description imports TensorFlow; so does the worker
     url, runs_dir = app
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.set_default_timeout(90_000)
         try:
