@@ -42,38 +42,10 @@ if str(ROOT) not in sys.path:
 
 from core import jobs, worker  # noqa: E402
 from tools.app_server import CHROMIUM, CHROMIUM_ARGS, free_port, wait_healthy  # noqa: E402
+from tools.fake_data import write_fashion  # noqa: E402
 
 PROBE_EVERY_S = 0.5
 RERUN_TIMEOUT_S = 30
-
-
-# --- the tiny dataset: Fashion-MNIST's four IDX .gz files ------------------------------------------
-
-def write_fashion(folder: Path, n_train: int, n_test: int) -> None:
-    """Learnable images in the real format (as tests/conftest.py writes them): class k is bright on rows 2k..2k+2."""
-    import gzip
-    import struct
-
-    import numpy as np
-
-    from core.datasets import FASHION_FILES
-
-    def images_and_labels(n, seed):
-        rng = np.random.default_rng(seed)
-        y = (np.arange(n) % 10).astype(np.uint8)
-        rng.shuffle(y)
-        x = rng.integers(0, 60, size=(n, 28, 28), dtype=np.uint8)
-        for i, k in enumerate(y):
-            x[i, 2 * k: 2 * k + 3, :] = rng.integers(200, 256, size=(3, 28), dtype=np.uint8)
-        return x, y
-
-    def idx(array):
-        return struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
-
-    folder.mkdir(parents=True, exist_ok=True)
-    (x_train, y_train), (x_test, y_test) = images_and_labels(n_train, 0), images_and_labels(n_test, 1)
-    for key, array in (("x_train", x_train), ("y_train", y_train), ("x_test", x_test), ("y_test", y_test)):
-        (folder / FASHION_FILES[key]).write_bytes(gzip.compress(idx(array)))
 
 
 # --- processes and their memory -----------------------------------------------------------------------

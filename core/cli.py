@@ -120,6 +120,7 @@ def cmd_data(args) -> int:
 def cmd_worker(args) -> int:
     from core.worker import serve
 
+    os.nice(args.nice)
     serve(args.runs_dir, slot=args.slot)
     return 0
 
@@ -175,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="serve the dashboard's training queue")
     worker.add_argument("--runs-dir", default=str(runs.DEFAULT_RUNS_DIR))
     worker.add_argument("--slot", type=int, default=0)
+    worker.add_argument("--nice", type=int, default=0, choices=range(20), metavar="0-19",
+                        help="lower this worker's CPU priority by this much (the dashboard's workers use 10)")
     worker.set_defaults(func=cmd_worker)
 
     pretrain = sub.add_parser("pretrain", help="train every preset of the report into pretrained/ (make pretrained)")

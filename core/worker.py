@@ -20,6 +20,9 @@ from core import jobs, runs
 WORKERS_DIR = ".workers"
 POLL_S = 0.5
 IDLE_EXIT_S = 3600  # a worker nobody uses goes away; the dashboard starts a new one on demand
+# Workers started by the dashboard run at a lower CPU priority than the web server, so that pages keep
+# answering while a job trains on the same CPUs (docs/load-test.md); an idle CPU still goes to training.
+NICENESS = 10
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -124,7 +127,7 @@ def ensure_workers(runs_dir=runs.DEFAULT_RUNS_DIR, slots: int | None = None) -> 
             probe.close()
             log = open(folder / f"slot-{slot}.log", "ab")
             proc = subprocess.Popen([sys.executable, "-m", "core", "worker", "--runs-dir", str(Path(runs_dir).resolve()),
-                                     "--slot", str(slot)], cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                     "--slot", str(slot), "--nice", str(NICENESS)], cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True)
             log.close()
             _wait_for_lock(lock_path, proc)

@@ -8,6 +8,7 @@ Keras is imported here only, lazily, to describe the network the sliders define.
 
 from __future__ import annotations
 
+import gc
 import math
 import statistics
 import threading
@@ -33,7 +34,9 @@ GROUPS = {
     "Data and length": ("epochs", "limit", "validation_split", "seed"),
 }
 CUSTOM = ""  # the preset selectbox's "your own settings"
-POLL_S = 1.0
+# Seconds between redraws of the live view. A queued job changes slowly, and twenty waiting sessions
+# polling each second would keep the server busy for nothing (docs/load-test.md).
+POLL_S = {"queued": 3.0, "running": 1.0}
 TRAIN_COLOR, VAL_COLOR = "#2563eb", "#ea580c"
 SHORT = {"depth": "depth", "units": "units", "dropout": "dropout", "l2": "L2", "label_smoothing": "smoothing",
          "augment": "augment", "optimizer": "", "learning_rate": "lr", "beta_1": "β1", "schedule": "",
@@ -238,6 +241,9 @@ def _keras():
         pass  # devices were set up already (another page loaded a model first); describing still works
     import keras
 
+    # Streamlit runs keras.backend.clear_session(), a full gc.collect(), after every rerun of every session once
+    # Keras is loaded; freezing Keras' and TensorFlow's ~0.5 M objects takes that from ~230 ms to a few ms.
+    gc.freeze()
     return keras
 
 
@@ -469,7 +475,7 @@ def _live(job: dict) -> None:
 
 
 def _poll() -> None:
-    """Redrawn every POLL_S while the job is active; a change of status redraws the whole page once."""
+    """Redrawn every POLL_S[status] while the job is active; a change of status redraws the whole page once."""
     job = _latest_job()
     if job is None or (job["id"], job["status"]) != ss.get("train.seen"):
         st.rerun()
@@ -654,6 +660,6 @@ if pressed:
 if job is None:
     st.caption("Nothing trained from this browser yet.")
 elif active:
-    st.fragment(_poll, run_every=POLL_S)()
+    st.fragment(_poll, run_every=POLL_S[job["status"]])()
 else:
     _result(job)

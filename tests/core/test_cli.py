@@ -7,19 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from core import cli, presets, runs
+from core import presets, runs
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-
-def run_cli(argv, capsys):
-    """core.cli.main in-process: (exit status, stdout, stderr)."""
-    try:
-        status = cli.main([str(a) for a in argv])
-    except SystemExit as e:
-        status = e.code
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def assert_one_line_error(status, err, *fragments):
@@ -31,31 +21,31 @@ def assert_one_line_error(status, err, *fragments):
         assert fragment in lines[0]
 
 
-def test_presets_lists_every_preset_id_first(capsys):
-    status, out, _ = run_cli(["presets"], capsys)
+def test_presets_lists_every_preset_id_first(run_cli):
+    status, out, _ = run_cli(["presets"])
     lines = out.strip().splitlines()
     assert status == 0 and [line.split()[0] for line in lines] == list(presets.PRESETS)
     best = next(line for line in lines if line.startswith("fmnist-arch2-tr1 "))
     assert "train 94.86%, val 89.06%" in best and "(0.1024, 0.1145)" in best
 
 
-def test_data_reports_where_each_dataset_is_or_how_to_get_it(tmp_path, writers, sealed_data, capsys):
+def test_data_reports_where_each_dataset_is_or_how_to_get_it(tmp_path, writers, sealed_data, run_cli):
     writers.fashion(tmp_path, 10, 5)
-    status, out, _ = run_cli(["data", "--data-dir", tmp_path], capsys)
+    status, out, _ = run_cli(["data", "--data-dir", tmp_path])
     assert status == 0
     assert f"Fashion-MNIST: data directory {tmp_path}" in out
     assert "CIFAR-100: not found. To get it: put cifar100.npz" in out
     writers.cifar_python(sealed_data.cache / "cifar-100-python", n_train=4, n_test=2)
-    status, out, _ = run_cli(["data"], capsys)
+    status, out, _ = run_cli(["data"])
     assert "Fashion-MNIST: not found. To get it:" in out and "apt-get install dataset-fashion-mnist" in out
     assert f"CIFAR-100: Keras cache {sealed_data.cache / 'cifar-100-python'}" in out
 
 
 @pytest.mark.backend
-def test_train_prints_the_run_folder_last_and_runs_lists_it(tmp_path, fashion_dir, capsys):
+def test_train_prints_the_run_folder_last_and_runs_lists_it(tmp_path, fashion_dir, run_cli):
     runs_dir = tmp_path / "runs"
     status, out, err = run_cli(["train", "--preset", "fmnist-arch1-tr1", "--data-dir", fashion_dir, "--limit", 300,
-                                "--epochs", 1, "--runs-dir", runs_dir, "--name", "from the CLI"], capsys)
+                                "--epochs", 1, "--runs-dir", runs_dir, "--name", "from the CLI"])
     assert status == 0, err
     lines = out.strip().splitlines()
     run_dir = Path(lines[-1])
@@ -67,18 +57,18 @@ def test_train_prints_the_run_folder_last_and_runs_lists_it(tmp_path, fashion_di
     assert lines[-2].startswith(f"completed: test accuracy {accuracy}, 95% CI of the error (")
     assert any(line.startswith("epoch 1/1") for line in lines) and any("val_accuracy" in line for line in lines)
 
-    status, out, _ = run_cli(["runs", "--runs-dir", runs_dir], capsys)
+    status, out, _ = run_cli(["runs", "--runs-dir", runs_dir])
     (line,) = out.strip().splitlines()
     assert status == 0 and line.split()[:4] == [run.id, "completed", accuracy, "own"] and line.endswith("from the CLI")
 
 
-def test_runs_lists_status_accuracy_and_problems(tmp_path, fake_run, capsys):
-    status, out, _ = run_cli(["runs", "--runs-dir", tmp_path / "none"], capsys)
+def test_runs_lists_status_accuracy_and_problems(tmp_path, fake_run, run_cli):
+    status, out, _ = run_cli(["runs", "--runs-dir", tmp_path / "none"])
     assert status == 0 and "no runs in" in out
     good = fake_run(tmp_path, "good one", accuracy=0.75)
     broken = fake_run(tmp_path, "broken one")
     (broken / runs.PREDICTIONS_FILE).unlink()
-    status, out, _ = run_cli(["runs", "--runs-dir", tmp_path], capsys)
+    status, out, _ = run_cli(["runs", "--runs-dir", tmp_path])
     rows = {line.split()[0]: line for line in out.strip().splitlines()}
     assert rows[good.name].split()[1:3] == ["completed", "75.00%"]
     assert rows[broken.name].split()[1:3] == ["broken", "—"] and "(completed run lacks predictions.npz)" in rows[broken.name]
@@ -98,17 +88,17 @@ def test_runs_lists_status_accuracy_and_problems(tmp_path, fake_run, capsys):
     (["data", "--data-dir", "/no/such/folder"], ["--data-dir /no/such/folder is not a folder"]),
     (["pretrain", "--only", "nope", "--out", "/tmp/unused"], ["unknown preset(s) nope"]),
 ])
-def test_bad_arguments_one_line_exit_2(argv, fragments, capsys, tmp_path):
-    status, out, err = run_cli(argv + ["--runs-dir", tmp_path] if argv[0] == "train" else argv, capsys)
+def test_bad_arguments_one_line_exit_2(argv, fragments, run_cli, tmp_path):
+    status, out, err = run_cli(argv + ["--runs-dir", tmp_path] if argv[0] == "train" else argv)
     assert_one_line_error(status, err, *fragments)
     assert not any(tmp_path.iterdir())  # nothing was trained
 
 
-def test_missing_dataset_one_line_exit_2(tmp_path, capsys):
+def test_missing_dataset_one_line_exit_2(tmp_path, run_cli):
     empty = tmp_path / "empty"
     empty.mkdir()
     status, _, err = run_cli(["train", "--preset", "cifar-arch1-lr0.01", "--epochs", 1, "--data-dir", empty,
-                              "--runs-dir", tmp_path / "runs"], capsys)
+                              "--runs-dir", tmp_path / "runs"])
     assert_one_line_error(status, err, "CIFAR-100 not found (looked in: data directory", "Keras cache",
                           "no network in tests", "To get it: put cifar100.npz")
     (run,) = runs.list_runs(tmp_path / "runs", pretrained_dir=None)
@@ -126,8 +116,8 @@ def test_real_process_presets_and_a_bad_argument():
     assert done.stderr.strip() == ("python -m core: error: dropout = 2.0 is out of range: it must be between 0.0 and 0.9")
 
 
-def test_argparse_errors_exit_2(capsys):
-    status, _, err = run_cli(["train", "--epochs", "many"], capsys)
+def test_argparse_errors_exit_2(run_cli):
+    status, _, err = run_cli(["train", "--epochs", "many"])
     assert status == 2 and "invalid int value: 'many'" in err and "Traceback" not in err
-    status, _, err = run_cli(["fly"], capsys)
+    status, _, err = run_cli(["fly"])
     assert status == 2 and "invalid choice: 'fly'" in err

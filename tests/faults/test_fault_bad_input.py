@@ -18,7 +18,7 @@ import pytest
 
 from fault_helpers import PRESET, exported, sound_run, with_record, zip_of
 
-from core import cli, runs
+from core import runs
 from core.config import FIELDS, ConfigError, field_range, from_dict
 from core.presets import get
 
@@ -36,15 +36,6 @@ def outside(name: str) -> list:
 CASES = [(name, value) for name in NUMBER_FIELDS for value in outside(name)]
 
 
-def run_cli(argv, capsys):
-    try:
-        status = cli.main([str(a) for a in argv])
-    except SystemExit as e:
-        status = e.code
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
 def names_in(folder) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
 
@@ -59,7 +50,7 @@ def run_files(tmp_path_factory):
 # --- every hyperparameter out of range, through every door ---------------------------------------
 
 @pytest.mark.parametrize("name, value", CASES, ids=[f"{n}={v!r}" for n, v in CASES])
-def test_out_of_range_refused_everywhere_naming_the_field(name, value, tmp_path, capsys, run_files):
+def test_out_of_range_refused_everywhere_naming_the_field(name, value, tmp_path, run_cli, run_files):
     low, high = field_range(name)
     expected = f"{name} = "
     # (a) the config, as the pages build it
@@ -69,7 +60,7 @@ def test_out_of_range_refused_everywhere_naming_the_field(name, value, tmp_path,
 
     # (b) the command line: one line, exit status 2, nothing trained or written
     runs_dir = tmp_path / "cli-runs"
-    status, out, err = run_cli(["train", "--preset", PRESET, "--set", f"{name}={value!r}", "--runs-dir", runs_dir], capsys)
+    status, out, err = run_cli(["train", "--preset", PRESET, "--set", f"{name}={value!r}", "--runs-dir", runs_dir])
     assert status == 2 and out == "" and len(err.strip().splitlines()) == 1, err
     assert err.startswith(f"python -m core: error: {expected}") and "out of range" in err
     assert not runs_dir.exists() or names_in(runs_dir) == []
@@ -93,8 +84,8 @@ def test_out_of_range_refused_everywhere_naming_the_field(name, value, tmp_path,
     ("optimizer=rmsprop", "optimizer = 'rmsprop' is not allowed"),
     ("epochs=", "epochs must be a number, got ''"),
 ])
-def test_cli_non_numbers_and_non_finite(assignment, message, tmp_path, capsys):
-    status, out, err = run_cli(["train", "--preset", PRESET, "--set", assignment, "--runs-dir", tmp_path], capsys)
+def test_cli_non_numbers_and_non_finite(assignment, message, tmp_path, run_cli):
+    status, out, err = run_cli(["train", "--preset", PRESET, "--set", assignment, "--runs-dir", tmp_path])
     assert status == 2 and len(err.strip().splitlines()) == 1 and message in err, err
     assert names_in(tmp_path) == []
 

@@ -69,6 +69,8 @@ def test_worker_killed_mid_training_fails_its_job_and_the_queue_goes_on(tmp_path
     # still hold the slot for a few ms): the new worker reaps the dead worker's job, then runs the next.
     wait_for(lambda: worker.ensure_workers(runs_dir, slots=1) == [0], 10, "a new worker to take the slot", poll_s=0.2)
     second = workers.slot_pid(runs_dir, timeout_s=JOB_TIMEOUT_S, not_pid=pid)
+    # The web server comes first for the CPU: a worker it starts trains at a lower priority.
+    assert os.getpriority(os.PRIO_PROCESS, second) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + worker.NICENESS)
     wait_for(lambda: status_of(queue, ids[2]) == "completed", JOB_TIMEOUT_S, "the job after the kill to complete",
              alive=lambda: runs.pid_alive(second))
 

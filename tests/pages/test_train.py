@@ -5,7 +5,10 @@ The first test to build a model imports TensorFlow (about 5 s); the later ones r
 
 from __future__ import annotations
 
+import gc
 import time
+
+import streamlit as st
 
 from core import jobs, runs
 from core.architectures import ARCHITECTURES
@@ -113,6 +116,33 @@ def test_queue_position_and_the_whole_queue(app, dirs, open_page, job_in_state, 
     at.button(key="train.cancel").click().run()
     assert jobs.Queue(dirs["runs"]).jobs(owner=client)[0]["status"] == "cancelled"
     assert any("cancelled “my run” before it started" in i.value for i in at.info)
+
+
+def test_a_queued_job_is_polled_less_often_than_a_running_one(app, dirs, open_page, job_in_state, monkeypatch):
+    intervals = []
+    real_fragment = st.fragment
+
+    def recording_fragment(func, *, run_every=None):
+        intervals.append(run_every)
+        return real_fragment(func, run_every=run_every)
+
+    monkeypatch.setattr(st, "fragment", recording_fragment)
+    job = job_in_state(dirs["runs"], "queued", name="my run")
+    open_page(app, TRAIN)
+    assert intervals == [3.0]
+    intervals.clear()
+    jobs.Queue(dirs["runs"]).claim()
+    assert jobs.Queue(dirs["runs"]).get(job["id"])["status"] == "running"
+    open_page(app, TRAIN)
+    assert intervals and set(intervals) == {1.0}
+
+
+def test_keras_is_kept_out_of_the_full_collection_streamlit_runs_after_every_rerun(app, open_page):
+    open_page(app, TRAIN)  # describing the network imports Keras into the server
+    import keras
+
+    assert gc.get_freeze_count() > 0
+    assert not any(obj is keras.layers.Dense for obj in gc.get_objects())  # frozen objects are in no generation
 
 
 def test_a_running_job_shows_progress_curves_time_and_can_be_stopped(app, dirs, open_page, write_run, job_in_state):
