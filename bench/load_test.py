@@ -8,14 +8,15 @@ trial run of the report (50 epochs; on the tiny dataset a job trains for a secon
 run, every 0.5 s it times
   - GET /                 the page's HTML,
   - GET /_stcore/health   the server's health endpoint,
-  - a rerun in one more browser session: switching between Compare and Home in the sidebar and waiting
-    for the page's title,
+  - a rerun in one more browser session (a browser of its own): switching between Compare and Home in the
+    sidebar and waiting for the page's title,
 samples the resident memory of the server and the worker processes (VmRSS and VmHWM from /proc), and
 watches the queue (core.jobs.Queue) until every job is completed or the time is up. Prints a table and
 one JSON line.
 
     .venv/bin/python bench/load_test.py                 # 20 sessions, at most 10 minutes
     .venv/bin/python bench/load_test.py --sessions 5 --timeout 300 --keep   # keep the temporary folder
+    .venv/bin/python bench/load_test.py --students-nice 19   # the students' browser yields the CPU, as laptops would
 
 Results and how to read them: docs/load-test.md.
 """
@@ -144,7 +145,8 @@ def summary(values: list[float]) -> dict:
         return {"n": 0}
     ordered = sorted(values)
     return {"n": len(values), "median_s": round(statistics.median(values), 4),
-            "p95_s": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 4), "max_s": round(max(values), 4)}
+            "p95_s": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 4), "max_s": round(max(values), 4),
+            "over_1s": sum(v > 1.0 for v in values)}  # the goal for a page: an answer within a second
 
 
 def settled(page, timeout_s: float = 120) -> None:
@@ -159,6 +161,16 @@ def settled(page, timeout_s: float = 120) -> None:
             return
         time.sleep(0.1)
     raise TimeoutError(f"{page.url} kept running for {timeout_s} s")
+
+
+def students_chromium(folder: Path, niceness: int) -> str:
+    """Chromium as is, or a wrapper that starts it (and so every process it forks) at a lower CPU priority."""
+    if not niceness:
+        return CHROMIUM
+    wrapper = folder / "chromium-nice"
+    wrapper.write_text(f'#!/bin/sh\nexec nice -n {niceness} {CHROMIUM} "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper)
 
 
 def rerun_probe(page, target: str) -> float:
@@ -178,6 +190,9 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=float, default=600, help="give up after this many seconds in all (default 600)")
     parser.add_argument("--baseline", type=float, default=10, help="seconds measured before anyone presses Train (default 10)")
     parser.add_argument("--train-images", type=int, default=400, help="images in the generated training set (default 400)")
+    parser.add_argument("--students-nice", type=int, default=0, choices=range(20), metavar="0-19",
+                        help="run the students' browser at this lower CPU priority, as if on their own laptops; the "
+                             "probing session keeps its own browser at normal priority (default 0: all equal)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (runs, logs) for a look afterwards")
     parser.add_argument("--app-dir", type=Path, default=ROOT,
                         help="run the streamlit_app.py of this folder (a copy with a change, to compare); default: this project")
@@ -209,7 +224,7 @@ def main(argv=None) -> int:
     state = {"live_workers_max": 0, "running_max": 0, "together_kb": 0, "rerun_timeouts": 0}  # together: server + workers
     reruns: list[tuple[float, float]] = []  # (when, seconds)
     result: dict = {}
-    browser = playwright = None
+    browser = watcher_browser = playwright = None
 
     def sample():
         now_kb = 0
@@ -246,7 +261,8 @@ def main(argv=None) -> int:
         from playwright.sync_api import sync_playwright
 
         playwright = sync_playwright().start()
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=students_chromium(root, args.students_nice), args=CHROMIUM_ARGS)
+        watcher_browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         print(f"server {url} (pid {server.pid}), folder {root}; opening {args.sessions} sessions", flush=True)
 
         # Every student opens the dashboard and goes to the Train page (the first one there also warms Keras in
@@ -266,7 +282,7 @@ def main(argv=None) -> int:
         opened_s = time.monotonic() - started_at
 
         # One more student, who only looks around while the others train: the rerun probe.
-        watcher = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        watcher = watcher_browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
         watcher.set_default_timeout(120_000)
         watcher.goto(f"{url}/?client=load-watcher")
         watcher.locator("h1", has_text="How neural networks train").wait_for()
@@ -321,6 +337,7 @@ def main(argv=None) -> int:
         result = {
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "sessions": args.sessions, "train_images": args.train_images, "app_dir": str(args.app_dir),
+            "students_nice": args.students_nice,
             "jobs_submitted": len(listed), "sessions_with_a_job": len({j["owner"] for j in listed}),
             **{f"jobs_{k}": v for k, v in statuses.items()},
             "sessions_opened_s": round(opened_s, 1), "train_pressed_within_s": round(press_spread_s, 2),
@@ -348,8 +365,9 @@ def main(argv=None) -> int:
         return 0 if statuses["completed"] == args.sessions else 1
     finally:
         probe.stop.set()
-        if browser is not None:
-            browser.close()
+        for opened in (browser, watcher_browser):
+            if opened is not None:
+                opened.close()
         if playwright is not None:
             playwright.stop()
         if server.poll() is None:
@@ -378,15 +396,17 @@ def print_table(r: dict) -> None:
     print(f"sessions {r['sessions']}: jobs submitted {r['jobs_submitted']} (from {r['sessions_with_a_job']} sessions), "
           f"completed {r['jobs_completed']}, failed {r['jobs_failed']}, still queued/running "
           f"{r['jobs_queued']}/{r['jobs_running']}")
+    if r["students_nice"]:
+        print(f"the students' browser ran at nice {r['students_nice']}, the probing session's at the normal priority")
     print(f"Train pressed within {r['train_pressed_within_s']} s; all jobs done {r['all_jobs_done_s']} s later"
           + (" (TIMED OUT)" if r["timed_out"] else ""))
-    print(f"{'measure':<30}{'phase':<18}{'n':>5}{'median s':>10}{'p95 s':>9}{'max s':>9}")
+    print(f"{'measure':<30}{'phase':<18}{'n':>5}{'median s':>10}{'p95 s':>9}{'max s':>9}{'over 1 s':>10}")
     rows = [(name, "idle", s) for name, s in r["latency_idle"].items()]
     rows += [(name, "while training", s) for name, s in r["latency_while_training"].items()]
     rows += [("job wait in queue", "", r["job_wait_s"]), ("job run (start to finish)", "", r["job_run_s"])]
     for name, when, s in rows:
         if s["n"]:
-            print(f"{name:<30}{when:<18}{s['n']:>5}{s['median_s']:>10.3f}{s['p95_s']:>9.3f}{s['max_s']:>9.3f}")
+            print(f"{name:<30}{when:<18}{s['n']:>5}{s['median_s']:>10.3f}{s['p95_s']:>9.3f}{s['max_s']:>9.3f}{s['over_1s'] if when else '':>10}")
     m = r["memory_peak_mb"]
     print(f"peak memory: server {m['server']} MB, largest worker {m['worker_max']} MB, server + workers together "
           f"{m['server_plus_workers_sampled']} MB of {m['machine_total']} MB; workers alive at once "

@@ -367,36 +367,49 @@ def _reference(job: dict):
     return presets.PRESETS[preset_id].report if preset_id in presets.PRESETS else None
 
 
+SPLITS = {"training": ("", TRAIN_COLOR), "validation": ("val_", VAL_COLOR)}
+METRICS = {"accuracy": ("Accuracy", ".0%"), "loss": ("Loss", ".2f")}
+CURVES_DATASET = "curves"
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _curve_spec(metric: str, epochs: int, reference: tuple[tuple[str, float], ...]) -> dict:
+    """The Vega-Lite spec of one curve chart, without its data: built and validated by Altair once per shape,
+    not at every poll (Altair's copy and schema check were most of a live view's time: docs/load-test.md)."""
+    title, fmt = METRICS[metric]
+    color = alt.Color("split:N", title=None, scale=alt.Scale(domain=list(SPLITS), range=[c for _, c in SPLITS.values()]),
+                      legend=alt.Legend(orient="top", labelFontSize=18, symbolSize=250, symbolStrokeWidth=4))
+    big = dict(labelFontSize=18, titleFontSize=18)  # read from the back of a classroom
+    x = alt.X("epoch:Q", title="Epoch", scale=alt.Scale(domain=[1, max(2, epochs)]),
+              axis=alt.Axis(tickMinStep=1, format="d", **big))
+    y = alt.Y("value:Q", title=None, scale=alt.Scale(zero=False), axis=alt.Axis(format=fmt, **big))
+    tooltip = [alt.Tooltip("epoch:Q", title="Epoch"), alt.Tooltip("split:N", title=""),
+               alt.Tooltip("value:Q", title=title, format=fmt.replace("0", "1"))]
+    base = alt.Chart().encode(x=x, y=y, color=color, tooltip=tooltip)
+    layers = [base.mark_line(strokeWidth=3), base.mark_point(size=90, filled=True)]
+    if reference:
+        marks = pd.DataFrame([{"split": split, "value": value} for split, value in reference])
+        layers.append(alt.Chart(marks).mark_rule(strokeDash=[8, 6], strokeWidth=2).encode(y="value:Q", color=color))
+        title += "   (dashed: the report)"
+    chart = alt.layer(*layers, data=alt.Data(name=CURVES_DATASET))  # the dataset comes with each redraw
+    return chart.properties(title=alt.Title(title, fontSize=22, anchor="start"), height=340).to_dict()
+
+
 def curves(history: pd.DataFrame, epochs: int, reference=None) -> None:
     """Accuracy and loss per epoch, training and validation, side by side; dashed: the report's figures."""
     if history.empty:
         st.caption("The curves appear when the first epoch ends.")
         return
-    splits = {"training": ("", TRAIN_COLOR), "validation": ("val_", VAL_COLOR)}
-    color = alt.Color("split:N", title=None, scale=alt.Scale(domain=list(splits), range=[c for _, c in splits.values()]),
-                      legend=alt.Legend(orient="top", labelFontSize=18, symbolSize=250, symbolStrokeWidth=4))
-    big = dict(labelFontSize=18, titleFontSize=18)  # read from the back of a classroom
-    x = alt.X("epoch:Q", title="Epoch", scale=alt.Scale(domain=[1, max(2, epochs)]),
-              axis=alt.Axis(tickMinStep=1, format="d", **big))
-    for column, (metric, title, fmt) in zip(st.columns(2), [("accuracy", "Accuracy", ".0%"), ("loss", "Loss", ".2f")]):
-        rows = [{"epoch": int(r["epoch"]), "split": split, "value": float(r[prefix + metric])}
-                for _, r in history.iterrows() for split, (prefix, _) in splits.items()
-                if pd.notna(r.get(prefix + metric))]
-        data = pd.DataFrame(rows, columns=["epoch", "split", "value"])
-        y = alt.Y("value:Q", title=None, scale=alt.Scale(zero=False), axis=alt.Axis(format=fmt, **big))
-        tooltip = [alt.Tooltip("epoch:Q", title="Epoch"), alt.Tooltip("split:N", title=""),
-                   alt.Tooltip("value:Q", title=title, format=fmt.replace("0", "1"))]
-        base = alt.Chart(data).encode(x=x, y=y, color=color, tooltip=tooltip)
-        chart = base.mark_line(strokeWidth=3) + base.mark_point(size=90, filled=True)
-        marks = [{"split": s, "value": v} for s, v in (("training", getattr(reference, f"train_{metric}", None)),
-                                                       ("validation", getattr(reference, f"val_{metric}", None)))
-                 if v is not None]
-        if marks:
-            rules = alt.Chart(pd.DataFrame(marks)).mark_rule(strokeDash=[8, 6], strokeWidth=2)
-            chart += rules.encode(y="value:Q", color=color)
-            title += "   (dashed: the report)"
-        chart = chart.properties(title=alt.Title(title, fontSize=22, anchor="start"), height=340)
-        column.altair_chart(chart, width="stretch")
+    for column, metric in zip(st.columns(2), METRICS):
+        data = pd.concat([pd.DataFrame({"epoch": history["epoch"].astype(int), "split": split,
+                                        "value": history[prefix + metric]})
+                          for split, (prefix, _) in SPLITS.items() if prefix + metric in history]).dropna()
+        marks = tuple((split, float(value)) for split, value in
+                      (("training", getattr(reference, f"train_{metric}", None)),
+                       ("validation", getattr(reference, f"val_{metric}", None))) if value is not None)
+        spec = _curve_spec(metric, epochs, marks)
+        spec["datasets"] = {**spec.get("datasets", {}), CURVES_DATASET: data}
+        column.vega_lite_chart(spec, width="stretch")
 
 
 def _remaining(progress: dict, history: pd.DataFrame, epochs: int) -> float | None:

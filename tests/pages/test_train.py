@@ -8,6 +8,8 @@ from __future__ import annotations
 import gc
 import time
 
+import pandas as pd
+import pyarrow as pa
 import streamlit as st
 
 from core import jobs, runs
@@ -21,6 +23,11 @@ TRAIN = "pages/train.py"
 def _number(shown: str) -> float:
     """A select_slider option as shown ("off", "all", "1,000", "0.001") back to its number."""
     return 0.0 if shown in ("off", "all") else float(shown.replace(",", ""))
+
+
+def _datasets(chart) -> dict[str, pd.DataFrame]:
+    """A chart's named datasets, as Streamlit sends them to the browser (Arrow IPC)."""
+    return {d.name: pa.ipc.open_stream(d.data.data).read_pandas() for d in chart.proto.datasets}
 
 
 def _widgets(at) -> dict:
@@ -156,7 +163,14 @@ def test_a_running_job_shows_progress_curves_time_and_can_be_stopped(app, dirs, 
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Epochs finished"] == "2 of 10"
     assert metrics["Left (estimate)"] == "about 16 s"  # 7.75 epochs to go at 2 s each
-    assert len(at.get("vega_lite_chart")) == 2  # accuracy and loss
+    accuracy, loss = at.get("vega_lite_chart")
+    assert '"title": {"text": "Accuracy   (dashed: the report)"' in accuracy.proto.spec and '"text": "Loss' in loss.proto.spec
+    curve = _datasets(accuracy)["curves"].sort_values(["split", "epoch"])
+    assert list(curve["split"]) == ["training"] * 2 + ["validation"] * 2 and list(curve["epoch"]) == [1, 2, 1, 2]
+    assert list(curve["value"].round(2)) == [0.74, 0.78, 0.72, 0.76]  # the run's history.csv
+    [report_lines] = [d for name, d in _datasets(accuracy).items() if name != "curves"]
+    figures = PRESETS["fmnist-arch1-tr1"].report
+    assert sorted(report_lines["value"]) == sorted([figures.train_accuracy, figures.val_accuracy])
     at.button(key="train.cancel").click().run()
     assert jobs.Queue(dirs["runs"]).get(job["id"])["cancel_requested"] == 1
 

@@ -1,0 +1,21 @@
+"""The Streamlit settings a classroom relies on, as `streamlit run` reads them from .streamlit/config.toml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit import config
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_project_settings_keep_the_server_safe_and_responsive(monkeypatch):
+    monkeypatch.chdir(PROJECT_ROOT)  # where `make run` starts the server, and where Streamlit looks for the file
+    config.get_config_options(force_reparse=True)
+    # docs/serving.md: no folder served, XSRF on, uploads bounded.
+    assert config.get_option("server.enableStaticServing") is False
+    assert config.get_option("server.enableXsrfProtection") is True
+    assert config.get_option("server.maxUploadSize") == 200
+    # docs/load-test.md: no full garbage collection after every rerun of every session.
+    assert config.get_option("runner.postScriptGC") is False
+    assert config.get_option("server.headless") is True
