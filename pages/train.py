@@ -34,9 +34,9 @@ GROUPS = {
     "Data and length": ("epochs", "limit", "validation_split", "seed"),
 }
 CUSTOM = ""  # the preset selectbox's "your own settings"
-# Seconds between redraws of the live view. A queued job changes slowly, and twenty waiting sessions
-# polling each second would keep the server busy for nothing (docs/load-test.md).
-POLL_S = {"queued": 3.0, "running": 1.0}
+# Seconds between redraws of the live view: every second for a job that trains or starts next, less often
+# for one further back in the queue (twenty sessions waiting would keep the server busy: docs/load-test.md).
+POLL_S, POLL_BACK_IN_QUEUE_S = 1.0, 3.0
 TRAIN_COLOR, VAL_COLOR = "#2563eb", "#ea580c"
 SHORT = {"depth": "depth", "units": "units", "dropout": "dropout", "l2": "L2", "label_smoothing": "smoothing",
          "augment": "augment", "optimizer": "", "learning_rate": "lr", "beta_1": "β1", "schedule": "",
@@ -488,7 +488,7 @@ def _live(job: dict) -> None:
 
 
 def _poll() -> None:
-    """Redrawn every POLL_S[status] while the job is active; a change of status redraws the whole page once."""
+    """Redrawn every few seconds while the job is active; a change of status redraws the whole page once."""
     job = _latest_job()
     if job is None or (job["id"], job["status"]) != ss.get("train.seen"):
         st.rerun()
@@ -673,6 +673,7 @@ if pressed:
 if job is None:
     st.caption("Nothing trained from this browser yet.")
 elif active:
-    st.fragment(_poll, run_every=POLL_S[job["status"]])()
+    starts_soon = job["status"] == "running" or queue().position(job["id"]) <= 1
+    st.fragment(_poll, run_every=POLL_S if starts_soon else POLL_BACK_IN_QUEUE_S)()
 else:
     _result(job)

@@ -125,7 +125,7 @@ def test_queue_position_and_the_whole_queue(app, dirs, open_page, job_in_state, 
     assert any("cancelled “my run” before it started" in i.value for i in at.info)
 
 
-def test_a_queued_job_is_polled_less_often_than_a_running_one(app, dirs, open_page, job_in_state, monkeypatch):
+def test_a_job_further_back_in_the_queue_is_polled_less_often(app, dirs, open_page, job_in_state, monkeypatch):
     intervals = []
     real_fragment = st.fragment
 
@@ -133,15 +133,24 @@ def test_a_queued_job_is_polled_less_often_than_a_running_one(app, dirs, open_pa
         intervals.append(run_every)
         return real_fragment(func, run_every=run_every)
 
+    def polled_every() -> set[float]:
+        intervals.clear()
+        open_page(app, TRAIN)
+        return set(intervals)
+
     monkeypatch.setattr(st, "fragment", recording_fragment)
-    job = job_in_state(dirs["runs"], "queued", name="my run")
-    open_page(app, TRAIN)
-    assert intervals == [3.0]
-    intervals.clear()
-    jobs.Queue(dirs["runs"]).claim()
-    assert jobs.Queue(dirs["runs"]).get(job["id"])["status"] == "running"
-    open_page(app, TRAIN)
-    assert intervals and set(intervals) == {1.0}
+    queue = jobs.Queue(dirs["runs"])
+    for other in ("first", "second"):
+        job_in_state(dirs["runs"], "queued", owner="someone-else", name=other)
+    mine = job_in_state(dirs["runs"], "queued", name="my run")
+    assert queue.position(mine["id"]) == 2 and polled_every() == {3.0}
+    queue.claim()
+    assert queue.position(mine["id"]) == 2 and polled_every() == {3.0}  # one running, one queued ahead
+    queue.cancel(queue.jobs()[1]["id"])
+    assert queue.position(mine["id"]) == 1 and polled_every() == {1.0}  # next in line: starts as soon as one ends
+    queue.finish(queue.jobs()[0]["id"], "completed")
+    queue.claim()
+    assert queue.get(mine["id"])["status"] == "running" and polled_every() == {1.0}
 
 
 def test_keras_is_kept_out_of_the_full_collection_streamlit_runs_after_every_rerun(app, open_page):
