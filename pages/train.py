@@ -242,7 +242,7 @@ def _keras():
     import keras
 
     # Streamlit runs keras.backend.clear_session(), a full gc.collect(), after every rerun of every session once
-    # Keras is loaded; freezing Keras' and TensorFlow's ~0.5 M objects takes that from ~230 ms to a few ms.
+    # Keras is loaded; freezing Keras' and TensorFlow's ~0.5 M objects takes it from ~230 ms to ~10 ms (docs/load-test.md).
     gc.freeze()
     return keras
 
