@@ -1,6 +1,14 @@
-"""Print the Markdown table of shipped runs against the report (docs/presets.md, README)."""
+"""Print the Markdown table of shipped runs against the report (docs/presets.md, README).
 
-from core import presets, runs
+    .venv/bin/python tools/presets_table.py
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the project is not on the path
+
+from core import presets, runs  # noqa: E402
 
 
 def fmt(value, scale=100, digits=1):
