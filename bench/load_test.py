@@ -42,7 +42,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from core import jobs, worker  # noqa: E402
-from tools.app_server import CHROMIUM, CHROMIUM_ARGS, free_port, wait_healthy  # noqa: E402
+from tools.app_server import CHROMIUM, CHROMIUM_ARGS, free_port, quiet, wait_healthy  # noqa: E402
 from tools.fake_data import write_fashion  # noqa: E402
 
 PROBE_EVERY_S = 0.5
@@ -151,16 +151,8 @@ def summary(values: list[float]) -> dict:
 
 def settled(page, timeout_s: float = 120) -> None:
     """Streamlit has finished its script run (no running indicator for half a second)."""
-    quiet_since, deadline = None, time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if page.evaluate("!!document.querySelector('[data-testid=stStatusWidget], [data-testid=stSkeleton]')"):
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since > 0.5:
-            return
-        time.sleep(0.1)
-    raise TimeoutError(f"{page.url} kept running for {timeout_s} s")
+    if not quiet(page, quiet_s=0.5, timeout_s=timeout_s):
+        raise TimeoutError(f"{page.url} kept running for {timeout_s} s")
 
 
 def students_chromium(folder: Path, niceness: int) -> str:

@@ -214,8 +214,12 @@ def _prepare(model, x, y, batch_size):
     return keras
 
 
-def _eval_batch(batch_size, eval_batch_size, n_val):
-    return max(1, min(n_val, eval_batch_size or max(batch_size, EVAL_BATCH)))
+def _validation_batches(validation_data, batch_size, eval_batch_size):
+    """Validation arrays (images as given, int32 labels), the evaluation batch, and how many full batches
+    of it there are and what is left over."""
+    xv, yv = np.asarray(validation_data[0]), np.asarray(validation_data[1]).astype(np.int32)
+    eb = max(1, min(len(xv), eval_batch_size or max(batch_size, EVAL_BATCH)))
+    return xv, yv, eb, *divmod(len(xv), eb)
 
 
 # --- JAX -----------------------------------------------------------------------------------------
@@ -291,10 +295,8 @@ class _JaxStepper:
 
         self.has_val = validation_data is not None
         if self.has_val:
-            xv, yv = np.asarray(validation_data[0]), np.asarray(validation_data[1]).astype(np.int32)
+            xv, yv, eb, vfull, vrest = _validation_batches(validation_data, batch_size, eval_batch_size)
             self.xv, self.yv = jnp.asarray(xv), jnp.asarray(yv)
-            eb = _eval_batch(batch_size, eval_batch_size, len(xv))
-            vfull, vrest = divmod(len(xv), eb)
 
             def evaluate(trainable, non_trainable, metrics_variables, x_all, y_all):
                 def step(state, start, size):
@@ -422,10 +424,8 @@ class _TFStepper:
         self.perm = None
         self.has_val = validation_data is not None
         if self.has_val:
-            xv, yv = np.asarray(validation_data[0]), np.asarray(validation_data[1]).astype(np.int32)
+            xv, yv, eb, vfull, vrest = _validation_batches(validation_data, batch_size, eval_batch_size)
             self.xv, self.yv = tf.constant(xv), tf.constant(yv)
-            eb = _eval_batch(batch_size, eval_batch_size, len(xv))
-            vfull, vrest = divmod(len(xv), eb)
 
             @tf.function(autograph=False)
             def evaluate():

@@ -1,4 +1,5 @@
-"""Starting the real dashboard for a browser: a free port, the health check, Chromium's launch flags.
+"""Starting the real dashboard for a browser: a free port, the health check, Chromium's launch flags, and
+waiting for a page's script run to end.
 
 Shared by the end-to-end test, the screenshot tool and the load test.
 """
@@ -35,3 +36,21 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 60) -> Non
         except OSError:
             time.sleep(0.3)
     raise TimeoutError(f"streamlit did not answer at {url} within {timeout_s} s")
+
+
+# Streamlit shows these while a script run is in progress.
+SCRIPT_RUNNING = "!!document.querySelector('[data-testid=stStatusWidget], [data-testid=stSkeleton]')"
+
+
+def quiet(page, quiet_s: float, timeout_s: float, poll_s: float = 0.1) -> bool:
+    """Wait until the page shows no running script for quiet_s in a row; False if that never came in timeout_s."""
+    deadline, quiet_since = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        if page.evaluate(SCRIPT_RUNNING):
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since > quiet_s:
+            return True
+        time.sleep(poll_s)
+    return False

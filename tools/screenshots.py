@@ -18,14 +18,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: tools/ is on the path, the project is not
     sys.path.insert(0, str(ROOT))
 
-from tools.app_server import CHROMIUM, CHROMIUM_ARGS, free_port, wait_healthy  # noqa: E402
+from tools.app_server import CHROMIUM, CHROMIUM_ARGS, free_port, quiet, wait_healthy  # noqa: E402
 PAGES = {"home": "", "train": "train", "compare": "compare", "inspect": "inspect", "report": "report"}
 WIDTH, HEIGHT = 1600, 1000
 
@@ -33,16 +32,7 @@ WIDTH, HEIGHT = 1600, 1000
 def settle(page, timeout_s: float = 120) -> None:
     """Wait until the script run is over (no running indicator, no placeholder) for a while, then for the charts."""
     page.wait_for_selector('[data-testid="stMain"] h1', timeout=timeout_s * 1000)
-    busy = "!!document.querySelector('[data-testid=stStatusWidget], [data-testid=stSkeleton]')"
-    deadline, quiet_since = time.monotonic() + timeout_s, None
-    while time.monotonic() < deadline:
-        if page.evaluate(busy):
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since > 2.0:
-            break
-        time.sleep(0.2)
+    quiet(page, quiet_s=2.0, timeout_s=timeout_s, poll_s=0.2)  # a page that never settles is shot as it is
     page.wait_for_timeout(1500)  # vega draws its charts after the element mounts
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.app_server import CHROMIUM, CHROMIUM_ARGS, free_port, wait_healthy
+from tools.app_server import CHROMIUM, CHROMIUM_ARGS, free_port, quiet, wait_healthy
 
 pytestmark = pytest.mark.browser
 
@@ -59,18 +59,8 @@ def app(tmp_path_factory, fashion_dir):
 
 def _settled(page) -> None:
     """Wait until Streamlit has finished its script run (no running indicator for a moment)."""
-    quiet_since = None
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        busy = page.evaluate("!!document.querySelector('[data-testid=stStatusWidget], [data-testid=stSkeleton]')")
-        if busy:
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since > 1.0:
-            return
-        time.sleep(0.1)
-    raise TimeoutError("the page kept running for 90 s")
+    if not quiet(page, quiet_s=1.0, timeout_s=90):
+        raise TimeoutError("the page kept running for 90 s")
 
 
 def _set_slider(page, label: str, presses: int) -> str:
