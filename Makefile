@@ -16,11 +16,13 @@ $(VENV)/.installed: requirements.txt
 
 setup: $(VENV)/.installed
 
+# Ctrl-C stops the server and the training workers it started (a job they were training resumes next time).
 run: setup
 	$(PY) -m streamlit run streamlit_app.py --server.port $(PORT) --server.address $(ADDRESS)
 
-# Every test under TensorFlow, then the backend-sensitive core tests again under JAX.
+# Style (ruff), then every test under TensorFlow, then the backend-sensitive core tests again under JAX.
 test: setup
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q -n 2 tests
 	KERAS_BACKEND=jax $(PY) -m pytest -q -n 2 -m backend tests
 

@@ -158,7 +158,7 @@ def time_engine(engine: str, config, data, epochs: int) -> dict:
             "epoch_s": round(float(np.median(later)), 4), "images_per_s": round(n / float(np.median(later)), 1),
             "epoch_s_min": round(float(np.min(later)), 4),
             "val_accuracy": round(last.get("val_accuracy", float("nan")), 4),
-            "best_val_accuracy": round(max(l.get("val_accuracy", float("nan")) for l in timer.logs), 4),
+            "best_val_accuracy": round(max(log.get("val_accuracy", float("nan")) for log in timer.logs), 4),
             "loss": round(last.get("loss", float("nan")), 4)}
 
 
@@ -167,9 +167,7 @@ def full_run(engine: str, config, data) -> dict:
     import pandas as pd
 
     from core import runs
-    from core.training import train
-
-    from core.training import BaseListener
+    from core.training import BaseListener, train
 
     class FirstRow(BaseListener):
         def on_epoch(self, row):
@@ -185,13 +183,20 @@ def full_run(engine: str, config, data) -> dict:
         metrics = json.loads((run_dir / runs.METRICS_FILE).read_text())
         history = pd.read_csv(run_dir / runs.HISTORY_FILE)
     # first_row_s: from calling train() to the first epoch's row (what the dashboard's chart waits for).
-    return {"engine": engine, "train_images": record["data"]["train"], "epochs": len(history),
-            "wall_s": round(wall, 2), "first_row_s": round(listener.at - started, 2), "fit_s": round(record["durations"]["fit_s"], 2),
-            "total_s": round(record["durations"]["total_s"], 2), "first_epoch_s": round(float(history.seconds.iloc[0]), 3),
-            "epoch_s": round(float(history.seconds.iloc[1:].median() if len(history) > 1 else history.seconds.iloc[0]), 4),
-            "best_val_accuracy": round(float(history.val_accuracy.max()), 4),
-            "val_accuracy": round(float(history.val_accuracy.iloc[-1]), 4),
-            "test_accuracy": round(float(metrics["test_accuracy"]), 4)}
+    return {
+        "engine": engine,
+        "train_images": record["data"]["train"],
+        "epochs": len(history),
+        "wall_s": round(wall, 2),
+        "first_row_s": round(listener.at - started, 2),
+        "fit_s": round(record["durations"]["fit_s"], 2),
+        "total_s": round(record["durations"]["total_s"], 2),
+        "first_epoch_s": round(float(history.seconds.iloc[0]), 3),
+        "epoch_s": round(float(history.seconds.iloc[1:].median() if len(history) > 1 else history.seconds.iloc[0]), 4),
+        "best_val_accuracy": round(float(history.val_accuracy.max()), 4),
+        "val_accuracy": round(float(history.val_accuracy.iloc[-1]), 4),
+        "test_accuracy": round(float(metrics["test_accuracy"]), 4),
+    }
 
 
 def parse_rows(specs: list[str], default_images: int | None) -> list[tuple[str, int, int | None]]:
@@ -214,7 +219,13 @@ def summarize(results: list[dict], key: str) -> list[dict]:
             best[k] = r
     rows = []
     for (arch, batch_size, engine), r in best.items():
-        row = {**r, "summary": True, "attempts": sum(1 for x in results if (x["architecture"], x["batch_size"], x["engine"]) == (arch, batch_size, engine))}
+        row = {
+            **r,
+            "summary": True,
+            "attempts": sum(
+                1 for x in results if (x["architecture"], x["batch_size"], x["engine"]) == (arch, batch_size, engine)
+            ),
+        }
         reference = best.get((arch, batch_size, "fit"))
         if reference is not None and engine != "fit":
             row["ratio"] = round(reference[key] / r[key], 2)
@@ -224,9 +235,11 @@ def summarize(results: list[dict], key: str) -> list[dict]:
 
 def print_table(results: list[dict], full: bool) -> None:
     if full:
-        head = f"{'architecture':<14}{'batch':>6}{'engine':>12}{'try':>4}{'images':>8}{'epochs':>7}{'to row 1':>9}{'s/epoch':>9}{'total s':>9}{'best val':>9}{'test':>8}{'ratio':>7}"
+        head = (f"{'architecture':<14}{'batch':>6}{'engine':>12}{'try':>4}{'images':>8}{'epochs':>7}{'to row 1':>9}"
+                f"{'s/epoch':>9}{'total s':>9}{'best val':>9}{'test':>8}{'ratio':>7}")
     else:
-        head = f"{'architecture':<14}{'batch':>6}{'engine':>12}{'images':>8}{'first s':>9}{'s/epoch':>9}{'images/s':>10}{'val acc':>9}{'ratio':>7}"
+        head = (f"{'architecture':<14}{'batch':>6}{'engine':>12}{'images':>8}{'first s':>9}{'s/epoch':>9}{'images/s':>10}"
+                f"{'val acc':>9}{'ratio':>7}")
     print(head)
     print("-" * len(head))
     for r in results:
@@ -249,8 +262,11 @@ def main(argv=None) -> int:
     parser.add_argument("--engines", default="fit,fast", help="comma-separated: fit, fast, fit-speN, and for JAX "
                         "fast-scans / fast-steps (fast with its loop forced one way) (default fit,fast)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--real-data", metavar="DIR", help="train on the real datasets found in DIR (validation accuracy is then meaningful)")
-    parser.add_argument("--full-run", action="store_true", help="whole runs through core.training.train (evaluation and saving included)")
+    parser.add_argument(
+        "--real-data", metavar="DIR", help="train on the real datasets found in DIR (validation accuracy is then meaningful)"
+    )
+    parser.add_argument("--full-run", action="store_true",
+                        help="whole runs through core.training.train (evaluation and saving included)")
     parser.add_argument("--repeat", type=int, default=1, help="run each engine this many times (with --full-run: "
                         "the second run of a configuration shows JAX's compilation cache)")
     parser.add_argument("--jax-cache", metavar="DIR", help="JAX compilation cache folder (default: a fresh temporary "
@@ -272,7 +288,8 @@ def main(argv=None) -> int:
         rows = [(a, b, args.images if args.images else n) for a, b, n in GRIDS[grid]]
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     for engine in engines:
-        if engine not in ("fit", "fast", "fast-scans", "fast-steps") and not (engine.startswith("fit-spe") and engine[7:].isdigit()):
+        fit_with_steps = engine.startswith("fit-spe") and engine[7:].isdigit()
+        if engine not in ("fit", "fast", "fast-scans", "fast-steps") and not fit_with_steps:
             raise SystemExit(f"unknown engine {engine!r}")
     print(json.dumps({"environment": env}), flush=True)
     out = open(args.jsonl, "a") if args.jsonl else None

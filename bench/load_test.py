@@ -399,7 +399,8 @@ def print_table(r: dict) -> None:
     rows += [("job wait in queue", "", r["job_wait_s"]), ("job run (start to finish)", "", r["job_run_s"])]
     for name, when, s in rows:
         if s["n"]:
-            print(f"{name:<30}{when:<18}{s['n']:>5}{s['median_s']:>10.3f}{s['p95_s']:>9.3f}{s['max_s']:>9.3f}{s['over_1s'] if when else '':>10}")
+            over = s["over_1s"] if when else ""
+            print(f"{name:<30}{when:<18}{s['n']:>5}{s['median_s']:>10.3f}{s['p95_s']:>9.3f}{s['max_s']:>9.3f}{over:>10}")
     m = r["memory_peak_mb"]
     print(f"peak memory: server {m['server']} MB, largest worker {m['worker_max']} MB, server + workers together "
           f"{m['server_plus_workers_sampled']} MB of {m['machine_total']} MB; workers alive at once "

@@ -22,6 +22,11 @@ class Architecture:
     uses: tuple[str, ...]  # config fields the builder reads (the dashboard greys out the rest)
     build: Callable
 
+    @property
+    def short_title(self) -> str:
+        """ "CIFAR-100 Arch 3" from "CIFAR-100 Arch 3: residual + bottleneck"."""
+        return self.title.split(":")[0].split(" (")[0]
+
 
 def _l2(config):
     import keras
@@ -80,6 +85,7 @@ def cifar_arch1(config):
     model = [
         _input("cifar100"),
         _rescale(),
+        *_augmentation_if(config),
         layers.Conv2D(32, 3, activation="relu", kernel_regularizer=reg),
         layers.MaxPooling2D(),
         layers.Conv2D(64, 3, activation="relu", kernel_regularizer=reg),
@@ -105,7 +111,7 @@ def cifar_arch2(config):
     from keras import layers
 
     reg = _l2(config)
-    model = [_input("cifar100"), _rescale()]
+    model = [_input("cifar100"), _rescale(), *_augmentation_if(config)]
     for stage, filters in enumerate([(32, 32), (64, 64), (128, 128), (256, 256), (256,)], start=1):
         for j, f in enumerate(filters, start=1):
             model.append(layers.Conv2D(f, 3, padding="same", activation="relu", kernel_regularizer=reg, name=f"conv{stage}_{j}"))
@@ -138,6 +144,8 @@ def cifar_arch3(config):
     reg = _l2(config)
     inputs = _input("cifar100")
     x = _rescale()(inputs)
+    for layer in _augmentation_if(config):
+        x = layer(x)
     x = _conv_bn(x, 64, 3, reg, name="stem")
     # Residual block, identity skip: two conv+BN pairs are skipped (report §3.2).
     y = _conv_bn(x, 64, 3, reg, name="res_a")
@@ -170,6 +178,11 @@ def _augmentation(seed):
     )
 
 
+def _augmentation_if(config) -> list:
+    """The augmentation block when the config asks for it (the report trained its CNNs without)."""
+    return [_augmentation(config.seed)] if config.augment else []
+
+
 def _preact_block(x, filters, strides, reg, name):
     """Pre-activation basic block (He et al., 2016): BN-ReLU-conv-BN-ReLU-conv + skip."""
     from keras import layers
@@ -178,7 +191,9 @@ def _preact_block(x, filters, strides, reg, name):
     skip = x
     if strides != 1 or x.shape[-1] != filters:
         skip = layers.Conv2D(filters, 1, strides=strides, use_bias=False, kernel_regularizer=reg, name=f"{name}_proj")(y)
-    y = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, kernel_regularizer=reg, name=f"{name}_conv1")(y)
+    y = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, kernel_regularizer=reg, name=f"{name}_conv1")(
+        y
+    )
     y = layers.ReLU()(layers.BatchNormalization(name=f"{name}_bn2")(y))
     y = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_regularizer=reg, name=f"{name}_conv2")(y)
     return layers.Add(name=f"{name}_add")([skip, y])
@@ -196,8 +211,8 @@ def cifar_resnet(config):
     reg = _l2(config)
     inputs = _input("cifar100")
     x = _rescale()(inputs)
-    if config.augment:
-        x = _augmentation(config.seed)(x)
+    for layer in _augmentation_if(config):
+        x = layer(x)
     x = layers.Normalization(mean=[0.5071, 0.4866, 0.4409], variance=[0.2673**2, 0.2564**2, 0.2762**2], name="standardize")(x)
     x = layers.Conv2D(64, 3, padding="same", use_bias=False, kernel_regularizer=reg, name="stem")(x)
     for stage, filters in enumerate([64, 128, 256, 512], start=1):
@@ -212,7 +227,18 @@ def cifar_resnet(config):
     return keras.Model(inputs, outputs, name="cifar_resnet")
 
 
-_COMMON = ("learning_rate", "beta_1", "optimizer", "schedule", "batch_size", "epochs", "validation_split", "limit", "seed", "label_smoothing")
+_COMMON = (
+    "learning_rate",
+    "beta_1",
+    "optimizer",
+    "schedule",
+    "batch_size",
+    "epochs",
+    "validation_split",
+    "limit",
+    "seed",
+    "label_smoothing",
+)
 
 ARCHITECTURES: dict[str, Architecture] = {
     a.name: a
@@ -225,13 +251,13 @@ ARCHITECTURES: dict[str, Architecture] = {
                      _COMMON + ("depth", "units", "dropout", "l2"), fmnist_arch2),
         Architecture("cifar_arch1", "cifar100", "CIFAR-100 Arch 1: two conv layers",
                      "conv32 -> pool -> conv64 -> pool -> Dense 100 -> softmax (report §3.2, Fig. 3)",
-                     _COMMON + ("dropout", "l2"), cifar_arch1),
+                     _COMMON + ("dropout", "l2", "augment"), cifar_arch1),
         Architecture("cifar_arch2", "cifar100", "CIFAR-100 Arch 2: deep sequential CNN",
                      "9 conv layers in 5 stages, 5 pools, Dense 100 -> dropout -> softmax (report §3.2, Fig. 4)",
-                     _COMMON + ("dropout", "l2"), cifar_arch2),
+                     _COMMON + ("dropout", "l2", "augment"), cifar_arch2),
         Architecture("cifar_arch3", "cifar100", "CIFAR-100 Arch 3: residual + bottleneck",
                      "stem -> residual block -> bottleneck block -> Dense 100 -> dropout -> softmax (report §3.2, Figs. 5-7)",
-                     _COMMON + ("dropout", "l2"), cifar_arch3),
+                     _COMMON + ("dropout", "l2", "augment"), cifar_arch3),
         Architecture("cifar_resnet", "cifar100", "CIFAR-100 ResNet-18 (beyond the report)",
                      "pre-activation ResNet-18 with crop+flip augmentation, global pooling -> softmax",
                      _COMMON + ("dropout", "l2", "augment"), cifar_resnet),

@@ -8,10 +8,12 @@ from pathlib import Path
 
 from core import datasets, presets, runs
 from core.config import ConfigError, from_dict, parse_assignments
-
+from core.settings import Settings, SettingsError
 
 ENGINES = ("fast", "fit")  # core.fast.ENGINES, without importing Keras for --help
-ENGINE_HELP = "training loop: fast (data on the device, many steps per call) or fit (plain model.fit); default $CLASSROOM_ENGINE, else fast"
+ENGINE_HELP = (
+    "training loop: fast (data on the device, many steps per call) or fit (plain model.fit); default $CLASSROOM_ENGINE, else fast"
+)
 
 
 class UsageError(Exception):
@@ -80,17 +82,32 @@ def cmd_train(args) -> int:
         runs.clean_name(args.name)
     run_dir = train(config, args.runs_dir, name=args.name, preset=args.preset, data_dir=args.data_dir, listener=ProgressBar(),
                     engine=args.engine)
+    _print_result(run_dir)
+    return 0
+
+
+def _print_result(run_dir) -> None:
+    """The run's outcome in one line, then its folder (the last line, for scripts)."""
     run = runs.read_run(run_dir)
     m = run.metrics()
     low, high = m["test_error_ci95"]
     print(f"{run.status}: test accuracy {_pct(m['test_accuracy'])}, 95% CI of the error ({low:.4f}, {high:.4f}), "
           f"best validation accuracy {_pct(m.get('best_val_accuracy'))}")
     print(run_dir)
+
+
+def cmd_resume(args) -> int:
+    from core.training import plan_resume, resume
+
+    config, saved = plan_resume(args.run_dir, args.epochs)  # says why not before anything is loaded
+    print(f"resuming {args.run_dir} at epoch {saved.epoch + 1} of {config.epochs}", flush=True)
+    run_dir = resume(args.run_dir, epochs=args.epochs, data_dir=args.data_dir, listener=ProgressBar(), engine=args.engine)
+    _print_result(run_dir)
     return 0
 
 
 def cmd_runs(args) -> int:
-    listed = runs.list_runs(args.runs_dir, os.environ.get("CLASSROOM_PRETRAINED_DIR", runs.PRETRAINED_DIR))
+    listed = runs.list_runs(args.runs_dir, args.settings.pretrained_dir)
     if not listed:
         print(f"no runs in {args.runs_dir} (train one: python -m core train --preset fmnist-arch1-tr1 --limit 2000 --epochs 2)")
         return 0
@@ -121,29 +138,47 @@ def cmd_worker(args) -> int:
     from core.worker import serve
 
     os.nice(args.nice)
-    serve(args.runs_dir, slot=args.slot)
+    serve(args.runs_dir, slot=args.slot, parent_pid=args.parent_pid)
     return 0
 
 
 def cmd_pretrain(args) -> int:
-    """Train every preset (or --only some) into the shipped-runs folder, skipping completed ones."""
-    from core.training import train
+    """Train every preset (or --only some) into the shipped-runs folder: completed ones are skipped, an
+    interrupted one is resumed from its checkpoint, and a finished run keeps no optimizer state."""
+    from core import checkpoint
+    from core.training import resume, train
 
     wanted = args.only or list(presets.PRESETS)
     unknown = [p for p in wanted if p not in presets.PRESETS]
     if unknown:
         raise UsageError(f"unknown preset(s) {', '.join(unknown)}; run `python -m core presets` for the list")
-    done = {r.record.get("preset") for r in runs.list_runs(args.out, pretrained_dir=None) if r.status == "completed"}
+    existing = runs.list_runs(args.out, pretrained_dir=None)
+    done = {r.record.get("preset") for r in existing if r.status == "completed"}
     for preset_id in wanted:
         if preset_id in done and not args.force:
             print(f"{preset_id}: already in {args.out}, skipped (--force retrains)")
             continue
         preset = presets.get(preset_id)
         config = preset.config.replace(**({"epochs": args.epochs} if args.epochs else {}))
-        print(f"{preset_id}: training ({config.epochs} epochs)", flush=True)
-        run_dir = train(config, args.out, name=preset.title, preset=preset_id, data_dir=args.data_dir, listener=ProgressBar(),
-                        engine=args.engine)
-        print(f"{preset_id}: {runs.read_run(run_dir).status}, test accuracy {_pct(runs.read_run(run_dir).metrics()['test_accuracy'])}")
+        interrupted = [r for r in existing if r.record.get("preset") == preset_id and r.status in ("failed", "cancelled")
+                       and r.config == config.to_dict() and checkpoint.folder(r.path).is_dir()]
+        if interrupted and not args.force:
+            print(f"{preset_id}: resuming {interrupted[0].path}", flush=True)
+            run_dir = resume(interrupted[0].path, data_dir=args.data_dir, listener=ProgressBar(), engine=args.engine)
+        else:
+            print(f"{preset_id}: training ({config.epochs} epochs)", flush=True)
+            run_dir = train(
+                config,
+                args.out,
+                name=preset.title,
+                preset=preset_id,
+                data_dir=args.data_dir,
+                listener=ProgressBar(),
+                engine=args.engine,
+            )
+        checkpoint.remove(run_dir)
+        finished = runs.read_run(run_dir)
+        print(f"{preset_id}: {finished.status}, test accuracy {_pct(finished.metrics()['test_accuracy'])}")
         print(run_dir, flush=True)
     return 0
 
@@ -161,12 +196,20 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int)
     train.add_argument("--name", help="the run's display name")
     train.add_argument("--data-dir", help="folder with the Fashion-MNIST .gz files and/or cifar100.npz")
-    train.add_argument("--runs-dir", default=str(runs.DEFAULT_RUNS_DIR))
+    train.add_argument("--runs-dir", help="runs folder (default $CLASSROOM_RUNS_DIR, else runs)")
     train.add_argument("--engine", choices=ENGINES, help=ENGINE_HELP)
     train.set_defaults(func=cmd_train)
 
+    resume = sub.add_parser("resume", help="continue a stopped, failed or killed run from its last completed epoch")
+    resume.add_argument("run_dir", metavar="RUN_DIR", help="the run's folder")
+    resume.add_argument("--epochs", type=int, help="train until this many epochs in all (more than the run has done; "
+                                                     "changing a run's total needs a constant learning rate)")
+    resume.add_argument("--data-dir", help="folder with the Fashion-MNIST .gz files and/or cifar100.npz")
+    resume.add_argument("--engine", choices=ENGINES, help=ENGINE_HELP)
+    resume.set_defaults(func=cmd_resume)
+
     listing = sub.add_parser("runs", help="the saved runs with status and test accuracy")
-    listing.add_argument("--runs-dir", default=str(runs.DEFAULT_RUNS_DIR))
+    listing.add_argument("--runs-dir", help="runs folder (default $CLASSROOM_RUNS_DIR, else runs)")
     listing.set_defaults(func=cmd_runs)
 
     data = sub.add_parser("data", help="where each dataset is found, or how to get it")
@@ -174,10 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
     data.set_defaults(func=cmd_data)
 
     worker = sub.add_parser("worker", help="serve the dashboard's training queue")
-    worker.add_argument("--runs-dir", default=str(runs.DEFAULT_RUNS_DIR))
+    worker.add_argument("--runs-dir", help="runs folder (default $CLASSROOM_RUNS_DIR, else runs)")
     worker.add_argument("--slot", type=int, default=0)
     worker.add_argument("--nice", type=int, default=0, choices=range(20), metavar="0-19",
                         help="lower this worker's CPU priority by this much (the dashboard's workers use 10)")
+    worker.add_argument("--parent-pid", type=int, help="once idle, exit when this process (the dashboard's server) is gone")
     worker.set_defaults(func=cmd_worker)
 
     pretrain = sub.add_parser("pretrain", help="train every preset of the report into pretrained/ (make pretrained)")
@@ -197,8 +241,13 @@ def main(argv=None) -> int:
     if getattr(args, "data_dir", None) and not Path(args.data_dir).is_dir():
         parser.exit(2, f"{parser.prog}: error: --data-dir {args.data_dir} is not a folder\n")
     try:
+        args.settings = Settings.from_env()
+        if hasattr(args, "runs_dir") and args.runs_dir is None:
+            args.runs_dir = str(args.settings.runs_dir)
+        if getattr(args, "data_dir", "") is None:
+            args.data_dir = args.settings.data_dir
         return args.func(args)
-    except (UsageError, ConfigError, datasets.DataError, runs.RunError) as e:
+    except (UsageError, ConfigError, SettingsError, datasets.DataError, runs.RunError) as e:
         parser.exit(2, f"{parser.prog}: error: {e}\n")
     except KeyboardInterrupt:
         parser.exit(130, "interrupted; the run is marked failed\n")

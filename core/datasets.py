@@ -124,7 +124,9 @@ def read_idx_gz(path: Path, expect_dims: int) -> np.ndarray:
     shape = struct.unpack(f">{dims}I", raw[4:header])
     expected = int(np.prod(shape))
     if len(raw) - header != expected:
-        raise DataError(f"{path}: file is truncated or padded: header promises {expected} bytes of data, found {len(raw) - header}")
+        raise DataError(
+            f"{path}: file is truncated or padded: header promises {expected} bytes of data, found {len(raw) - header}"
+        )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
@@ -154,7 +156,9 @@ def load_cifar_npz(path: Path, source: str) -> Dataset:
     try:
         loaded = np.load(path, allow_pickle=False)
         if not isinstance(loaded, np.lib.npyio.NpzFile):  # a lone .npy array under the .npz name
-            raise DataError(f"{path}: holds a single array, not an .npz archive; a cifar100.npz needs {', '.join(CIFAR_NPZ_KEYS)}")
+            raise DataError(
+                f"{path}: holds a single array, not an .npz archive; a cifar100.npz needs {', '.join(CIFAR_NPZ_KEYS)}"
+            )
         with loaded as npz:
             missing = [k for k in CIFAR_NPZ_KEYS if k not in npz.files]
             if missing:
@@ -283,7 +287,9 @@ def _download(name: str) -> Dataset:
         else:
             keras.datasets.cifar100.load_data()
     except Exception as e:  # keras raises a bare Exception when offline
-        raise DataError(f"{name}: download through keras.datasets failed ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+        raise DataError(
+            f"{name}: download through keras.datasets failed ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+        ) from None
     found = locate(name)
     if found is None:
         raise DataError(f"{name}: keras.datasets reported success but the files are not in {keras_cache_dir()}")

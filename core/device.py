@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 import sys
 from importlib import metadata
 
@@ -26,7 +27,10 @@ def _accelerators(backend: str) -> list[str]:
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in tf.config.list_physical_devices("GPU")]
+        return [
+            tf.config.experimental.get_device_details(g).get("device_name", g.name)
+            for g in tf.config.list_physical_devices("GPU")
+        ]
     if backend == "torch":
         import torch
 
@@ -62,3 +66,20 @@ def environment() -> dict:
 def configured_backend() -> str:
     """The backend a training process started from here would use, without importing Keras."""
     return os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
+def gpu_names() -> list[str]:
+    """The NVIDIA GPUs on this machine, by `nvidia-smi -L` (no Keras, no CUDA import); [] without any."""
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.split(":", 1)[1].split("(UUID")[0].strip() for line in out.splitlines() if line.startswith("GPU")]
+
+
+def expected_device() -> str:
+    """What a training worker on this machine will use, said before any worker has started."""
+    gpus = gpu_names()
+    if gpus:
+        return gpus[0] if len(gpus) == 1 else f"{len(gpus)} × {gpus[0]}"
+    return f"CPU ({_cpu_name()}, {os.cpu_count()} cores)"

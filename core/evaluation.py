@@ -11,7 +11,8 @@ import numpy as np
 
 from core.stats import wald_interval
 
-MAX_STORED_MISTAKES = 1000  # images kept in the run (CIFAR-100: 3 MB raw); every confused pair first
+MAX_STORED_MISTAKES = 1000  # images kept in the run (CIFAR-100: 3 MB raw)
+TOP_PAIRS, PER_TOP_PAIR = 20, 24  # the most confused pairs keep this many images each before the others get one
 
 
 def per_example(probabilities: np.ndarray, y_true: np.ndarray) -> dict[str, np.ndarray]:
@@ -28,8 +29,9 @@ def per_example(probabilities: np.ndarray, y_true: np.ndarray) -> dict[str, np.n
 
 
 def select_mistakes(pred: dict[str, np.ndarray], limit: int = MAX_STORED_MISTAKES) -> np.ndarray:
-    """Indices of misclassified examples to keep: the worst of every (true, predicted) pair first,
-    then the second worst of every pair, and so on, each round by decreasing loss."""
+    """Indices of misclassified examples to keep. First the mistakes of the TOP_PAIRS most confused
+    (true, predicted) pairs, up to PER_TOP_PAIR each (what Inspect shows of a cell); then the worst of every
+    other pair, the second worst of every pair, and so on, each round by decreasing loss."""
     wrong = np.flatnonzero(pred["y_true"] != pred["y_pred"])
     if wrong.size == 0:
         return wrong
@@ -40,7 +42,9 @@ def select_mistakes(pred: dict[str, np.ndarray], limit: int = MAX_STORED_MISTAKE
     for i, p in enumerate(pair):
         rank[i] = seen.get(p, 0)
         seen[p] = rank[i] + 1
-    order = np.lexsort((np.arange(wrong.size), rank))  # by rank, then by loss (already sorted)
+    most_confused = sorted(seen, key=lambda p: (-seen[p], p))[:TOP_PAIRS]
+    later = ~(np.isin(pair, most_confused) & (rank < PER_TOP_PAIR))
+    order = np.lexsort((np.arange(wrong.size), rank, later))  # top pairs' first, then by rank, then by loss
     return wrong[order[:limit]]
 
 

@@ -116,8 +116,11 @@ def enable_compilation_cache(path=None) -> Path | None:
 # --- the loop, common to the backends ------------------------------------------------------------
 
 def fit(model, x, y, *, validation_data=None, batch_size: int, epochs: int, seed: int = 0, shuffle: bool = True,
-        callbacks=(), chunk_seconds: float = CHUNK_SECONDS, eval_batch_size: int | None = None) -> list[dict]:
-    """Train a compiled model like `model.fit(x, one_hot(y), ...)`; returns the per-epoch logs."""
+        callbacks=(), chunk_seconds: float = CHUNK_SECONDS, eval_batch_size: int | None = None, initial_epoch: int = 0,
+        rng: np.random.Generator | None = None) -> list[dict]:
+    """Train a compiled model like `model.fit(x, one_hot(y), ..., initial_epoch=...)`; returns the logs of the
+    epochs it trained. `rng` draws each epoch's permutation (default: seeded by `seed`); a caller that keeps it
+    can save its state with a checkpoint and pass the restored generator to continue the same sequence."""
     import keras
 
     x = np.asarray(x)
@@ -136,7 +139,7 @@ def fit(model, x, y, *, validation_data=None, batch_size: int, epochs: int, seed
 
     full, rest = divmod(n, batch_size)
     steps = full + (1 if rest else 0)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed) if rng is None else rng
     callbacks = list(callbacks)
     for cb in callbacks:
         cb.set_model(model)
@@ -149,7 +152,7 @@ def fit(model, x, y, *, validation_data=None, batch_size: int, epochs: int, seed
     granule = 1
     seconds_per_step = None
     calls = 0
-    for epoch in range(epochs):
+    for epoch in range(initial_epoch, epochs):
         perm = rng.permutation(n).astype(np.int32) if shuffle else np.arange(n, dtype=np.int32)
         for cb in callbacks:
             cb.on_epoch_begin(epoch)
@@ -391,8 +394,8 @@ class _TFStepper:
     """The model's train_step in a tf.function while-loop over batches gathered from resident tensors."""
 
     def __init__(self, model, x, y, validation_data, batch_size, classes, eval_batch_size):
-        import tensorflow as tf
         import keras
+        import tensorflow as tf
 
         _prepare(model, x, y, batch_size)
         self.model, self.batch = model, batch_size

@@ -1,46 +1,127 @@
-"""The training queue: plain, serialisable jobs (config in, run folder out) in an SQLite table.
+"""The training queue: serialisable jobs (config in, run folder out) in an SQLite table.
 
-Browser sessions submit; worker processes (core.worker) claim one job at a time each. A job is a
-dict that `core.worker.run_job` turns into a run folder, so the same jobs could be handed to a
-cluster engine (e.g. `ray.remote(run_job)`) without changing the pages. No Keras here.
+Browser sessions submit a JobSpec; worker processes (core.worker) claim one Job at a time each. A spec
+is plain JSON (`JobSpec.to_dict`) that `core.worker.run_job` turns into a run folder, so the same jobs
+could be handed to a cluster engine (e.g. `ray.remote(run_job)`) without changing the pages. No Keras here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
 import sqlite3
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from core import runs
-from core.config import TrainConfig
+from core.config import ConfigError, TrainConfig, from_dict
 
 QUEUE_FILE = ".queue.sqlite"
 ACTIVE = ("queued", "running")
+MAX_ATTEMPTS = 3  # a job whose worker dies is resumed by the next worker this many times in all, then failed
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     owner TEXT NOT NULL,              -- the browser session (or CLI) that submitted it
-    run_id TEXT NOT NULL UNIQUE,      -- the run folder it will fill, known from the start
+    run_id TEXT NOT NULL,             -- the run folder it fills (a resume job names an existing one)
     spec TEXT NOT NULL,               -- the job itself, as JSON (see make_job)
     status TEXT NOT NULL,             -- queued | running | completed | cancelled | failed
     cancel_requested INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,  -- how many times a worker has started it
     worker_host TEXT, worker_pid INTEGER,
     error TEXT,
     created REAL NOT NULL, started REAL, finished REAL
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, id);
+CREATE INDEX IF NOT EXISTS jobs_run ON jobs(run_id);
+"""
+# Queues made before resumable jobs had run_id UNIQUE and no attempts column: rebuilt once, rows kept.
+_MIGRATE_V1 = """
+ALTER TABLE jobs RENAME TO jobs_v1;
+DROP INDEX IF EXISTS jobs_status;
+""" + _SCHEMA + """
+INSERT INTO jobs(id, owner, run_id, spec, status, cancel_requested, worker_host, worker_pid, error, created, started, finished)
+    SELECT id, owner, run_id, spec, status, cancel_requested, worker_host, worker_pid, error, created, started, finished
+    FROM jobs_v1;
+DROP TABLE jobs_v1;
 """
 
 
-def make_job(config: TrainConfig, runs_dir, *, name: str, preset: str | None = None, data_dir=None) -> dict:
-    """A job: everything a worker anywhere needs, as plain JSON-able values."""
-    return {"config": config.to_dict(), "name": runs.clean_name(name), "preset": preset, "run_id": runs.new_run_id(),
-            "runs_dir": str(Path(runs_dir).resolve()), "data_dir": str(data_dir) if data_dir else None}
+@dataclass(frozen=True)
+class JobSpec:
+    """What a worker anywhere needs to fill one run folder; plain JSON both ways (to_dict, from_dict)."""
+
+    config: TrainConfig
+    name: str
+    run_id: str
+    runs_dir: str
+    preset: str | None = None
+    data_dir: str | None = None
+    resume: bool = False  # continue the existing run `run_id` from its checkpoint
+    epochs: int | None = None  # with resume: train until this many epochs in all
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.runs_dir) / self.run_id
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "config": self.config.to_dict()}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "JobSpec":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{**{k: v for k, v in values.items() if k in known}, "config": from_dict(values["config"])})
+
+
+@dataclass(frozen=True)
+class Job:
+    """A row of the queue. `spec` is None only for a job whose stored spec this version cannot read
+    (`problem` says why); the queue fails such a job instead of running it."""
+
+    id: int
+    owner: str
+    status: str
+    run_id: str
+    spec: JobSpec | None
+    cancel_requested: bool = False
+    attempts: int = 0
+    worker_host: str | None = None
+    worker_pid: int | None = None
+    error: str | None = None
+    created: float = 0.0
+    started: float | None = None
+    finished: float | None = None
+    problem: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    @property
+    def name(self) -> str:
+        return self.spec.name if self.spec else self.run_id
+
+    @property
+    def run_dir(self) -> Path | None:
+        return self.spec.run_dir if self.spec else None
+
+
+def make_job(config: TrainConfig, runs_dir, *, name: str, preset: str | None = None, data_dir=None) -> JobSpec:
+    """A job that trains `config` into a new run folder."""
+    return JobSpec(config, runs.clean_name(name), runs.new_run_id(), str(Path(runs_dir).resolve()), preset,
+                   str(data_dir) if data_dir else None)
+
+
+def make_resume_job(run: runs.Run, *, epochs: int | None = None, data_dir=None) -> JobSpec:
+    """A job that continues an existing run from its checkpoint (to `epochs` in all, default its own)."""
+    config = from_dict({**run.config, "epochs": epochs or run.config["epochs"]})
+    return JobSpec(config, run.name, run.id, str(run.path.parent.resolve()), run.record.get("preset"),
+                   str(data_dir) if data_dir else None, resume=True, epochs=epochs)
 
 
 class Queue:
@@ -48,8 +129,11 @@ class Queue:
         self.runs_dir = Path(runs_dir)
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.runs_dir / QUEUE_FILE
-        with self._connect() as db:
-            db.executescript(_SCHEMA)
+        with self._transaction() as db:  # two processes opening an old queue at once migrate it once
+            columns = {row["name"] for row in db.execute("PRAGMA table_info(jobs)")}
+            script = _MIGRATE_V1 if columns and "attempts" not in columns else _SCHEMA
+            for statement in filter(str.strip, script.split(";")):
+                db.execute(statement)
 
     @contextmanager
     def _connect(self):
@@ -75,18 +159,18 @@ class Queue:
 
     # --- the pages' side --------------------------------------------------------------------
 
-    def submit(self, job: dict, owner: str) -> int:
+    def submit(self, spec: JobSpec, owner: str) -> int:
         with self._transaction() as db:
             cur = db.execute("INSERT INTO jobs(owner, run_id, spec, status, created) VALUES (?, ?, ?, 'queued', ?)",
-                             (owner, job["run_id"], json.dumps(job), time.time()))
+                             (owner, spec.run_id, json.dumps(spec.to_dict()), time.time()))
             return int(cur.lastrowid)
 
-    def get(self, job_id: int) -> dict | None:
+    def get(self, job_id: int) -> Job | None:
         with self._connect() as db:
             row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return _as_dict(row) if row else None
+        return _as_job(row) if row else None
 
-    def jobs(self, owner: str | None = None, active_only: bool = False) -> list[dict]:
+    def jobs(self, owner: str | None = None, active_only: bool = False) -> list[Job]:
         sql, args = "SELECT * FROM jobs", []
         where = []
         if owner is not None:
@@ -97,7 +181,7 @@ class Queue:
         if where:
             sql += " WHERE " + " AND ".join(where)
         with self._connect() as db:
-            return [_as_dict(r) for r in db.execute(sql + " ORDER BY id", args)]
+            return [_as_job(r) for r in db.execute(sql + " ORDER BY id", args)]
 
     def position(self, job_id: int) -> int:
         """0 while running, else how many jobs are ahead (running or queued earlier)."""
@@ -111,20 +195,28 @@ class Queue:
     def cancel(self, job_id: int) -> None:
         """A queued job is cancelled at once; a running one stops at its next batch and keeps its weights."""
         with self._transaction() as db:
-            db.execute("UPDATE jobs SET status = 'cancelled', finished = ? WHERE id = ? AND status = 'queued'", (time.time(), job_id))
+            db.execute(
+                "UPDATE jobs SET status = 'cancelled', finished = ? WHERE id = ? AND status = 'queued'", (time.time(), job_id)
+            )
             db.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND status = 'running'", (job_id,))
 
     # --- the workers' side ------------------------------------------------------------------
 
-    def claim(self) -> dict | None:
-        """Take the oldest queued job for this process, atomically."""
-        with self._transaction() as db:
-            row = db.execute("SELECT * FROM jobs WHERE status = 'queued' ORDER BY id LIMIT 1").fetchone()
-            if row is None:
-                return None
-            db.execute("UPDATE jobs SET status = 'running', started = ?, worker_host = ?, worker_pid = ? WHERE id = ?",
-                       (time.time(), socket.gethostname(), os.getpid(), row["id"]))
-        return self.get(row["id"])
+    def claim(self) -> Job | None:
+        """Take the oldest queued job for this process, atomically (failing any this version cannot read)."""
+        while True:
+            with self._transaction() as db:
+                row = db.execute("SELECT * FROM jobs WHERE status = 'queued' ORDER BY id LIMIT 1").fetchone()
+                if row is None:
+                    return None
+                job = _as_job(row)
+                if job.spec is None:
+                    db.execute("UPDATE jobs SET status = 'failed', error = ?, finished = ? WHERE id = ?",
+                               (job.problem, time.time(), job.id))
+                    continue
+                db.execute("UPDATE jobs SET status = 'running', started = ?, worker_host = ?, worker_pid = ?, "
+                           "attempts = attempts + 1 WHERE id = ?", (time.time(), socket.gethostname(), os.getpid(), job.id))
+            return self.get(job.id)
 
     def cancel_requested(self, job_id: int) -> bool:
         with self._connect() as db:
@@ -136,15 +228,25 @@ class Queue:
             db.execute("UPDATE jobs SET status = ?, error = ?, finished = ? WHERE id = ?", (status, error, time.time(), job_id))
 
     def reap(self) -> list[int]:
-        """Mark running jobs whose worker process (on this host) is gone as failed, run folder too."""
+        """Running jobs whose worker process (on this host) is gone: back in the queue, first in line, to be
+        resumed from their checkpoint by the next worker; failed, run folder too, after MAX_ATTEMPTS starts.
+        Returns the ids of the jobs it found dead."""
         host = socket.gethostname()
         dead = []
         with self._transaction() as db:
             for row in db.execute("SELECT * FROM jobs WHERE status = 'running' AND worker_host = ?", (host,)).fetchall():
-                if not runs.pid_alive(row["worker_pid"]):
-                    reason = f"the training worker (process {row['worker_pid']}) stopped unexpectedly: killed, or out of memory"
-                    db.execute("UPDATE jobs SET status = 'failed', error = ?, finished = ? WHERE id = ?", (reason, time.time(), row["id"]))
-                    dead.append((row["id"], row["run_id"], reason))
+                if runs.pid_alive(row["worker_pid"]):
+                    continue
+                reason = f"the training worker (process {row['worker_pid']}) stopped unexpectedly: killed, or out of memory"
+                if row["attempts"] < MAX_ATTEMPTS:
+                    reason += f"; it continues from its last completed epoch (attempt {row['attempts'] + 1} of {MAX_ATTEMPTS})"
+                    db.execute("UPDATE jobs SET status = 'queued', error = ?, worker_pid = NULL, started = NULL WHERE id = ?",
+                               (reason, row["id"]))
+                else:
+                    reason += f", {MAX_ATTEMPTS} times; the run keeps its last checkpoint"
+                    db.execute("UPDATE jobs SET status = 'failed', error = ?, finished = ? WHERE id = ?",
+                               (reason, time.time(), row["id"]))
+                dead.append((row["id"], row["run_id"], reason))
         for _, run_id, reason in dead:
             run_dir = self.runs_dir / run_id
             try:
@@ -155,8 +257,12 @@ class Queue:
         return [job_id for job_id, _, _ in dead]
 
 
-def _as_dict(row: sqlite3.Row) -> dict:
-    d = dict(row)
-    d["spec"] = json.loads(d["spec"])
-    return d
-
+def _as_job(row: sqlite3.Row) -> Job:
+    values = dict(row)
+    spec, problem = None, None
+    try:
+        spec = JobSpec.from_dict(json.loads(values.pop("spec")))
+    except (ConfigError, KeyError, TypeError, ValueError) as e:
+        problem = f"this job's settings cannot be read by this version of the dashboard ({e}); train it again"
+    values["cancel_requested"] = bool(values["cancel_requested"])
+    return Job(**values, spec=spec, problem=problem)

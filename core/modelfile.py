@@ -79,7 +79,9 @@ def check_model_file(path: Path) -> None:
         with zipfile.ZipFile(path) as archive:
             info = archive.getinfo("config.json")
             if info.file_size > MAX_CONFIG_BYTES:
-                raise ModelFileError(f"{path.name}: its config.json is {info.file_size:,} bytes, too large for a model of this dashboard")
+                raise ModelFileError(
+                    f"{path.name}: its config.json is {info.file_size:,} bytes, too large for a model of this dashboard"
+                )
             config = json.loads(archive.read(info))
     except KeyError:
         raise ModelFileError(f"{path.name}: not a Keras model (no config.json inside)") from None

@@ -34,6 +34,21 @@ class Preset:
     def __post_init__(self):
         object.__setattr__(self, "config", from_dict(self.settings))
 
+    @property
+    def short_title(self) -> str:
+        """ "Fashion-MNIST Arch 1, trial 1" from "Fashion-MNIST Arch 1, trial 1: no regularization"."""
+        return self.title.split(":")[0].split(" with ")[0]
+
+    def differences(self, config: TrainConfig | dict) -> dict[str, list]:
+        """{field: [this preset's value, the config's]} for every field in which the config departs from it."""
+        values = config.to_dict() if isinstance(config, TrainConfig) else config
+        reference = self.config.to_dict()
+        return {k: [reference[k], v] for k, v in values.items() if k in reference and reference[k] != v}
+
+    def reproduced_by(self, config: TrainConfig | dict) -> bool:
+        """A reproduction of this trial: a run whose config is the preset's, field for field (the seed aside)."""
+        return not {k for k in self.differences(config) if k != "seed"}
+
 
 _FMNIST = dict(dataset="fashion_mnist", epochs=50, validation_split=0.15, batch_size=32)
 _ARCH2 = dict(_FMNIST, architecture="fmnist_arch2", depth=9, units=200)

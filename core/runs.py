@@ -37,7 +37,8 @@ MODEL_FILE = "model.keras"
 PROGRESS_FILE = "progress.json"
 REQUIRED_COMPLETED = (RUN_FILE, HISTORY_FILE, METRICS_FILE, PREDICTIONS_FILE, MISCLASSIFIED_FILE)
 STATUSES = ("running", "completed", "cancelled", "failed")
-DEFAULT_RUNS_DIR = Path(os.environ.get("CLASSROOM_RUNS_DIR", "runs"))
+RESULT_STATUSES = ("completed", "cancelled")
+DEFAULT_RUNS_DIR = Path("runs")  # relative to where the server or CLI starts; core.settings reads the environment
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 MAX_NAME_LENGTH = 80
 MAX_IMPORT_BYTES = 200 * 1024 * 1024  # unpacked size of an imported run
@@ -140,6 +141,11 @@ class Run:
     @property
     def config(self) -> dict:
         return self.record.get("config", {})
+
+    @property
+    def has_results(self) -> bool:
+        """Trained and tested: completed, or stopped early and tested as it was (cancelled)."""
+        return self.status in RESULT_STATUSES
 
     def metrics(self) -> dict:
         return _read_json(self.path / METRICS_FILE)
@@ -255,8 +261,22 @@ def read_run(path: Path, shipped: bool = False) -> Run:
             record = {}
     if problem is None and record.get("status") == "running" and _worker_gone(record):
         # Killed mid-training: say so instead of showing it as running forever.
-        record = {**record, "status": "failed", "error": record.get("error") or "training process stopped before the run finished"}
+        record = {
+            **record,
+            "status": "failed",
+            "error": record.get("error") or "training process stopped before the run finished",
+        }
     return Run(path, record, shipped, problem)
+
+
+def open_live(path) -> Run:
+    """A run that is training, read without the completeness checks (its files appear one by one)."""
+    path = Path(path)
+    try:
+        record = _read_json(path / RUN_FILE)
+    except RunError:
+        record = {}
+    return Run(path, record, False)
 
 
 def list_runs(runs_dir=DEFAULT_RUNS_DIR, pretrained_dir=PRETRAINED_DIR) -> list[Run]:
@@ -315,6 +335,22 @@ def create_run(runs_dir, config: dict, name: str, preset: str | None, environmen
     return path
 
 
+def write_results(run_dir, predictions: dict[str, np.ndarray], test_images: np.ndarray, class_names, history: list[dict],
+                  test_loss: float) -> dict:
+    """The end files of a tested run: predictions.npz, misclassified.npz (the mistakes worth showing, with
+    their images) and metrics.json. `predictions` is core.evaluation.per_example's. Returns the metrics."""
+    from core import evaluation
+
+    keep = evaluation.select_mistakes(predictions)
+    write_npz(Path(run_dir) / PREDICTIONS_FILE, **predictions)
+    write_npz(Path(run_dir) / MISCLASSIFIED_FILE, index=keep.astype(np.int32), image=np.asarray(test_images)[keep],
+              **{k: v[keep] for k, v in predictions.items()})
+    metrics = {"test_loss": float(test_loss), **evaluation.summarize(predictions, class_names),
+               **evaluation.history_summary(history)}
+    write_json(Path(run_dir) / METRICS_FILE, metrics)
+    return metrics
+
+
 def update_record(path: Path, **changes) -> dict:
     record = {**_read_json(Path(path) / RUN_FILE), **changes}
     write_json(Path(path) / RUN_FILE, record)
@@ -323,9 +359,12 @@ def update_record(path: Path, **changes) -> dict:
 
 # --- the user's side: rename, delete, export, import -----------------------------------------------
 
+
 def _own(run: Run) -> None:
     if run.shipped:
-        raise RunError(f"run {run.name!r} is shipped with the dashboard and cannot be changed; export it and import the copy to edit it")
+        raise RunError(
+            f"run {run.name!r} is shipped with the dashboard and cannot be changed; export it and import the copy to edit it"
+        )
 
 
 def rename_run(run: Run, new_name: str) -> None:
@@ -343,6 +382,12 @@ def delete_run(run: Run) -> None:
     trash = run.path.parent / f".deleting-{run.path.name}-{secrets.token_hex(2)}"
     os.replace(run.path, trash)
     shutil.rmtree(trash, ignore_errors=True)
+
+
+def export_filename(run: Run) -> str:
+    """The zip's name: the run's name (a teacher collecting them tells whose is whose), then its id's end."""
+    stem = re.sub(r"[^A-Za-z0-9._ -]+", "_", run.name).strip(" ._") or "run"
+    return f"{stem[:60]} ({run.id[-6:]}).zip"
 
 
 def export_run(run: Run) -> bytes:
@@ -406,14 +451,20 @@ def import_run(data: bytes, runs_dir=DEFAULT_RUNS_DIR) -> Run:
             except ModelFileError as e:
                 raise RunError(f"the imported run's model is refused: {e}") from None
         record = _read_json(staging / RUN_FILE)
-        if record["status"] != "completed":
-            raise RunError(f"only completed runs can be imported (this one is {record['status']})")
+        if record["status"] not in RESULT_STATUSES:
+            raise RunError(f"only runs with results can be imported: completed or stopped ones (this one is {record['status']})")
+        if record.get("status") == "cancelled" and not all((staging / f).is_file() for f in REQUIRED_COMPLETED):
+            raise RunError("the stopped run lacks its results files; export it again from the Compare page")
+        original = (record.get("imported") or {}).get("original_id") or record["id"]
+        for existing in list_runs(runs_dir, pretrained_dir=None):
+            if original in (existing.id, (existing.record.get("imported") or {}).get("original_id")):
+                raise RunError(f"this run is already here, as “{existing.name}”: it was not imported twice")
         try:
             from_dict(record["config"])
         except (ConfigError, TypeError) as e:
             raise RunError(f"the imported run's config is invalid: {e}") from None
         new_id = new_run_id()
-        record.update(id=new_id, name=clean_name(record["name"]), imported={"at": now_iso(), "original_id": record["id"]})
+        record.update(id=new_id, name=clean_name(record["name"]), imported={"at": now_iso(), "original_id": original})
         write_json(staging / RUN_FILE, record)
         os.replace(staging, runs_dir / new_id)
         return read_run(runs_dir / new_id)

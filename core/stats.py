@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core import formatting as fmt
+
 
 def wald_interval(errors: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     """Normal-approximation (Wald) interval of an error rate, as in the report's (0.1024, 0.1145)."""
@@ -37,9 +39,9 @@ class McNemarResult:
             return head + "They make exactly the same mistakes: there is no difference to test."
         better = name_a if self.only_a_right > self.only_b_right else name_b
         if self.significant(alpha):
-            return head + (f"McNemar's test gives p = {self.p_value:.3g}: a difference this large would arise by chance "
+            return head + (f"McNemar's test gives {fmt.p_value(self.p_value)}: a difference this large would arise by chance "
                            f"less than {alpha:.0%} of the time, so {better} is really better on this test set.")
-        return head + (f"McNemar's test gives p = {self.p_value:.3g}: a difference this size is common by chance alone, "
+        return head + (f"McNemar's test gives {fmt.p_value(self.p_value)}: a difference this size is common by chance alone, "
                        f"so these runs are not shown to differ.")
 
 

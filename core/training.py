@@ -7,6 +7,8 @@ cancellation between batches, final evaluation, atomic saving.
 from __future__ import annotations
 
 import math
+import os
+import socket
 import time
 import traceback
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ from typing import Callable, Protocol
 import numpy as np
 import pandas as pd
 
-from core import datasets, evaluation, runs
+from core import checkpoint, datasets, evaluation, presets, runs
 from core.architectures import build_model
 from core.config import TrainConfig
 
@@ -112,13 +114,16 @@ def _callback_class():
     import keras
 
     class RunCallback(keras.callbacks.Callback):
-        """Writes history and progress into the run folder, feeds the listener, honours cancellation."""
+        """Writes history, progress and a checkpoint into the run folder, feeds the listener, honours
+        cancellation. `rows` starts with the history of the epochs done before (a resumed run)."""
 
-        def __init__(self, run_dir, epochs, steps, listener, should_stop):
+        def __init__(self, run_dir, epochs, steps, images, listener, should_stop, rows=(), save_checkpoint=None):
             super().__init__()
-            self.run_dir, self.epochs, self.steps = run_dir, epochs, steps
+            self.run_dir, self.epochs, self.steps, self.images = run_dir, epochs, steps, images
             self.listener, self.should_stop = listener, should_stop
-            self.rows: list[dict] = []
+            self.rows: list[dict] = list(rows)
+            self.start_epoch = len(self.rows)
+            self.save_checkpoint = save_checkpoint
             self.cancelled = False
             self._last_progress = 0.0
             self._epoch_start = time.monotonic()
@@ -130,7 +135,8 @@ def _callback_class():
                 self._last_progress = now
                 runs.write_json(self.run_dir / runs.PROGRESS_FILE, {
                     "epoch": self._epoch, "epochs": self.epochs, "step": step, "steps": self.steps,
-                    "epoch_seconds": now - self._epoch_start, "updated": time.time()})
+                    "epoch_seconds": now - self._epoch_start, "images": self.images, "start_epoch": self.start_epoch,
+                    "updated": time.time()})
 
         def _check_stop(self):
             if not self.cancelled and self.should_stop():
@@ -148,10 +154,16 @@ def _callback_class():
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
-            row = {"epoch": epoch + 1, **{k: float(logs[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in logs},
-                   "learning_rate": current_learning_rate(self.model), "seconds": time.monotonic() - self._epoch_start}
+            row = {
+                "epoch": epoch + 1,
+                **{k: float(logs[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in logs},
+                "learning_rate": current_learning_rate(self.model),
+                "seconds": time.monotonic() - self._epoch_start,
+            }
             self.rows.append(row)
             runs.write_csv(self.run_dir / runs.HISTORY_FILE, pd.DataFrame(self.rows, columns=HISTORY_COLUMNS))
+            if self.save_checkpoint and not self.cancelled:  # a cancelled epoch is cut short: no checkpoint of it
+                self.save_checkpoint(epoch + 1, self.rows)
             self._progress(self.steps, force=True)
             self.listener.on_epoch(row)
             self._check_stop()
@@ -165,14 +177,6 @@ def steps_per_execution_for(steps_per_epoch: int) -> int:
     return max(1, min(16, steps_per_epoch))
 
 
-def differences_from_preset(config: TrainConfig, preset_id: str) -> dict:
-    """{field: [preset's value, this run's value]}: a run trained on less than its preset says so."""
-    from core.presets import get
-
-    reference = get(preset_id).config.to_dict()
-    return {k: [reference[k], v] for k, v in config.to_dict().items() if reference[k] != v}
-
-
 def train(config: TrainConfig, runs_dir=runs.DEFAULT_RUNS_DIR, *, name: str | None = None, preset: str | None = None,
           data_dir=None, dataset: datasets.Dataset | None = None, listener: Listener | None = None,
           should_stop: Callable[[], bool] = lambda: False, run_id: str | None = None, engine: str | None = None) -> Path:
@@ -180,21 +184,104 @@ def train(config: TrainConfig, runs_dir=runs.DEFAULT_RUNS_DIR, *, name: str | No
 
     `engine` picks the training loop, not the math: "fast" (core.fast: data on the device, many steps per
     compiled call) or "fit" (plain model.fit, the reference); default $CLASSROOM_ENGINE, else "fast".
+    A checkpoint is written after every completed epoch (core.checkpoint), so that `resume` can continue.
     """
     from core import fast
     from core.device import environment
 
-    listener = listener or BaseListener()
     engine = fast.resolve_engine(engine)
-    started = time.monotonic()
-    if engine == "fast":
-        fast.enable_compilation_cache()
     env = environment()
     run_dir = runs.create_run(runs_dir, config.to_dict(), name or preset or config.architecture, preset, env, run_id)
-    runs.update_record(run_dir, engine=engine, engine_detail=fast.implementation(engine, env["backend"]))
-    if preset:
-        runs.update_record(run_dir, differs_from_preset=differences_from_preset(config, preset))
+    runs.update_record(run_dir, engine=engine, engine_detail=fast.implementation(engine, env["backend"]),
+                       **({"differs_from_preset": presets.get(preset).differences(config)} if preset else {}))
+    return _train_segment(run_dir, config, None, engine, env, data_dir, dataset, listener, should_stop)
+
+
+class ResumeError(runs.RunError):
+    """A run cannot be continued; the message says why and what to do."""
+
+
+def plan_resume(run_dir, epochs: int | None = None) -> tuple[TrainConfig, checkpoint.Checkpoint]:
+    """Check that a run can be continued (to `epochs` in all, default its config's), changing nothing.
+    Returns the config to continue with and the verified checkpoint."""
+    from core.config import ConfigError, from_dict
+
+    path = Path(run_dir)
+    if not (path / runs.RUN_FILE).is_file():
+        raise ResumeError(f"{path} is not a run folder (it has no {runs.RUN_FILE}); `python -m core runs` lists the runs")
+    run = runs.read_run(path)
+    if run.problem:
+        raise ResumeError(f"run {path.name} is broken ({run.problem}); it cannot be resumed")
+    version = run.record.get("schema_version")
+    if version != runs.SCHEMA_VERSION:
+        raise ResumeError(f"run {path.name} has run format {version!r}; this version resumes format {runs.SCHEMA_VERSION} only")
+    if run.status == "running":
+        pid = (run.record.get("worker") or {}).get("pid")
+        raise ResumeError(f"run {run.name!r} is still training (process {pid}); stop it before resuming it")
     try:
+        config = from_dict(run.config)
+    except (ConfigError, TypeError) as e:
+        raise ResumeError(f"run {path.name} has an invalid config ({e}); it cannot be resumed") from None
+    target = config.epochs if epochs is None else epochs
+    if run.status == "completed" and epochs is None:
+        raise ResumeError(f"run {run.name!r} is complete ({config.epochs} epochs); pass --epochs N (more than "
+                          f"{config.epochs}) to train it further")
+    if target != config.epochs and config.schedule != "constant":
+        raise ResumeError(f"run {run.name!r} cannot change its number of epochs: its {config.schedule} learning-rate "
+                          f"schedule was planned for {config.epochs} epochs (only a constant rate can be extended)")
+    try:
+        saved = checkpoint.load(path)
+    except checkpoint.CheckpointError as e:
+        raise ResumeError(f"run {run.name!r} cannot be resumed: {e}") from None
+    if target <= saved.epoch:
+        raise ResumeError(f"--epochs {target} is not more than the {saved.epoch} epochs run {run.name!r} has done")
+    try:
+        config = config.replace(epochs=target)
+    except ConfigError as e:
+        raise ResumeError(str(e)) from None
+    return config, saved
+
+
+def resume(run_dir, *, epochs: int | None = None, data_dir=None, dataset: datasets.Dataset | None = None,
+           listener: Listener | None = None, should_stop: Callable[[], bool] = lambda: False,
+           engine: str | None = None) -> Path:
+    """Continue a cancelled, failed or killed run (or extend a finished one, constant learning rate only)
+    from its last checkpoint, in the same folder: the same run, with one more segment in run.json."""
+    from core import fast
+    from core.device import environment
+    config, saved = plan_resume(run_dir, epochs)
+    engine = fast.resolve_engine(engine)
+    env = environment()
+    run_dir = Path(run_dir)
+    record = runs.read_run(run_dir).record
+    preset = record.get("preset")
+    # A segment still "running" belongs to a process that was killed: say so, with the reason on record.
+    segments = [{**s, "status": "failed", "error": record.get("error") or "the training process stopped"}
+                if s.get("status") == "running" else s for s in record.get("segments") or []]
+    runs.update_record(run_dir, status="running", finished=None, error=None, traceback=None, config=config.to_dict(),
+                       worker={"host": socket.gethostname(), "pid": os.getpid()}, epochs_trained=saved.epoch, segments=segments,
+                       **({"differs_from_preset": presets.get(preset).differences(config)} if preset in presets.PRESETS else {}))
+    runs.write_csv(run_dir / runs.HISTORY_FILE, pd.DataFrame(saved.history, columns=HISTORY_COLUMNS))
+    return _train_segment(run_dir, config, saved, engine, env, data_dir, dataset, listener, should_stop)
+
+
+def _train_segment(run_dir: Path, config: TrainConfig, saved: checkpoint.Checkpoint | None, engine: str, env: dict,
+                   data_dir, dataset, listener, should_stop) -> Path:
+    """One uninterrupted stretch of a run: from scratch (saved is None) or from a checkpoint, to the end."""
+    from core import fast
+
+    listener = listener or BaseListener()
+    started = time.monotonic()
+    start_epoch = saved.epoch if saved else 0
+    previous = runs.read_run(run_dir).record
+    segment = {"started": runs.now_iso(), "from_epoch": start_epoch, "to_epoch": start_epoch, "seconds": 0.0,
+               "status": "running", "host": env.get("host"), "backend": env.get("backend"), "device": env.get("device"),
+               "engine": engine}
+    segments = list(previous.get("segments") or []) + [segment]
+    runs.update_record(run_dir, segments=segments)
+    try:
+        if engine == "fast":
+            fast.enable_compilation_cache()
         data_started = time.monotonic()
         dataset = dataset or datasets.load(config.dataset, data_dir)
         data = prepare_data(config, dataset)
@@ -205,25 +292,47 @@ def train(config: TrainConfig, runs_dir=runs.DEFAULT_RUNS_DIR, *, name: str | No
         # Backends without a fast loop (torch) get model.fit with several steps per compiled call.
         fast_loop = engine == "fast" and fast.supported(env["backend"])
         model = compile_model(config, steps, steps_per_execution_for(steps) if engine == "fast" and not fast_loop else 1)
+        rng = np.random.default_rng(config.seed)
+        if saved:
+            checkpoint.restore(model, saved)
+            if saved.rng_state and fast_loop:
+                rng.bit_generator.state = saved.rng_state
         listener.on_start(run_dir, config.epochs, steps)
-        callback = _callback_class()(run_dir, config.epochs, steps, listener, should_stop)
+
+        def save_checkpoint(epoch: int, rows: list[dict]) -> None:
+            checkpoint.save(run_dir, model, epoch, rows, rng.bit_generator.state if fast_loop else None)
+            segment.update(to_epoch=epoch, seconds=time.monotonic() - started)
+            runs.update_record(run_dir, segments=segments, epochs_trained=epoch)
+
+        callback = _callback_class()(run_dir, config.epochs, steps, len(data.x_train), listener, should_stop,
+                                     rows=saved.history if saved else (), save_checkpoint=save_checkpoint)
         fit_started = time.monotonic()
         if fast_loop:
-            fast.fit(model, data.x_train, data.y_train, validation_data=(data.x_val, data.y_val),
-                     batch_size=config.batch_size, epochs=config.epochs, seed=config.seed, callbacks=[callback])
+            fast.fit(model, data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), batch_size=config.batch_size,
+                     epochs=config.epochs, seed=config.seed, callbacks=[callback], initial_epoch=start_epoch, rng=rng)
         else:
             model.fit(data.x_train, one_hot(data.y_train, classes), validation_data=(data.x_val, one_hot(data.y_val, classes)),
-                      batch_size=config.batch_size, epochs=config.epochs, shuffle=True, verbose=0, callbacks=[callback])
+                      batch_size=config.batch_size, epochs=config.epochs, shuffle=True, verbose=0, callbacks=[callback],
+                      initial_epoch=start_epoch)
         fit_seconds = time.monotonic() - fit_started
+        evaluate_started = time.monotonic()
         _finish(run_dir, model, data, callback.rows, config)
-        durations = {"data_s": fit_started - data_started, "fit_s": fit_seconds, "total_s": time.monotonic() - started}
-        runs.update_record(run_dir, status="cancelled" if callback.cancelled else "completed", finished=runs.now_iso(),
-                           durations=durations, epochs_trained=len(callback.rows))
+        status = "cancelled" if callback.cancelled else "completed"
+        before = previous.get("durations") or {}
+        durations = {"data_s": fit_started - data_started, "fit_s": before.get("fit_s", 0.0) + fit_seconds,
+                     "evaluate_s": time.monotonic() - evaluate_started,
+                     "total_s": sum(s["seconds"] for s in segments[:-1]) + time.monotonic() - started}
+        segment.update(status=status, to_epoch=len(callback.rows), seconds=time.monotonic() - started)
+        runs.update_record(run_dir, status=status, finished=runs.now_iso(), durations=durations,
+                           epochs_trained=len(callback.rows), segments=segments)
         (run_dir / runs.PROGRESS_FILE).unlink(missing_ok=True)
+        if status == "completed" and config.schedule != "constant":
+            checkpoint.remove(run_dir)  # its optimizer state can never be used: the schedule has ended
         return run_dir
     except BaseException as e:
         message = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
-        runs.update_record(run_dir, status="failed", finished=runs.now_iso(), error=message,
+        segment.update(status="failed", seconds=time.monotonic() - started, error=message)
+        runs.update_record(run_dir, status="failed", finished=runs.now_iso(), error=message, segments=segments,
                            traceback=traceback.format_exc(limit=8))
         raise
 
@@ -236,14 +345,8 @@ def _finish(run_dir: Path, model, data: PreparedData, history: list[dict], confi
     batch = max(256, config.batch_size)
     test_loss, _ = model.evaluate(data.x_test, one_hot(data.y_test, classes), batch_size=batch, verbose=0)
     probabilities = model.predict(data.x_test, batch_size=batch, verbose=0)
-    pred = evaluation.per_example(np.asarray(probabilities, np.float32), data.y_test)
-    keep = evaluation.select_mistakes(pred)
-    runs.write_npz(run_dir / runs.PREDICTIONS_FILE, **pred)
-    runs.write_npz(run_dir / runs.MISCLASSIFIED_FILE, index=keep.astype(np.int32), image=data.x_test[keep],
-                   **{k: v[keep] for k, v in pred.items()})
-    metrics = {"test_loss": float(test_loss), **evaluation.summarize(pred, data.info.class_names),
-               **evaluation.history_summary(history)}
-    runs.write_json(run_dir / runs.METRICS_FILE, metrics)
+    predictions = evaluation.per_example(np.asarray(probabilities, np.float32), data.y_test)
+    runs.write_results(run_dir, predictions, data.x_test, data.info.class_names, history, test_loss)
     # Saved without the optimizer's state: the weights are what a run keeps (and a third of the size).
     export = keras.models.clone_model(model)
     export.set_weights(model.get_weights())

@@ -7,9 +7,11 @@ when the process dies (even on SIGKILL), so "can I take the lock?" is an exact l
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -26,14 +28,25 @@ NICENESS = 10
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_job(job: dict, should_stop=lambda: False, listener=None) -> str:
-    """The whole job: config in, run folder out. Plain enough for ray.remote(run_job)."""
-    from core.config import from_dict
-    from core.training import train
+def run_job(spec: jobs.JobSpec | dict, should_stop=lambda: False, listener=None) -> str:
+    """The whole job: config in, run folder out. Takes the spec as plain JSON too, for ray.remote(run_job).
 
-    config = from_dict(job["config"])
-    return str(train(config, job["runs_dir"], name=job["name"], preset=job.get("preset"), data_dir=job.get("data_dir"),
-                     listener=listener, should_stop=should_stop, run_id=job["run_id"]))
+    A job that asks to resume continues its run from the checkpoint. A job whose run folder exists already
+    was started before by a worker that died: it continues from the checkpoint, or, if it died before its
+    first epoch ended, starts over in the same folder."""
+    from core import checkpoint
+    from core.training import resume, train
+
+    spec = spec if isinstance(spec, jobs.JobSpec) else jobs.JobSpec.from_dict(spec)
+    run_dir = spec.run_dir
+    if not spec.resume and run_dir.is_dir() and runs.read_run(run_dir).has_results:
+        return str(run_dir)  # its worker died after the run was saved, before the queue heard of it
+    if spec.resume or checkpoint.folder(run_dir).is_dir():
+        return str(resume(run_dir, epochs=spec.epochs, data_dir=spec.data_dir, listener=listener, should_stop=should_stop))
+    if run_dir.is_dir():
+        shutil.rmtree(run_dir)  # nothing to keep: not one epoch was finished
+    return str(train(spec.config, spec.runs_dir, name=spec.name, preset=spec.preset, data_dir=spec.data_dir,
+                     listener=listener, should_stop=should_stop, run_id=spec.run_id))
 
 
 def _slot_paths(runs_dir: Path, slot: int) -> tuple[Path, Path]:
@@ -53,8 +66,10 @@ def _try_lock(path: Path):
         return None
 
 
-def serve(runs_dir=runs.DEFAULT_RUNS_DIR, slot: int = 0, idle_exit_s: float = IDLE_EXIT_S, max_jobs: int | None = None) -> int:
-    """Serve jobs until idle for idle_exit_s (or max_jobs done). Returns the number of jobs run."""
+def serve(runs_dir=runs.DEFAULT_RUNS_DIR, slot: int = 0, idle_exit_s: float = IDLE_EXIT_S, max_jobs: int | None = None,
+          parent_pid: int | None = None) -> int:
+    """Serve jobs until idle for idle_exit_s (or max_jobs done), or, once idle, until the server that started it
+    (`parent_pid`) is gone: a crashed dashboard leaves no worker behind for long. Returns the number of jobs run."""
     from core.device import environment
 
     lock_path, info_path = _slot_paths(runs_dir, slot)
@@ -70,7 +85,7 @@ def serve(runs_dir=runs.DEFAULT_RUNS_DIR, slot: int = 0, idle_exit_s: float = ID
             queue.reap()
             job = queue.claim()
             if job is None:
-                if time.monotonic() - idle_since > idle_exit_s:
+                if time.monotonic() - idle_since > idle_exit_s or (parent_pid and not runs.pid_alive(parent_pid)):
                     break
                 time.sleep(POLL_S)
                 continue
@@ -83,36 +98,49 @@ def serve(runs_dir=runs.DEFAULT_RUNS_DIR, slot: int = 0, idle_exit_s: float = ID
     return done
 
 
-def _run_claimed(queue: jobs.Queue, job: dict) -> None:
+def _run_claimed(queue: jobs.Queue, job: jobs.Job) -> None:
     last_check = [0.0, False]
 
     def should_stop() -> bool:  # the database is asked at most twice a second
         now = time.monotonic()
         if now - last_check[0] > POLL_S:
-            last_check[:] = [now, queue.cancel_requested(job["id"])]
+            last_check[:] = [now, queue.cancel_requested(job.id)]
         return last_check[1]
 
     try:
-        run_dir = run_job(job["spec"], should_stop)
-        status = runs.read_run(Path(run_dir)).status
-        queue.finish(job["id"], status if status in ("completed", "cancelled") else "failed")
+        run = runs.read_run(Path(run_job(job.spec, should_stop)))
+        queue.finish(job.id, run.status if run.has_results else "failed")
     except Exception as e:  # recorded in the run by train(); the queue goes on to the next job
-        queue.finish(job["id"], "failed", f"{type(e).__name__}: {e}")
+        queue.finish(job.id, "failed", str(e) if isinstance(e, runs.RunError) else f"{type(e).__name__}: {e}")
 
 
 def default_slots() -> int:
-    """One job at a time per GPU (CLASSROOM_WORKERS overrides), and one on a CPU-only machine."""
-    if os.environ.get("CLASSROOM_WORKERS"):
-        return max(1, int(os.environ["CLASSROOM_WORKERS"]))
-    try:
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=5).stdout
-        return max(1, sum(1 for line in out.splitlines() if line.startswith("GPU")))
-    except (OSError, subprocess.SubprocessError):
-        return 1
+    """One job at a time per GPU, and one on a CPU-only machine (Settings.workers overrides it)."""
+    from core.device import gpu_names
+
+    return max(1, len(gpu_names()))
+
+
+_started: list[subprocess.Popen] = []  # the workers this process started, ended when it exits
+
+
+def stop_started_workers() -> None:
+    """End the workers this process started (the dashboard's Ctrl-C): a job they were training stays in the
+    queue as running, and the next worker resumes it from its checkpoint."""
+    for proc in _started:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in _started:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    _started.clear()
 
 
 def ensure_workers(runs_dir=runs.DEFAULT_RUNS_DIR, slots: int | None = None) -> list[int]:
-    """Start a worker for every slot nobody serves; returns the slots started."""
+    """Start a worker for every slot nobody serves (a live worker left by an earlier server is reused); returns
+    the slots started. The workers end with this process when it exits normally, and when idle after a crash."""
     slots = default_slots() if slots is None else slots
     started = []
     folder = Path(runs_dir) / WORKERS_DIR
@@ -126,9 +154,14 @@ def ensure_workers(runs_dir=runs.DEFAULT_RUNS_DIR, slots: int | None = None) -> 
                 continue
             probe.close()
             log = open(folder / f"slot-{slot}.log", "ab")
-            proc = subprocess.Popen([sys.executable, "-m", "core", "worker", "--runs-dir", str(Path(runs_dir).resolve()),
-                                     "--slot", str(slot), "--nice", str(NICENESS)], cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            command = [sys.executable, "-m", "core", "worker", "--runs-dir", str(Path(runs_dir).resolve()), "--slot", str(slot),
+                       "--nice", str(NICENESS), "--parent-pid", str(os.getpid())]
+            # Its own session: a page reload or a Ctrl-C meant for the server's terminal does not reach it directly.
+            proc = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+            if not _started:
+                atexit.register(stop_started_workers)
+            _started.append(proc)
             log.close()
             _wait_for_lock(lock_path, proc)
             started.append(slot)

@@ -16,7 +16,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from core import datasets  # noqa: E402
 from tools.fake_data import (  # noqa: E402
-    cifar_arrays, idx_bytes, learnable_fashion, py2_pickle, write_cifar_npz, write_cifar_python, write_fashion, write_idx_gz,
+    cifar_arrays,
+    idx_bytes,
+    learnable_fashion,
+    py2_pickle,
+    write_cifar_npz,
+    write_cifar_python,
+    write_fashion,
+    write_idx_gz,
 )
 
 # --- fixtures ------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core import evaluation, runs  # noqa: E402
+from core import runs  # noqa: E402
 from core.config import TrainConfig, from_dict  # noqa: E402
 from core.datasets import CIFAR100_FINE_TO_COARSE, DATASET_INFO  # noqa: E402
 from core.presets import PRESETS  # noqa: E402
@@ -33,7 +33,9 @@ FASHION_HARDNESS = np.array([0.25, -0.4, 0.3, 0.1, 0.3, -0.2, 0.6, -0.1, -0.35, 
 
 
 def make_config(dataset: str = "fashion_mnist", preset: str | None = None, **overrides) -> dict:
-    base = PRESETS[preset].config.to_dict() if preset else TrainConfig(dataset=dataset, architecture=DEFAULT_ARCH[dataset]).to_dict()
+    base = (
+        PRESETS[preset].config.to_dict() if preset else TrainConfig(dataset=dataset, architecture=DEFAULT_ARCH[dataset]).to_dict()
+    )
     return from_dict({**base, **overrides}).to_dict()
 
 
@@ -80,14 +82,17 @@ def simulate_predictions(y_true: np.ndarray, accuracy: float, classes: int, data
 def write_run(folder, *, name: str, y_true, y_pred, dataset: str = "fashion_mnist", preset: str | None = None,
               config: dict | None = None, images: np.ndarray | None = None, history: pd.DataFrame | None = None,
               status: str = "completed", created: str | None = None, differs_from_preset: dict | None = None,
-              error: str | None = None, seed: int = 0) -> Path:
+              error: str | None = None, seed: int = 0, run_id: str | None = None,
+              environment: dict | None = None) -> Path:
     """One run folder as the trainer writes it; `status` other than completed leaves the end files out."""
     rng = np.random.default_rng(seed)
     info = DATASET_INFO[dataset]
     y_true = np.asarray(y_true, np.int64)
     y_pred = np.asarray(y_pred, np.int64)
     config = config or make_config(dataset, preset)
-    path = runs.create_run(folder, config, name, preset, {"backend": "fake", "device": "none", "accelerator": False})
+    path = runs.create_run(
+        folder, config, name, preset, environment or {"backend": "fake", "device": "none", "accelerator": False}, run_id
+    )
     if created:
         runs.update_record(path, created=created)
     if history is None:
@@ -95,8 +100,19 @@ def write_run(folder, *, name: str, y_true, y_pred, dataset: str = "fashion_mnis
     runs.write_csv(path / runs.HISTORY_FILE, history)
     n_train = 60000 if dataset == "fashion_mnist" else 50000
     n_validation = int(round(n_train * config["validation_split"]))
-    changes = {"differs_from_preset": differs_from_preset or {}, "epochs_trained": len(history),
-               "data": {"source": "fake", "train": n_train - n_validation, "validation": n_validation, "test": len(y_true), "limit": None}}
+    if differs_from_preset is None and preset:
+        differs_from_preset = PRESETS[preset].differences(config)
+    changes = {
+        "differs_from_preset": differs_from_preset or {},
+        "epochs_trained": len(history),
+        "data": {
+            "source": "fake",
+            "train": n_train - n_validation,
+            "validation": n_validation,
+            "test": len(y_true),
+            "limit": None,
+        },
+    }
     if status in ("completed", "cancelled"):
         confidence = rng.uniform(0.4, 0.995, len(y_true)).astype(np.float32)
         right = y_true == y_pred
@@ -105,14 +121,8 @@ def write_run(folder, *, name: str, y_true, y_pred, dataset: str = "fashion_mnis
                 "p_true": p_true, "loss": (-np.log(np.clip(p_true, 1e-7, 1))).astype(np.float32)}
         if images is None:
             images = rng.integers(0, 256, (len(y_true), *info.image_shape), dtype=np.uint8)
-        keep = evaluation.select_mistakes(pred)
-        runs.write_npz(path / runs.PREDICTIONS_FILE, **pred)
-        runs.write_npz(path / runs.MISCLASSIFIED_FILE, index=keep.astype(np.int32), image=images[keep],
-                       **{k: v[keep] for k, v in pred.items()})
-        rows = history.to_dict("records")
-        metrics = {"test_loss": float(np.mean(pred["loss"])) + 0.05, **evaluation.summarize(pred, info.class_names),
-                   **evaluation.history_summary(rows)}
-        runs.write_json(path / runs.METRICS_FILE, metrics)
+        runs.write_results(path, pred, images, info.class_names, history.to_dict("records"),
+                           test_loss=float(np.mean(pred["loss"])) + 0.05)
         changes.update(finished=runs.now_iso(), durations={"data_s": 1.0, "fit_s": 250.0, "total_s": 260.0})
     runs.update_record(path, status=status, error=error, **changes)
     return path

@@ -20,7 +20,8 @@ def main() -> None:
     for preset in presets.PRESETS.values():
         run, rep = shipped.get(preset.id), preset.report
         if run is None:
-            print(f"| `{preset.id}` | {preset.config.l2:g} | not trained here ({fmt(rep.train_accuracy)}) | ({fmt(rep.val_accuracy)}) | | |")
+            print(f"| `{preset.id}` | {preset.config.l2:g} | not trained here ({fmt(rep.train_accuracy)}) | "
+                  f"({fmt(rep.val_accuracy)}) | | |")
             continue
         m = run.metrics()
         low, high = m["test_error_ci95"]

@@ -25,6 +25,7 @@ if str(ROOT) not in sys.path:  # run as a script: tools/ is on the path, the pro
     sys.path.insert(0, str(ROOT))
 
 from tools.app_server import CHROMIUM, CHROMIUM_ARGS, free_port, quiet, wait_healthy  # noqa: E402
+
 PAGES = {"home": "", "train": "train", "compare": "compare", "inspect": "inspect", "report": "report"}
 WIDTH, HEIGHT = 1600, 1000
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import runs
+from core import evaluation, runs
 from core.config import TrainConfig
 
 
@@ -32,21 +32,44 @@ def fake_run():
 
     def make(runs_dir, name="a run", accuracy=0.75, status="completed", **config):
         path = runs.create_run(runs_dir, TrainConfig(epochs=2, limit=100, **config).to_dict(), name, None, {"backend": "test"})
-        runs.write_csv(path / runs.HISTORY_FILE, pd.DataFrame([
-            {"epoch": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.1, "val_accuracy": 0.5, "learning_rate": 1e-3, "seconds": 1.0},
-            {"epoch": 2, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.7, "val_accuracy": 0.7, "learning_rate": 1e-3, "seconds": 1.0}]))
-        y_true = np.arange(20, dtype=np.int16) % 10
+        runs.write_csv(
+            path / runs.HISTORY_FILE,
+            pd.DataFrame(
+                [
+                    {
+                        "epoch": 1,
+                        "loss": 1.0,
+                        "accuracy": 0.5,
+                        "val_loss": 1.1,
+                        "val_accuracy": 0.5,
+                        "learning_rate": 1e-3,
+                        "seconds": 1.0,
+                    },
+                    {
+                        "epoch": 2,
+                        "loss": 0.5,
+                        "accuracy": 0.8,
+                        "val_loss": 0.7,
+                        "val_accuracy": 0.7,
+                        "learning_rate": 1e-3,
+                        "seconds": 1.0,
+                    },
+                ]
+            ),
+        )
+        y_true = np.arange(20) % 10
         y_pred = y_true.copy()
         y_pred[: round(20 * (1 - accuracy))] += 1
-        pred = {"y_true": y_true, "y_pred": y_pred % 10, "confidence": np.full(20, 0.9, np.float32),
-                "p_true": np.full(20, 0.5, np.float32), "loss": np.full(20, 0.69, np.float32)}
-        runs.write_npz(path / runs.PREDICTIONS_FILE, **pred)
-        wrong = np.flatnonzero(pred["y_true"] != pred["y_pred"])
-        runs.write_npz(path / runs.MISCLASSIFIED_FILE, index=wrong.astype(np.int32), image=np.zeros((len(wrong), 28, 28, 1), np.uint8),
-                       **{k: v[wrong] for k, v in pred.items()})
-        runs.write_json(path / runs.METRICS_FILE, {"test_accuracy": accuracy, "test_error_ci95": [0.1, 0.3], "n_test": 20})
-        runs.write_atomic(path / runs.MODEL_FILE, keras_archive({"module": "keras", "class_name": "Sequential",
-                                                                  "config": {"name": "fake", "layers": []}, "registered_name": None}))
+        probabilities = np.full((20, 10), 0.01, np.float32)
+        probabilities[np.arange(20), y_pred % 10] = 0.91
+        runs.write_results(path, evaluation.per_example(probabilities, y_true), np.zeros((20, 28, 28, 1), np.uint8),
+                           [str(c) for c in range(10)], runs.read_run(path).history().to_dict("records"), test_loss=0.69)
+        runs.write_atomic(
+            path / runs.MODEL_FILE,
+            keras_archive(
+                {"module": "keras", "class_name": "Sequential", "config": {"name": "fake", "layers": []}, "registered_name": None}
+            ),
+        )
         runs.update_record(path, status=status, finished=runs.now_iso())
         return path
 

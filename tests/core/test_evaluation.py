@@ -59,7 +59,13 @@ def test_summarize_confusion_and_per_class_scores():
     assert s["test_error_ci95"] == pytest.approx(list(wald_interval(3, 10)))
     assert s["test_cross_entropy"] == pytest.approx(0.45)
     a, b, c = s["per_class"]
-    assert a == {"class": "a", "precision": pytest.approx(3 / 4), "recall": pytest.approx(3 / 4), "f1": pytest.approx(3 / 4), "support": 4}
+    assert a == {
+        "class": "a",
+        "precision": pytest.approx(3 / 4),
+        "recall": pytest.approx(3 / 4),
+        "f1": pytest.approx(3 / 4),
+        "support": 4,
+    }
     assert b["precision"] == pytest.approx(2 / 4) and b["recall"] == pytest.approx(2 / 3)
     assert b["f1"] == pytest.approx(2 * (0.5 * 2 / 3) / (0.5 + 2 / 3)) and b["support"] == 3
     assert c["precision"] == pytest.approx(1.0) and c["recall"] == pytest.approx(2 / 3)
@@ -84,7 +90,8 @@ def test_select_mistakes_worst_of_every_pair_first():
     assert evaluation.select_mistakes(_pred([0, 1], [0, 1])).size == 0
 
 
-def test_select_mistakes_respects_the_limit_on_many():
+def test_select_mistakes_respects_the_limit_on_many(monkeypatch):
+    monkeypatch.setattr(evaluation, "TOP_PAIRS", 0)  # the round robin alone
     rng = np.random.default_rng(0)
     y_true = rng.integers(0, 10, 5000)
     y_pred = np.where(rng.random(5000) < 0.3, rng.integers(0, 10, 5000), y_true)
@@ -99,6 +106,21 @@ def test_select_mistakes_respects_the_limit_on_many():
     losses = pred["loss"][keep[:90]]
     assert np.all(np.diff(losses) <= 0)  # each round by decreasing loss
     assert len(evaluation.select_mistakes(pred)) == min(evaluation.MAX_STORED_MISTAKES, int(np.sum(y_true != y_pred)))
+
+
+def test_the_most_confused_pairs_keep_a_whole_cell_of_images_among_a_hundred_classes():
+    """CIFAR-100-like: 4,000 mistakes spread over thousands of pairs, one pair confused 21 times (maple -> oak):
+    the cell Inspect shows first has all its 21 images, not the 1 that a pure round robin would keep."""
+    rng = np.random.default_rng(1)
+    y_true = rng.integers(0, 100, 6000)
+    y_pred = np.where(rng.random(6000) < 0.65, (y_true + rng.integers(1, 100, 6000)) % 100, y_true)
+    y_true[:21], y_pred[:21] = 47, 52
+    pred = _pred(y_true, y_pred, rng.random(6000))
+    keep = evaluation.select_mistakes(pred)
+    assert len(keep) == evaluation.MAX_STORED_MISTAKES
+    assert set(range(21)) <= set(keep.tolist())
+    kept_pairs = {(int(pred["y_true"][i]), int(pred["y_pred"][i])) for i in keep}
+    assert len(kept_pairs) > 500  # the rest still spreads over many pairs
 
 
 def test_history_summary():

@@ -54,7 +54,10 @@ def test_completed_record_without_its_files_is_broken_not_completed(tmp_path):
     path = runs.create_run(tmp_path, {"dataset": "fashion_mnist", "architecture": "fmnist_arch1"}, "liar", None, {})
     runs.update_record(path, status="completed")
     run = runs.read_run(path)
-    assert run.status == "broken" and "completed run lacks history.csv, metrics.json, predictions.npz, misclassified.npz" in run.problem
+    assert (
+        run.status == "broken"
+        and "completed run lacks history.csv, metrics.json, predictions.npz, misclassified.npz" in run.problem
+    )
 
 
 def test_training_process_killed_mid_run_is_never_completed(tmp_path, fashion_dir):
@@ -284,8 +287,24 @@ def test_export_import_round_trip_gets_a_new_id(tmp_path, fake_run):
     for name in (runs.PREDICTIONS_FILE, runs.MODEL_FILE, runs.HISTORY_FILE):
         assert (imported.path / name).read_bytes() == (path / name).read_bytes()
     assert names_in(tmp_path / "b") == [imported.id]
-    again = runs.import_run(zip_of(files), tmp_path / "b")  # twice: two runs, two ids
-    assert again.id != imported.id and len(names_in(tmp_path / "b")) == 2
+    with pytest.raises(RunError, match="already here, as “exported”"):  # twice: refused, not a second copy
+        runs.import_run(zip_of(files), tmp_path / "b")
+    with pytest.raises(RunError, match="already here"):  # nor the copy's own export
+        runs.import_run(runs.export_run(imported), tmp_path / "b")
+    assert names_in(tmp_path / "b") == [imported.id]
+
+
+def test_a_stopped_run_exports_and_imports_back(tmp_path, fake_run):
+    path = fake_run(tmp_path / "a", "stopped early", status="cancelled")
+    imported = runs.import_run(runs.export_run(runs.read_run(path)), tmp_path / "b")
+    assert imported.status == "cancelled" and imported.has_results and imported.name == "stopped early"
+
+
+def test_an_export_is_named_after_the_run(tmp_path, fake_run):
+    run = runs.read_run(fake_run(tmp_path, "Ann's run: dropout 0.3 * batch 64"))
+    name = runs.export_filename(run)
+    assert name == f"Ann_s run_ dropout 0.3 _ batch 64 ({run.id[-6:]}).zip"
+    assert runs.export_filename(runs.read_run(fake_run(tmp_path, "***"))).startswith("run (")
 
 
 def _record(files, **changes):
@@ -307,7 +326,7 @@ def _record(files, **changes):
     (lambda f: zip_of({k: v for k, v in f.items() if k != runs.RUN_FILE}), "has no run.json"),
     (lambda f: zip_of({k: v for k, v in f.items() if k != runs.METRICS_FILE}), "not sound: completed run lacks metrics.json"),
     (lambda f: zip_of({**f, runs.METRICS_FILE: b"{oops"}), "not sound: zip/metrics.json: not valid JSON"),
-    (lambda f: zip_of(_record(f, status="cancelled")), "only completed runs can be imported (this one is cancelled)"),
+    (lambda f: zip_of(_record(f, status="failed")), "only runs with results can be imported: completed or stopped ones"),
     (lambda f: zip_of(_record(f, config={**json.loads(f[runs.RUN_FILE])["config"], "dropout": 5})),
      "config is invalid: dropout = 5"),
     (lambda f: zip_of(_record(f, config={**json.loads(f[runs.RUN_FILE])["config"], "hack": 1})),

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from core import datasets, presets, runs, training
+from core import checkpoint, datasets, presets, runs, training
 
 pytestmark = pytest.mark.backend
 
@@ -76,7 +76,7 @@ def test_run_folder_holds_everything(toy_run, fashion_data):
     run_dir, _ = toy_run
     names = {p.name for p in run_dir.iterdir()}
     assert names == {runs.RUN_FILE, runs.HISTORY_FILE, runs.METRICS_FILE, runs.PREDICTIONS_FILE, runs.MISCLASSIFIED_FILE,
-                     runs.MODEL_FILE}  # no progress file, no temporary file left
+                     runs.MODEL_FILE, checkpoint.FOLDER}  # no progress file, no temporary file left
     record = json.loads((run_dir / runs.RUN_FILE).read_text())
     assert record["status"] == "completed" and record["epochs_trained"] == 3 and record["error"] is None
     assert record["environment"]["backend"] == keras.backend.backend()

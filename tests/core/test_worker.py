@@ -16,7 +16,7 @@ def tiny_job(runs_dir, data_dir, name="queued", **changes):
 def test_run_job_makes_a_completed_run(tmp_path, fashion_dir):
     spec = tiny_job(tmp_path, fashion_dir)
     run_dir = worker.run_job(spec)
-    assert run_dir == str(tmp_path.resolve() / spec["run_id"])
+    assert run_dir == str(tmp_path.resolve() / spec.run_id)
     run = runs.read_run(run_dir)
     assert run.status == "completed" and run.name == "queued" and run.record["preset"] == PRESET
     assert run.record["data"]["source"] == f"data directory {fashion_dir}"
@@ -29,8 +29,8 @@ def test_serve_runs_queued_jobs_end_to_end(tmp_path, fashion_dir):
     broken = queue.submit(tiny_job(tmp_path, tmp_path / "no-data-here", name="no data"), "me")
     good = queue.submit(tiny_job(tmp_path, fashion_dir, name="good"), "me")
     assert worker.serve(tmp_path, slot=0, idle_exit_s=5, max_jobs=2) == 2
-    assert queue.get(broken)["status"] == "failed" and "no-data-here does not exist" in queue.get(broken)["error"]
-    assert queue.get(good)["status"] == "completed"
+    assert queue.get(broken).status == "failed" and "no-data-here does not exist" in queue.get(broken).error
+    assert queue.get(good).status == "completed"
     statuses = {r.name: r.status for r in runs.list_runs(tmp_path, pretrained_dir=None)}
     assert statuses == {"no data": "failed", "good": "completed"}
     assert worker.worker_status(tmp_path) == []  # the slot's info file is gone with the worker
@@ -45,17 +45,17 @@ def test_serve_cancels_a_job_flagged_before_it_starts(tmp_path, fashion_dir, mon
     def fake_run_job(spec, should_stop=lambda: False, listener=None):
         seen["before"] = should_stop()
         queue.cancel(a)  # while running: only the flag is set
-        seen["queue"] = queue.get(a)["status"]
+        seen["queue"] = queue.get(a).status
         monkeypatch.setattr(worker, "POLL_S", -1.0)  # ask the database again at once
         seen["after"] = should_stop()
-        path = runs.create_run(spec["runs_dir"], spec["config"], spec["name"], None, {}, spec["run_id"])
+        path = runs.create_run(spec.runs_dir, spec.config.to_dict(), spec.name, None, {}, spec.run_id)
         runs.update_record(path, status="cancelled")
         return str(path)
 
     monkeypatch.setattr(worker, "run_job", fake_run_job)
     assert worker.serve(tmp_path, idle_exit_s=5, max_jobs=1) == 1
     assert seen == {"before": False, "queue": "running", "after": True}
-    assert queue.get(a)["status"] == "cancelled"
+    assert queue.get(a).status == "cancelled"
 
 
 def test_serve_refuses_a_slot_already_served(tmp_path, capsys):
@@ -73,8 +73,10 @@ def test_idle_worker_exits(tmp_path):
     assert worker._try_lock(worker._slot_paths(tmp_path, 1)[0]) is not None  # lock released
 
 
-def test_default_slots(monkeypatch):
-    monkeypatch.setenv("CLASSROOM_WORKERS", "3")
-    assert worker.default_slots() == 3
-    monkeypatch.setenv("CLASSROOM_WORKERS", "0")
-    assert worker.default_slots() == 1
+def test_default_slots_are_one_per_gpu_and_one_without(monkeypatch):
+    import subprocess
+
+    answers = {"GPU 0: NVIDIA H200 (UUID: a)\nGPU 1: NVIDIA H200 (UUID: b)\n": 2, "": 1}
+    for listing, slots in answers.items():
+        monkeypatch.setattr(subprocess, "run", lambda *a, out=listing, **k: subprocess.CompletedProcess(a, 0, out, ""))
+        assert worker.default_slots() == slots

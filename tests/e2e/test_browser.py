@@ -6,6 +6,7 @@ finds the run saved on disk, then opens it in Compare and Inspect. Needs /usr/bi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -25,36 +26,56 @@ ROOT = Path(__file__).resolve().parents[2]
 EPOCHS = 30  # batches of 8 on 255 images: long enough to see epochs arrive one by one
 
 
-@pytest.fixture(scope="module")
-def app(tmp_path_factory, fashion_dir):
-    """The dashboard on a free port, with runs, shipped runs and data in temporary folders."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip("/usr/bin/chromium is missing: install Debian's chromium package to run the browser test")
-    root = tmp_path_factory.mktemp("e2e")
+def _serve(root: Path, fashion_dir: Path):
+    """Start the dashboard as `make run` does; returns (url, runs folder, process, log)."""
     runs_dir = root / "runs"
     env = {**os.environ, "CLASSROOM_RUNS_DIR": str(runs_dir), "CLASSROOM_PRETRAINED_DIR": str(root / "pretrained"),
            "CLASSROOM_DATA_DIR": str(fashion_dir), "KERAS_HOME": str(root / "keras"), "CLASSROOM_WORKERS": "1",
            "TF_CPP_MIN_LOG_LEVEL": "3"}
     port = free_port()
     log = open(root / "streamlit.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-                             "--server.headless", "true", "--server.fileWatcherType", "none"],
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port)],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://localhost:{port}"
+    wait_healthy(url, proc)
+    return url, runs_dir, proc, log
+
+
+def _worker_pids(runs_dir: Path) -> list[int]:
+    return [json.loads(info.read_text())["pid"] for info in (runs_dir / ".workers").glob("slot-*.json")]
+
+
+def _stop(proc, log, runs_dir) -> list[int]:
+    """Stop the server as Ctrl-C does; returns the workers still alive 20 s later (ended here, to leak none)."""
+    pids = _worker_pids(runs_dir)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=30)
+    log.close()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+        time.sleep(0.2)
+    left = [pid for pid in pids if _alive(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    return left
+
+
+def _alive(pid: int) -> bool:
+    from core.runs import pid_alive
+
+    return pid_alive(pid)
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory, fashion_dir):
+    """The dashboard on a free port, with runs, shipped runs and data in temporary folders."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("/usr/bin/chromium is missing: install Debian's chromium package to run the browser test")
+    url, runs_dir, proc, log = _serve(tmp_path_factory.mktemp("e2e"), fashion_dir)
     try:
-        wait_healthy(url, proc)
         yield url, runs_dir
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
-        # The worker runs in its own session (it outlives page reloads): stop the one this test started.
-        for info in (runs_dir / ".workers").glob("slot-*.json"):
-            pid = json.loads(info.read_text())["pid"]
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+        _stop(proc, log, runs_dir)
 
 
 def _settled(page) -> None:
@@ -94,22 +115,29 @@ def _no_exception(page) -> None:
     assert page.get_by_test_id("stException").count() == 0, page.get_by_test_id("stException").first.inner_text()
 
 
-def test_train_watch_and_open_in_compare_and_inspect(app):
+@contextlib.contextmanager
+def _browser_page(width: int, height: int, failure_png: Path):
+    """A Chromium page of this size; on a failure, a screenshot is kept (in pytest's tmp folder)."""
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=90_000)  # the first model description imports TensorFlow; so does the worker
-    url, runs_dir = app
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page = browser.new_page(viewport={"width": width, "height": height})
         page.set_default_timeout(90_000)
         try:
-            _scenario(page, url, runs_dir)
+            yield page
         except Exception:
-            page.screenshot(path=str(runs_dir.parent / "failure.png"), full_page=True)  # kept in pytest's tmp folder
+            page.screenshot(path=str(failure_png), full_page=True)
             raise
         finally:
             browser.close()
+
+
+def test_train_watch_and_open_in_compare_and_inspect(app):
+    url, runs_dir = app
+    with _browser_page(1600, 1000, runs_dir.parent / "failure.png") as page:
+        _scenario(page, url, runs_dir)
 
 
 def _scenario(page, url, runs_dir) -> None:
@@ -174,3 +202,54 @@ def _scenario(page, url, runs_dir) -> None:
         _settled(page)
         _shows(page, "e2e tiny run")
         _no_exception(page)
+
+
+def test_at_1280_pixels_nothing_is_cut_and_names_show_as_typed(app):
+    """Issue 11: a laptop or projector at 1280 px; a run renamed to Markdown shows as typed."""
+    from playwright.sync_api import expect
+
+    url, runs_dir = app
+    with _browser_page(1280, 900, runs_dir.parent / "failure-1280.png") as page:
+        page.goto(f"{url}/train?client=e2e-narrow")
+        page.get_by_text("Data and length").wait_for()
+        _settled(page)
+        for label in ("Fashion-MNIST", "CIFAR-100"):  # the dataset switch shows whole names, not "C"
+            button = page.get_by_test_id("stBaseButton-segmented_control").filter(has_text=label).first
+            assert button.evaluate("b => b.scrollWidth <= b.clientWidth + 1"), label
+
+        page.goto(f"{url}/inspect?client=e2e-narrow")
+        _settled(page)
+        matrix = page.get_by_test_id("stVegaLiteChart").first
+        assert matrix.bounding_box()["x"] + matrix.bounding_box()["width"] <= 1280
+
+        page.goto(f"{url}/compare?client=e2e-narrow")
+        _settled(page)
+        name = page.get_by_role("textbox", name="Name")
+        name.fill("**bold** :red[red] $x^2$")
+        name.press("Enter")
+        page.get_by_role("button", name="Rename").click()
+        _settled(page)
+        expect(page.get_by_text("Renamed to “**bold** :red[red] $x^2$”.")).to_be_visible()
+        _no_exception(page)
+
+
+def test_stopping_the_dashboard_ends_the_worker_it_started(tmp_path, fashion_dir):
+    """Issue 11: Ctrl-C of `make run` stops what it started; no 1 GB worker is left idling."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("/usr/bin/chromium is missing")
+    url, runs_dir, proc, log = _serve(tmp_path, fashion_dir)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page()
+            page.goto(f"{url}/train?client=e2e-stop")  # opening Train starts a worker
+            deadline = time.monotonic() + 120
+            while not _worker_pids(runs_dir) and time.monotonic() < deadline:
+                time.sleep(0.5)
+            browser.close()
+        assert _worker_pids(runs_dir), "opening Train started no worker"
+    finally:
+        left = _stop(proc, log, runs_dir)
+    assert left == [], f"workers still running after the dashboard stopped: {left}"

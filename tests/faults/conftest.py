@@ -8,7 +8,6 @@ test here reads the machine's datasets or the network. Helpers live in fault_hel
 from __future__ import annotations
 
 import pytest
-
 from fault_helpers import Workers
 
 

@@ -25,7 +25,7 @@ def child_env() -> dict:
     return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(PROJECT_ROOT)}
 
 
-def tiny_job(runs_dir, data_dir, name, **changes) -> dict:
+def tiny_job(runs_dir, data_dir, name, **changes) -> jobs.JobSpec:
     """A job on the tiny Fashion-MNIST files: a second or two of training."""
     config = presets.get(PRESET).config.replace(**{"epochs": 1, "limit": 300, **changes})
     return jobs.make_job(config, runs_dir, name=name, preset=PRESET, data_dir=data_dir)

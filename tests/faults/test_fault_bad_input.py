@@ -15,7 +15,6 @@ import struct
 import zipfile
 
 import pytest
-
 from fault_helpers import PRESET, exported, sound_run, with_record, zip_of
 
 from core import runs

@@ -15,7 +15,6 @@ import zipfile
 
 import numpy as np
 import pytest
-
 from fault_helpers import exported, sound_run, zip_of
 
 from core import modelfile, runs

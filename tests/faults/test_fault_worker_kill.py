@@ -19,22 +19,22 @@ import zipfile
 
 from fault_helpers import PROJECT_ROOT, PYTHON, child_env, folder_digest, tiny_job, wait_for
 
-from core import jobs, runs, worker
+from core import checkpoint, jobs, runs, worker
 
 JOB_TIMEOUT_S = 300  # a worker imports TensorFlow first: slow on a busy 2-core machine
 
 
 def status_of(queue: jobs.Queue, job_id: int) -> str:
-    return queue.get(job_id)["status"]
+    return queue.get(job_id).status
 
 
-def test_worker_killed_mid_training_fails_its_job_and_the_queue_goes_on(tmp_path, fashion_dir, workers):
+def test_worker_killed_mid_training_is_resumed_by_the_next_worker_and_the_queue_goes_on(tmp_path, fashion_dir, workers):
     runs_dir = tmp_path / "runs"
     queue = jobs.Queue(runs_dir)
     first = tiny_job(runs_dir, fashion_dir, "finished before the kill")
-    # Long enough that the kill always lands mid-training (8 M weights, 300 epochs of batches of 8).
-    doomed = tiny_job(runs_dir, fashion_dir, "killed mid-training", architecture="fmnist_arch2", depth=6, units=1024,
-                      epochs=300, batch_size=8, limit=0)
+    # Many short epochs (half a million weights, batches of 8): the kill lands after a checkpoint, mid-training.
+    doomed = tiny_job(runs_dir, fashion_dir, "killed mid-training", architecture="fmnist_arch2", depth=4, units=256,
+                      epochs=30, batch_size=8, limit=0)
     after = tiny_job(runs_dir, fashion_dir, "after the kill")
     ids = [queue.submit(first, "alice"), queue.submit(doomed, "bob"), queue.submit(after, "carol")]
 
@@ -48,14 +48,24 @@ def test_worker_killed_mid_training_fails_its_job_and_the_queue_goes_on(tmp_path
 
     wait_for(lambda: status_of(queue, ids[0]) == "completed", JOB_TIMEOUT_S, "the first job to complete",
              alive=lambda: runs.pid_alive(pid))
-    done_dir = runs_dir / first["run_id"]
+    done_dir = runs_dir / first.run_id
     before = folder_digest(done_dir)
     assert set(before) >= {*runs.REQUIRED_COMPLETED, runs.MODEL_FILE}
 
-    doomed_dir = runs_dir / doomed["run_id"]
-    wait_for(lambda: (doomed_dir / runs.HISTORY_FILE).is_file(), JOB_TIMEOUT_S, "the second job's first epoch",
-             alive=lambda: runs.pid_alive(pid))
+    doomed_dir = runs_dir / doomed.run_id
+
+    def checkpointed_epochs() -> int:
+        try:
+            return (checkpoint.describe(doomed_dir) or {}).get("epoch", 0)
+        except checkpoint.CheckpointError:
+            return 0  # read while it was being replaced
+
+    wait_for(
+        lambda: checkpointed_epochs() >= 2, JOB_TIMEOUT_S, "the second job's second epoch", alive=lambda: runs.pid_alive(pid)
+    )
     workers.kill_worker(runs_dir, pid)
+    killed_at = checkpointed_epochs()
+    assert 2 <= killed_at < 30
 
     # Nobody has reaped yet: the run already reads as failed, never as completed; the job still says running.
     listed = {r.name: r for r in runs.list_runs(runs_dir, pretrained_dir=None)}
@@ -66,7 +76,8 @@ def test_worker_killed_mid_training_fails_its_job_and_the_queue_goes_on(tmp_path
     assert status_of(queue, ids[1]) == "running" and status_of(queue, ids[2]) == "queued"
 
     # The Train page finds no live worker and starts one (on its next poll if the dead worker's last threads
-    # still hold the slot for a few ms): the new worker reaps the dead worker's job, then runs the next.
+    # still hold the slot for a few ms): the new worker reaps the dead worker's job and resumes it from its
+    # checkpoint before it runs the next job.
     wait_for(lambda: worker.ensure_workers(runs_dir, slots=1) == [0], 10, "a new worker to take the slot", poll_s=0.2)
     second = workers.slot_pid(runs_dir, timeout_s=JOB_TIMEOUT_S, not_pid=pid)
     # The web server comes first for the CPU: a worker it starts trains at a lower priority.
@@ -74,13 +85,15 @@ def test_worker_killed_mid_training_fails_its_job_and_the_queue_goes_on(tmp_path
     wait_for(lambda: status_of(queue, ids[2]) == "completed", JOB_TIMEOUT_S, "the job after the kill to complete",
              alive=lambda: runs.pid_alive(second))
 
-    killed_job = queue.get(ids[1])
-    assert killed_job["status"] == "failed" and killed_job["finished"]
-    assert f"the training worker (process {pid}) stopped unexpectedly" in killed_job["error"]
-    record = json.loads((doomed_dir / runs.RUN_FILE).read_text())  # on disk, not just as read
-    assert record["status"] == "failed" and record["error"] == killed_job["error"] and record["finished"]
+    resumed_job = queue.get(ids[1])
+    assert resumed_job.status == "completed" and resumed_job.attempts == 2
+    resumed = runs.read_run(doomed_dir)
+    assert resumed.status == "completed" and list(resumed.history()["epoch"]) == list(range(1, 31))
+    segments = resumed.record["segments"]
+    assert [(s["from_epoch"], s["status"]) for s in segments] == [(0, "failed"), (killed_at, "completed")]
+    assert f"process {pid}" in segments[0]["error"]  # why the first segment ended
     statuses = {r.name: r.status for r in runs.list_runs(runs_dir, pretrained_dir=None)}
-    assert statuses == {"finished before the kill": "completed", "killed mid-training": "failed",
+    assert statuses == {"finished before the kill": "completed", "killed mid-training": "completed",
                         "after the kill": "completed"}
     assert folder_digest(done_dir) == before  # not a byte of the completed run changed
     assert queue.reap() == []  # reaping again changes nothing
@@ -130,26 +143,26 @@ def test_out_of_memory_then_killed_while_saving_never_completes_a_run(tmp_path, 
     assert proc.returncode == -signal.SIGKILL, err.decode()[-2000:]
 
     # Out of memory: the job and its run failed with the reason; the worker went on to the next jobs.
-    assert queue.get(ids[0])["status"] == "failed" and "MemoryError: Unable to allocate" in queue.get(ids[0])["error"]
-    oom_run = runs.read_run(runs_dir / oom["run_id"])
+    assert queue.get(ids[0]).status == "failed" and "MemoryError: Unable to allocate" in queue.get(ids[0]).error
+    oom_run = runs.read_run(runs_dir / oom.run_id)
     assert oom_run.status == "failed" and oom_run.record["error"].startswith("MemoryError")
     assert not (oom_run.path / runs.METRICS_FILE).exists()
     # A cut-off dataset file: a clear message naming the file.
-    assert queue.get(ids[1])["status"] == "failed"
-    assert "train-images-idx3-ubyte.gz" in queue.get(ids[1])["error"] and "DataError" in queue.get(ids[1])["error"]
-    assert runs.read_run(runs_dir / bad_data["run_id"]).status == "failed"
+    assert queue.get(ids[1]).status == "failed"
+    assert "train-images-idx3-ubyte.gz" in queue.get(ids[1]).error and "DataError" in queue.get(ids[1]).error
+    assert runs.read_run(runs_dir / bad_data.run_id).status == "failed"
 
     # Killed while saving: every result file is there and half of the final record was written...
-    saving_dir = runs_dir / saving["run_id"]
+    saving_dir = runs_dir / saving.run_id
     assert {*runs.REQUIRED_COMPLETED, runs.MODEL_FILE} <= {p.name for p in saving_dir.iterdir()}
     assert [p.name for p in saving_dir.glob(".run.json.*.tmp")], "the kill did not land mid-write"
     # ...and still the run is failed, not completed, both as listed and once reaped.
     assert json.loads((saving_dir / runs.RUN_FILE).read_text())["status"] == "running"
     listed = {r.name: r.status for r in runs.list_runs(runs_dir, pretrained_dir=None)}
     assert listed == {"out of memory": "failed", "cut-off data": "failed", "killed while saving": "failed"}
-    assert queue.get(ids[2])["status"] == "running"
-    assert queue.reap() == [ids[2]]
-    assert queue.get(ids[2])["status"] == "failed" and "stopped unexpectedly" in queue.get(ids[2])["error"]
+    assert queue.get(ids[2]).status == "running"
+    assert queue.reap() == [ids[2]]  # back in the queue: the next worker continues it, or finds its results
+    assert queue.get(ids[2]).status == "queued" and "stopped unexpectedly" in queue.get(ids[2]).error
     assert runs.read_run(saving_dir).status == "failed"
     # The half-written record is never read, and never exported.
     assert ".run.json" not in " ".join(zipfile.ZipFile(io.BytesIO(runs.export_run(runs.read_run(saving_dir)))).namelist())
@@ -163,21 +176,22 @@ def test_queue_survives_a_server_restart_and_finds_a_client_job_again(tmp_path):
         import json, os, signal, sys
         from core import jobs
         queue = jobs.Queue(sys.argv[1])
-        queue.submit(json.loads(sys.argv[2]), owner="browser-7f3a")
-        queue.submit(json.loads(sys.argv[3]), owner="browser-0000")
+        queue.submit(jobs.JobSpec.from_dict(json.loads(sys.argv[2])), owner="browser-7f3a")
+        queue.submit(jobs.JobSpec.from_dict(json.loads(sys.argv[3])), owner="browser-0000")
         os.kill(os.getpid(), signal.SIGKILL)  # the server dies without closing anything
     """)
     other = tiny_job(runs_dir, None, "someone else's")
-    done = subprocess.run([PYTHON, "-c", submit, str(runs_dir), json.dumps(job), json.dumps(other)], cwd=PROJECT_ROOT,
+    done = subprocess.run([PYTHON, "-c", submit, str(runs_dir), json.dumps(job.to_dict()), json.dumps(other.to_dict())],
+                          cwd=PROJECT_ROOT,
                           env=child_env(), timeout=120)
     assert done.returncode == -signal.SIGKILL
 
     restarted = jobs.Queue(runs_dir)  # a new server process: a new Queue on the same folder
     (found,) = restarted.jobs(owner="browser-7f3a")
-    assert found["spec"] == job and found["status"] == "queued" and restarted.position(found["id"]) == 0
-    assert [j["spec"]["name"] for j in restarted.jobs(active_only=True)] == ["submitted before the restart", "someone else's"]
+    assert found.spec == job and found.status == "queued" and restarted.position(found.id) == 0
+    assert [j.spec.name for j in restarted.jobs(active_only=True)] == ["submitted before the restart", "someone else's"]
     claimed = jobs.Queue(runs_dir).claim()  # a worker, with yet another connection, takes it in order
-    assert claimed["id"] == found["id"] and jobs.Queue(runs_dir).get(found["id"])["status"] == "running"
+    assert claimed.id == found.id and jobs.Queue(runs_dir).get(found.id).status == "running"
 
 
 def test_process_killed_inside_a_queue_transaction_leaves_the_queue_working(tmp_path):
@@ -198,7 +212,33 @@ def test_process_killed_inside_a_queue_transaction_leaves_the_queue_working(tmp_
     done = subprocess.run([PYTHON, "-c", killed_mid_transaction, str(runs_dir)], cwd=PROJECT_ROOT, env=child_env(), timeout=120)
     assert done.returncode == -signal.SIGKILL
     started = time.monotonic()
-    assert [(j["id"], j["status"]) for j in queue.jobs()] == [(kept, "queued")]  # nothing of it was committed
+    assert [(j.id, j.status) for j in queue.jobs()] == [(kept, "queued")]  # nothing of it was committed
     after = queue.submit(tiny_job(runs_dir, None, "after"), "erin")
-    assert queue.claim()["id"] == kept and queue.claim()["id"] == after
+    assert queue.claim().id == kept and queue.claim().id == after
     assert time.monotonic() - started < 5  # no wait for a lock held by the dead process
+
+
+SERVER = textwrap.dedent("""
+    import signal, sys, time
+    from core import worker
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # as Streamlit does: a stop is a normal exit
+    worker.ensure_workers(sys.argv[1], slots=1)
+    time.sleep(600)
+""")
+
+
+def test_a_stopped_dashboard_ends_its_worker_and_a_crashed_ones_worker_ends_once_idle(tmp_path, workers):
+    runs_dir = tmp_path / "runs"
+    server = workers.popen([PYTHON, "-c", SERVER, runs_dir])
+    pid = workers.slot_pid(runs_dir, timeout_s=JOB_TIMEOUT_S, alive=lambda: server.poll() is None)
+    server.terminate()  # Ctrl-C of `make run`, or a service manager's stop
+    assert server.wait(timeout=60) == 0
+    wait_for(lambda: not runs.pid_alive(pid), 30, "the worker to end with its dashboard")
+
+    crashed = workers.popen([PYTHON, "-c", SERVER, runs_dir])
+    orphan = workers.slot_pid(runs_dir, timeout_s=JOB_TIMEOUT_S, not_pid=pid, alive=lambda: crashed.poll() is None)
+    os.killpg(crashed.pid, signal.SIGKILL)  # no chance to clean up
+    crashed.wait()
+    wait_for(lambda: not runs.pid_alive(orphan), 30, "the idle worker of a crashed dashboard to end")
+    assert worker.worker_status(runs_dir) == []

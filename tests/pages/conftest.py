@@ -1,90 +1,90 @@
-"""Page tests: the real app in AppTest, with its folders in tmp and no worker processes.
+"""Page tests: the whole app (entry, navigation, page) in AppTest, its folders in tmp, no worker processes.
 
-Run folders are written through core.runs (and core.evaluation for the metrics), so the pages read
-exactly what a trainer writes; queue jobs go through core.jobs the way the page and a worker move them.
+Run folders are written by tools/fake_runs.py through core.runs.write_results, as a trainer writes them;
+queue jobs go through core.jobs the way the page and a worker move them. Every page test opens its page
+through the entry (`open_page`), as a browser does.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from core import evaluation, jobs, runs, worker
-from core.datasets import DATASET_INFO
-from core.presets import PRESETS
-
 ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT / "tests" / "pages") not in sys.path:  # run_factory, the fake runs' builders
+    sys.path.insert(0, str(ROOT / "tests" / "pages"))
+
+from core import jobs, worker  # noqa: E402
+from core.datasets import DATASET_INFO  # noqa: E402
+from core.presets import PRESETS  # noqa: E402
+from tools.fake_runs import make_config, make_history  # noqa: E402
+from tools.fake_runs import write_run as write_fake_run  # noqa: E402
+from ui import session  # noqa: E402
+
 CLIENT = "test-client"
 
 
 @pytest.fixture
 def dirs(tmp_path, monkeypatch, sealed_data, fashion_dir):
-    """Runs and shipped runs in tmp; Fashion-MNIST only in a tiny data dir, CIFAR-100 nowhere; no worker spawns."""
-    import pages.common as common
-
+    """Runs and shipped runs in tmp, set as the deployment's settings; Fashion-MNIST only in a tiny data dir,
+    CIFAR-100 nowhere; worker starts recorded instead of made."""
     folders = {"runs": tmp_path / "runs", "pretrained": tmp_path / "pretrained", "data": fashion_dir}
+    folders["runs"].mkdir()
     folders["pretrained"].mkdir()
-    monkeypatch.setattr(common, "RUNS_DIR", folders["runs"])
-    monkeypatch.setattr(common, "PRETRAINED_DIR", folders["pretrained"])
-    monkeypatch.setattr(common, "DATA_DIR", str(fashion_dir))
+    monkeypatch.setenv("CLASSROOM_RUNS_DIR", str(folders["runs"]))
+    monkeypatch.setenv("CLASSROOM_PRETRAINED_DIR", str(folders["pretrained"]))
+    monkeypatch.setenv("CLASSROOM_DATA_DIR", str(fashion_dir))
+    session.settings.cache_clear()  # the server reads its settings once; each test is a new deployment
     started = []
     monkeypatch.setattr(worker, "ensure_workers", lambda runs_dir, slots=None: started.append(Path(runs_dir)) or [])
     folders["workers_started"] = started
-    return folders
+    yield folders
+    session.settings.cache_clear()
 
 
 @pytest.fixture
-def app(dirs):
-    """The whole app (entry + navigation) as this test's browser, with a known client id."""
+def make_app(dirs):
+    """Makes a fresh browser on the whole app (entry + navigation), with a known client id."""
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
-    at.query_params["client"] = CLIENT
-    return at
+    def make():
+        at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+        at.query_params["client"] = CLIENT
+        return at
+
+    return make
 
 
-def _open_page(at, page: str):
+@pytest.fixture
+def app(make_app):
+    """This test's browser on the whole app."""
+    return make_app()
+
+
+def _open_page(at, page: str, check: bool = True):
     at.run()
     if page != "pages/home.py":
         at.switch_page(page).run()
-    assert not at.exception, at.exception[0].message
+    if check:
+        assert not at.exception, at.exception[0].message
     return at
 
 
 def _write_run(folder: Path, preset: str = "fmnist-arch1-tr1", name: str = "a test run", status: str = "completed",
-              epochs: int = 4, run_id: str | None = None, accuracy: float = 0.87, n_test: int = 1000, **overrides) -> Path:
-    """A run folder as training leaves it: record, per-epoch history, predictions, mistakes, metrics."""
-    config = PRESETS[preset].config.replace(epochs=epochs, **overrides).to_dict()
-    path = runs.create_run(folder, config, name, preset, {"backend": "tensorflow", "device": "CPU (test)"}, run_id)
-    history = pd.DataFrame([{"epoch": e, "loss": 1 / e, "accuracy": 0.7 + 0.04 * e, "val_loss": 1.1 / e,
-                             "val_accuracy": 0.68 + 0.04 * e, "learning_rate": 1e-3, "seconds": 2.0}
-                            for e in range(1, epochs + 1)])
-    runs.write_csv(path / runs.HISTORY_FILE, history)
-    if status in ("completed", "cancelled"):
-        classes = DATASET_INFO[config["dataset"]].class_names
-        rng = np.random.default_rng(0)
-        y_true = np.arange(n_test) % len(classes)
-        right = np.arange(n_test) < round(accuracy * n_test)
-        y_pred = np.where(right, y_true, (y_true + 1) % len(classes))
-        probabilities = np.full((n_test, len(classes)), 0.02, np.float32)
-        probabilities[np.arange(n_test), y_pred] = 0.8 + 0.1 * rng.random(n_test)
-        pred = evaluation.per_example(probabilities, y_true)
-        keep = evaluation.select_mistakes(pred)
-        runs.write_npz(path / runs.PREDICTIONS_FILE, **pred)
-        runs.write_npz(path / runs.MISCLASSIFIED_FILE, index=keep, image=np.zeros((len(keep), 28, 28, 1), np.uint8),
-                       **{k: v[keep] for k, v in pred.items()})
-        metrics = {"test_loss": 0.4, **evaluation.summarize(pred, classes),
-                   **evaluation.history_summary(history.to_dict("records"))}
-        runs.write_json(path / runs.METRICS_FILE, metrics)
-    runs.update_record(path, status=status, finished=runs.now_iso() if status != "running" else None,
-                       durations={"total_s": 75.0}, epochs_trained=epochs)
-    return path
+               epochs: int = 4, run_id: str | None = None, accuracy: float = 0.87, n_test: int = 1000, **overrides) -> Path:
+    """A run of a preset with `accuracy` on a test set of n_test images, as training leaves it."""
+    config = make_config(preset=preset, epochs=epochs, **overrides)
+    classes = len(DATASET_INFO[config["dataset"]].class_names)
+    y_true = np.arange(n_test) % classes
+    y_pred = np.where(np.arange(n_test) < round(accuracy * n_test), y_true, (y_true + 1) % classes)
+    return write_fake_run(folder, name=name, y_true=y_true, y_pred=y_pred, dataset=config["dataset"], preset=preset,
+                          config=config, history=make_history(epochs, 0.86, 0.84, 0.4, 0.45), status=status, run_id=run_id)
 
 
-def _job_in_state(runs_dir: Path, status: str, owner: str = CLIENT, name: str = "a test run", **overrides) -> dict:
+def _job_in_state(runs_dir: Path, status: str, owner: str = CLIENT, name: str = "a test run", **overrides) -> jobs.Job:
     """A queue job moved to `status` the way the page and a worker move it (this process plays the worker)."""
     queue = jobs.Queue(runs_dir)
     config = PRESETS["fmnist-arch1-tr1"].config.replace(**overrides)

@@ -1,4 +1,4 @@
-"""Small fake run folders for the page tests, and the AppTest set-up that points the pages at them.
+"""Small fake run folders for the page tests (the set-up that points the pages at them is in conftest.py).
 
 The folders are written by tools/fake_runs.py (the trainer's own evaluation code on made-up predictions),
 so no training and no Keras: each page test takes a few seconds.
@@ -6,20 +6,14 @@ so no training and no Keras: each page test takes a few seconds.
 
 from __future__ import annotations
 
-import sys
+import re
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # page scripts import `pages.common`, `core`, ... from the project root
-    sys.path.insert(0, str(ROOT))
+from core.datasets import CIFAR100_FINE
+from tools.fake_runs import make_config, make_history, write_broken, write_run
 
-from core.datasets import CIFAR100_FINE  # noqa: E402
-from tools.fake_runs import make_config, make_history, write_broken, write_run  # noqa: E402
-
-PAGES = ROOT / "pages"
 N = 200  # test images per fake Fashion-MNIST run: 20 of each class, in class order
 Y_TRUE = np.repeat(np.arange(10), N // 10)
 TSHIRT, SHIRT = 0, 6
@@ -58,32 +52,11 @@ def cifar_run(folder: Path, name: str, minute: int) -> Path:
                      history=make_history(5, 0.6, 0.98, 1.0, 1.5), created=created(minute))
 
 
-@pytest.fixture
-def run_dirs(tmp_path, monkeypatch):
-    """Empty (own, shipped) run folders, set in the environment and in the already imported pages.common."""
-    import pages.common
-
-    own, shipped = tmp_path / "runs", tmp_path / "pretrained"
-    own.mkdir()
-    shipped.mkdir()
-    monkeypatch.setenv("CLASSROOM_RUNS_DIR", str(own))
-    monkeypatch.setenv("CLASSROOM_PRETRAINED_DIR", str(shipped))
-    # pages.common reads the environment once, at its first import: this process may have done so already.
-    monkeypatch.setattr(pages.common, "RUNS_DIR", own)
-    monkeypatch.setattr(pages.common, "PRETRAINED_DIR", shipped)
-    return own, shipped
-
-
-def app(page: str):
-    from streamlit.testing.v1 import AppTest
-
-    return AppTest.from_file(str(PAGES / f"{page}.py"), default_timeout=60)
-
-
 def texts(elements) -> str:
-    """Every value of a list of text elements (markdown, info, error...), joined, for `in` checks."""
-    return "\n".join(str(e.value) for e in elements)
+    """Every value of a list of text elements (markdown, info, error...), joined, for `in` checks; user text
+    as it reads on the page (without the backslashes that keep it from being Markdown)."""
+    return re.sub(r"\\(.)", r"\1", "\n".join(str(e.value) for e in elements))
 
 
-__all__ = ["N", "Y_TRUE", "TSHIRT", "SHIRT", "app", "cifar_run", "created", "fashion_run", "predictions_with_mistakes",
-           "run_dirs", "texts", "write_broken", "write_run", "make_config", "make_history"]
+__all__ = ["N", "Y_TRUE", "TSHIRT", "SHIRT", "cifar_run", "created", "fashion_run", "predictions_with_mistakes",
+           "texts", "write_broken", "write_run", "make_config", "make_history"]

@@ -4,31 +4,31 @@ from __future__ import annotations
 
 import json
 
-from run_factory import app, cifar_run, fashion_run, run_dirs, texts, write_broken  # noqa: F401 - run_dirs is a fixture
+from run_factory import cifar_run, fashion_run, texts, write_broken
 
 from core import runs
 from core.config import FIELDS
-from pages.views import field_label
+from ui.runs_view import field_label
 
 
 def names_on_disk(folder):
     return sorted(json.loads(p.read_text())["name"] for p in folder.glob("*/run.json"))
 
 
-def test_two_runs_side_by_side(run_dirs):
-    own, _ = run_dirs
+def test_two_runs_side_by_side(dirs, app, open_page):
+    own = dirs["runs"]
     a = fashion_run(own, "baseline", range(0, 10), 1, dropout=0.2)
     b = fashion_run(own, "more dropout", range(0, 50), 2, dropout=0.3, learning_rate=1e-4)
-    at = app("compare").run()
+    at = open_page(app, "pages/compare.py")
     assert not at.exception
-    assert sorted(at.multiselect(key="compare_select").value) == sorted([a.name, b.name])  # the two newest
+    assert sorted(at.multiselect(key="compare.select").value) == sorted([a.name, b.name])  # the two newest
 
     # Exactly the hyperparameters that differ, one column per run; all of them on the toggle.
     table = at.table[0].value
     assert sorted(table.index) == sorted([field_label("dropout"), field_label("learning_rate")])
     assert list(table.columns) == ["more dropout", "baseline"]
     assert table.loc[field_label("dropout")].tolist() == ["0.3", "0.2"]
-    at.toggle(key="compare_all_params").set_value(True).run()
+    at.toggle(key="compare.all_params").set_value(True).run()
     assert len(at.table[0].value) == len(FIELDS)
 
     results = at.table[1].value
@@ -45,128 +45,192 @@ def test_two_runs_side_by_side(run_dirs):
     assert '"x2": {"field": "high"' in charts[0].proto.spec
 
 
-def test_small_gap_is_not_shown_to_differ(run_dirs):
-    own, _ = run_dirs
+def test_small_gap_is_not_shown_to_differ(dirs, app, open_page):
+    own = dirs["runs"]
     fashion_run(own, "first", range(0, 10), 1)
     fashion_run(own, "second", range(3, 13), 2)  # 3 different mistakes each way
-    at = app("compare").run()
+    at = open_page(app, "pages/compare.py")
     sentence = texts(at.info)
     assert "second alone is right on 3" in sentence and "first alone on 3" in sentence
     assert "not shown to differ" in sentence
     assert not at.success
 
 
-def test_mcnemar_needs_the_same_dataset(run_dirs):
-    own, _ = run_dirs
+def test_mcnemar_needs_the_same_dataset(dirs, app, open_page):
+    own = dirs["runs"]
     fashion_run(own, "fashion", range(0, 10), 1)
     cifar_run(own, "cifar", 2)
-    at = app("compare").run()
+    at = open_page(app, "pages/compare.py")
+    at.multiselect(key="compare.select").set_value(sorted(p.name for p in own.iterdir() if not p.name.startswith("."))).run()
     assert "different datasets" in texts(at.info)
     assert "Dataset" in at.table[1].value.columns  # a mixed selection says which dataset is which
 
 
-def test_more_runs_pick_the_pair_to_test(run_dirs):
-    own, _ = run_dirs
+def test_more_runs_pick_the_pair_to_test(dirs, app, open_page):
+    own = dirs["runs"]
     ids = [fashion_run(own, name, wrong, minute).name
            for name, wrong, minute in (("r1", range(0, 10), 1), ("r2", range(0, 50), 2), ("r3", range(3, 13), 3))]
-    at = app("compare").run()
-    at.multiselect(key="compare_select").set_value(ids).run()
-    at.selectbox(key="compare_pair_a").set_value(ids[0]).run()
-    at.selectbox(key="compare_pair_b").set_value(ids[2]).run()
+    at = open_page(app, "pages/compare.py")
+    at.multiselect(key="compare.select").set_value(ids).run()
+    at.selectbox(key="compare.pair_a").set_value(ids[0]).run()
+    at.selectbox(key="compare.pair_b").set_value(ids[2]).run()
     assert "not shown to differ" in texts(at.info)
 
 
-def test_broken_and_failed_runs_are_listed_apart(run_dirs):
-    own, _ = run_dirs
+def test_broken_and_failed_runs_are_listed_apart(dirs, app, open_page):
+    own = dirs["runs"]
     good = fashion_run(own, "good", range(0, 10), 1)
     write_broken(own, name="half copy")
-    at = app("compare").run()
-    assert at.multiselect(key="compare_select").options == ["good · yours · test 95.0%"]
+    at = open_page(app, "pages/compare.py")
+    assert at.multiselect(key="compare.select").options == ["good · yours · test 95.0%"]
     listed = texts(at.markdown)
     assert "half copy" in listed and "completed run lacks" in listed
-    assert good.name in at.multiselect(key="compare_select").value
+    assert good.name in at.multiselect(key="compare.select").value
 
 
-def test_train_page_hands_over_the_runs(run_dirs):
-    own, _ = run_dirs
+def test_train_page_hands_over_the_runs(dirs, make_app, open_page):
+    own = dirs["runs"]
     first = fashion_run(own, "first", range(0, 10), 1)
     fashion_run(own, "second", range(0, 20), 2)
     fashion_run(own, "third", range(0, 30), 3)
-    at = app("compare")
-    at.session_state["compare_runs"] = [first.name]
-    at.run()
-    assert at.multiselect(key="compare_select").value == [first.name]
-    assert "compare_runs" not in at.session_state  # handed over once
+    at = make_app()
+    at.session_state["nav.compare_runs"] = [first.name]
+    open_page(at, "pages/compare.py")
+    assert at.multiselect(key="compare.select").value == [first.name]
+    assert "nav.compare_runs" not in at.session_state  # handed over once
 
 
-def test_rename_own_run(run_dirs):
-    own, _ = run_dirs
+def test_rename_own_run(dirs, app, open_page):
+    own = dirs["runs"]
     run = fashion_run(own, "old name", range(0, 10), 1)
-    at = app("compare").run()
-    at.selectbox(key="manage_select").set_value(run.name)
-    at.text_input(key=f"manage_name_{run.name}").set_value("new name")
-    at.button(key="manage_rename").click().run()
+    at = open_page(app, "pages/compare.py")
+    at.selectbox(key="compare.manage_select").set_value(run.name)
+    at.text_input(key=f"compare.name_{run.name}").set_value("new name")
+    at.button(key="compare.rename").click().run()
     assert names_on_disk(own) == ["new name"]
     assert "Renamed" in texts(at.success)
 
 
-def test_rename_refuses_a_bad_name(run_dirs):
-    own, _ = run_dirs
+def test_rename_refuses_a_bad_name(dirs, app, open_page):
+    own = dirs["runs"]
     run = fashion_run(own, "old name", range(0, 10), 1)
-    at = app("compare").run()
-    at.text_input(key=f"manage_name_{run.name}").set_value("a/b")
-    at.button(key="manage_rename").click().run()
+    at = open_page(app, "pages/compare.py")
+    at.text_input(key=f"compare.name_{run.name}").set_value("a/b")
+    at.button(key="compare.rename").click().run()
     assert "Cannot rename" in texts(at.error) and not at.exception
     assert names_on_disk(own) == ["old name"]
 
 
-def test_delete_asks_first(run_dirs):
-    own, _ = run_dirs
+def test_delete_asks_first(dirs, app, open_page):
+    own = dirs["runs"]
     keep = fashion_run(own, "keep", range(0, 10), 1)
     doomed = fashion_run(own, "doomed", range(0, 10), 2)
-    at = app("compare").run()
-    at.selectbox(key="manage_select").set_value(doomed.name)
-    at.button(key="manage_delete").click().run()
+    at = open_page(app, "pages/compare.py")
+    at.selectbox(key="compare.manage_select").set_value(doomed.name)
+    at.button(key="compare.delete").click().run()
     assert "for good?" in texts(at.warning)
     assert doomed.exists()  # nothing gone before the confirmation
-    at.button(key="manage_delete_no").click().run()
+    at.button(key="compare.delete_no").click().run()
     assert doomed.exists() and "for good?" not in texts(at.warning)
-    at.button(key="manage_delete").click().run()
-    at.button(key="manage_delete_yes").click().run()
+    at.button(key="compare.delete").click().run()
+    at.button(key="compare.delete_yes").click().run()
     assert not doomed.exists() and keep.exists()
     assert "Deleted “doomed”" in texts(at.success)
-    assert at.multiselect(key="compare_select").value == [keep.name]
+    assert at.multiselect(key="compare.select").value == [keep.name]
 
 
-def test_shipped_runs_are_read_only(run_dirs):
-    _, shipped = run_dirs
+def test_shipped_runs_are_read_only(dirs, app, open_page):
+    shipped = dirs["pretrained"]
     run = fashion_run(shipped, "shipped one", range(0, 10), 1)
-    at = app("compare").run()
-    assert at.selectbox(key="manage_select").value == run.name
-    assert at.button(key="manage_rename").disabled and at.button(key="manage_delete").disabled
-    assert at.text_input(key=f"manage_name_{run.name}").disabled
+    at = open_page(app, "pages/compare.py")
+    assert at.selectbox(key="compare.manage_select").value == run.name
+    assert at.button(key="compare.rename").disabled and at.button(key="compare.delete").disabled
+    assert at.text_input(key=f"compare.name_{run.name}").disabled
     assert "shipped" in texts(at.info)
-    assert at.multiselect(key="compare_select").options == ["shipped one · shipped · test 95.0%"]
+    assert at.multiselect(key="compare.select").options == ["shipped one · shipped · test 95.0%"]
 
 
-def test_import_of_a_bad_zip_says_why(run_dirs):
-    own, _ = run_dirs
-    at = app("compare").run()
+def test_import_of_a_bad_zip_says_why(dirs, app, open_page):
+    own = dirs["runs"]
+    at = open_page(app, "pages/compare.py")
     at.file_uploader[0].set_value(("notes.zip", b"this is not a zip", "application/zip")).run()
     assert not at.exception
     error = texts(at.error)
     assert "Could not import notes.zip" in error and "not a zip file" in error
-    assert not list(own.iterdir())
+    assert not [p for p in own.iterdir() if not p.name.startswith(".")]
 
 
-def test_export_then_import_makes_an_own_copy(run_dirs):
-    own, shipped = run_dirs
+def test_export_then_import_makes_an_own_copy(dirs, app, open_page):
+    own, shipped = dirs["runs"], dirs["pretrained"]
     original = runs.read_run(fashion_run(shipped, "shipped one", range(0, 10), 1), shipped=True)
     data = runs.export_run(original)
-    at = app("compare").run()
+    at = open_page(app, "pages/compare.py")
     at.file_uploader[0].set_value((f"{original.id}.zip", data, "application/zip")).run()
     assert not at.exception and not at.error
-    copies = list(own.iterdir())
+    copies = [p for p in own.iterdir() if not p.name.startswith(".")]
     assert len(copies) == 1 and names_on_disk(own) == ["shipped one"]
     assert "Imported" in texts(at.success)
-    assert copies[0].name in at.multiselect(key="compare_select").value
+    assert copies[0].name in at.multiselect(key="compare.select").value
+
+
+def test_compare_opens_on_two_runs_of_the_same_dataset(dirs, app, open_page):
+    own = dirs["runs"]
+    older = fashion_run(own, "older fashion", range(0, 10), 1)
+    cifar_run(own, "cifar in between", 2)
+    newest = fashion_run(own, "newest fashion", range(0, 20), 3)
+    at = open_page(app, "pages/compare.py")
+    assert at.multiselect(key="compare.select").value == [newest.name, older.name]
+    assert "nothing to pair" not in texts(at.info)
+
+
+def test_what_differs_uses_the_names_people_know():
+    from run_factory import make_config  # noqa: F401 - the builders of fake runs
+
+    from ui.compare_view import hyperparameter_table
+
+    class FakeRun:
+        def __init__(self, rid, **config):
+            self.id, self.config = rid, config
+
+    table = hyperparameter_table([FakeRun("a", dataset="fashion_mnist", architecture="fmnist_arch1", limit=0),
+                                  FakeRun("b", dataset="cifar100", architecture="cifar_arch3", limit=3000)],
+                                 {"a": "A", "b": "B"}, everything=False)
+    assert table.loc[field_label("dataset")].tolist() == ["Fashion-MNIST", "CIFAR-100"]
+    assert table.loc[field_label("architecture")].tolist() == ["Fashion-MNIST Arch 1", "CIFAR-100 Arch 3"]
+    assert table.loc[field_label("limit")].tolist() == ["all", "3,000"]
+
+
+def test_the_mcnemar_sentence_never_prints_scientific_notation(dirs, app, open_page):
+    own = dirs["runs"]
+    fashion_run(own, "good", range(0, 0), 1)
+    fashion_run(own, "bad", range(0, 150), 2)
+    sentence = texts(open_page(app, "pages/compare.py").success)
+    assert "p < 0.0001" in sentence and "e-" not in sentence
+
+
+def test_a_rename_keeps_the_run_chosen_and_a_name_is_shown_as_typed(dirs, app, open_page):
+    own = dirs["runs"]
+    fashion_run(own, "first", range(0, 10), 1)
+    run = fashion_run(own, "second", range(0, 10), 2)
+    at = open_page(app, "pages/compare.py")
+    at.selectbox(key="compare.manage_select").set_value(run.name).run()
+    at.text_input(key=f"compare.name_{run.name}").set_value("**bold** :red[red] $x^2$")
+    at.button(key="compare.rename").click().run()
+    assert at.selectbox(key="compare.manage_select").value == run.name
+    [flash] = [s.value for s in at.success]
+    assert flash == r"Renamed to “\*\*bold\*\* \:red\[red\] \$x^2\$”."
+
+
+def test_a_refused_upload_is_said_once_and_the_same_zip_is_not_imported_twice(dirs, app, open_page):
+    own, shipped = dirs["runs"], dirs["pretrained"]
+    data = runs.export_run(runs.read_run(fashion_run(shipped, "shipped one", range(0, 10), 1), shipped=True))
+    at = open_page(app, "pages/compare.py")
+    at.file_uploader[0].set_value(("bad.zip", b"not a zip", "application/zip")).run()
+    assert "Could not import bad.zip" in texts(at.error)
+    at.multiselect(key="compare.select").set_value([]).run()  # any later click: the message is gone
+    assert not at.error and at.file_uploader[0].value is None
+    at.file_uploader[0].set_value(("copy.zip", data, "application/zip")).run()
+    assert "Imported" in texts(at.success)
+    at.file_uploader[0].set_value(("copy.zip", data, "application/zip")).run()
+    assert "already here" in texts(at.error)
+    assert len([p for p in own.iterdir() if not p.name.startswith(".")]) == 1

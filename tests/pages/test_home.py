@@ -14,11 +14,19 @@ ROOT = Path(__file__).resolve().parents[2]
 HOME = "pages/home.py"
 
 
-def test_before_any_worker_the_backend_is_the_configured_one_and_the_device_is_being_detected(app, open_page, monkeypatch):
+def test_before_any_worker_the_device_is_what_the_machine_has_and_the_backend_the_configured_one(app, open_page,
+                                                                                                 monkeypatch):
+    from core import device
+
     monkeypatch.setenv("KERAS_BACKEND", "jax")
+    monkeypatch.setattr(device, "gpu_names", lambda: [])
     at = open_page(app, HOME)
-    assert any(m.value == "#### Device: detecting…" for m in at.markdown)
-    assert any("Backend: **jax**" in m.value for m in at.markdown)
+    shown = [m.value for m in at.markdown]
+    assert any(v.startswith("#### CPU (") and v.endswith(" cores)") for v in shown)
+    assert not any("detecting" in v for v in shown)
+    assert any("with the **jax** backend" in v for v in shown)
+    monkeypatch.setattr(device, "gpu_names", lambda: ["NVIDIA H200", "NVIDIA H200"])
+    assert any(m.value == "#### 2 × NVIDIA H200" for m in at.run().markdown)
 
 
 def test_a_workers_published_backend_and_device_are_shown(app, dirs, open_page):

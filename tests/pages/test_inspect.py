@@ -5,19 +5,18 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from run_factory import (SHIRT, TSHIRT, app, cifar_run, fashion_run, make_config, run_dirs,  # noqa: F401 - fixture
-                         texts, write_broken, write_run, Y_TRUE)
+from run_factory import SHIRT, TSHIRT, Y_TRUE, cifar_run, fashion_run, make_config, texts, write_broken, write_run
 
 from core import runs
 
 
-def test_names_pairs_and_worst_classes(run_dirs):
-    own, _ = run_dirs
+def test_names_pairs_and_worst_classes(dirs, app, open_page):
+    own = dirs["runs"]
     fashion_run(own, "older", range(0, 4), 1)
     newest = fashion_run(own, "newest", range(0, 10), 2)  # ten T-shirts taken for shirts
-    at = app("inspect").run()
+    at = open_page(app, "pages/inspect.py")
     assert not at.exception
-    assert at.selectbox(key="inspect_select").value == newest.name  # the newest finished run
+    assert at.selectbox(key="inspect.select").value == newest.name  # the newest finished run
     assert at.query_params["run"] == newest.name  # a link to share
 
     # Class names on the matrix's axes, not numbers.
@@ -34,67 +33,67 @@ def test_names_pairs_and_worst_classes(run_dirs):
     assert per_class["recall"].iloc[0] == 50.0
 
     # The images of the top pair are shown straight away: all ten stored.
-    assert at.selectbox(key=f"inspect_true_{newest.name}_100 classes").value == TSHIRT
+    assert at.selectbox(key=f"inspect.true_{newest.name}_100 classes").value == TSHIRT
     assert "10 test images; all 10 stored" in texts(at.markdown)
     cell_images, gallery = at.image
     assert len(cell_images.captions) == 10 and all(c.endswith(" sure") for c in cell_images.captions)
     assert len(gallery.captions) == 10 and gallery.captions[0].startswith("T-shirt/top → Shirt · ")
 
 
-def test_diagonal_cell_says_correct(run_dirs):
-    own, _ = run_dirs
+def test_diagonal_cell_says_correct(dirs, app, open_page):
+    own = dirs["runs"]
     run = fashion_run(own, "run", range(0, 10), 1)
-    at = app("inspect").run()
-    at.selectbox(key=f"inspect_true_{run.name}_100 classes").set_value(SHIRT)
-    at.selectbox(key=f"inspect_pred_{run.name}_100 classes").set_value(SHIRT).run()
+    at = open_page(app, "pages/inspect.py")
+    at.selectbox(key=f"inspect.true_{run.name}_100 classes").set_value(SHIRT)
+    at.selectbox(key=f"inspect.pred_{run.name}_100 classes").set_value(SHIRT).run()
     assert "diagonal cell" in texts(at.success) and "20 test images of **Shirt** were classified correctly" in texts(at.success)
 
 
-def test_says_how_many_of_a_cell_are_stored(run_dirs):
-    own, _ = run_dirs
+def test_says_how_many_of_a_cell_are_stored(dirs, app, open_page):
+    own = dirs["runs"]
     folder = fashion_run(own, "run", range(0, 10), 1)
     wrong = runs.read_run(folder).misclassified()
     runs.write_npz(folder / runs.MISCLASSIFIED_FILE, **{k: v[:4] for k, v in wrong.items()})  # a run keeps only some
-    at = app("inspect").run()
+    at = open_page(app, "pages/inspect.py")
     assert "10 test images; 4 of 10 stored" in texts(at.markdown)
 
 
-def test_gallery_filters_by_class(run_dirs):
-    own, _ = run_dirs
+def test_gallery_filters_by_class(dirs, app, open_page):
+    own = dirs["runs"]
     folder = fashion_run(own, "run", list(range(0, 6)) + list(range(40, 44)), 1)  # 6 T-shirts, 4 pullovers
-    at = app("inspect").run()
-    at.selectbox(key="inspect_gallery_class_fashion_mnist").set_value(2).run()  # Pullover, as the true class
+    at = open_page(app, "pages/inspect.py")
+    at.selectbox(key="inspect.gallery_class_fashion_mnist").set_value(2).run()  # Pullover, as the true class
     assert "**4 mistakes with Pullover as the true class**" in texts(at.markdown)
     assert len(at.image[1].captions) == 4
-    at.segmented_control(key="inspect_gallery_side").set_value("the predicted class").run()
+    at.segmented_control(key="inspect.gallery_side").set_value("the predicted class").run()
     assert "**0 mistakes with Pullover as the predicted class**" in texts(at.markdown)
-    at.selectbox(key="inspect_gallery_class_fashion_mnist").set_value(SHIRT).run()
+    at.selectbox(key="inspect.gallery_class_fashion_mnist").set_value(SHIRT).run()
     assert "**10 mistakes with Shirt as the predicted class**" in texts(at.markdown)
     assert folder.exists()
 
 
-def test_handover_and_link(run_dirs):
-    own, _ = run_dirs
+def test_handover_and_link(dirs, make_app, open_page):
+    own = dirs["runs"]
     first = fashion_run(own, "first", range(0, 10), 1)
     fashion_run(own, "second", range(0, 10), 2)
-    at = app("inspect")
-    at.session_state["inspect_run"] = first.name
-    at.run()
-    assert at.selectbox(key="inspect_select").value == first.name
+    at = make_app()
+    at.session_state["nav.inspect_run"] = first.name
+    open_page(at, "pages/inspect.py")
+    assert at.selectbox(key="inspect.select").value == first.name
 
-    at = app("inspect")
+    at = make_app()
     at.query_params["run"] = first.name
-    at.run()
-    assert at.selectbox(key="inspect_select").value == first.name
+    open_page(at, "pages/inspect.py")
+    assert at.selectbox(key="inspect.select").value == first.name
 
-    at = app("inspect")
+    at = make_app()
     at.query_params["run"] = "20990101-000000-abcdef"
-    at.run()
+    open_page(at, "pages/inspect.py")
     assert "no run with id" in texts(at.warning)
 
 
-def test_unfinished_runs_say_why(run_dirs):
-    own, _ = run_dirs
+def test_unfinished_runs_say_why(dirs, make_app, open_page):
+    own = dirs["runs"]
     cfg = make_config("fashion_mnist")
     failed = write_run(own, name="blew up", y_true=Y_TRUE, y_pred=Y_TRUE, config=cfg, status="failed",
                        error="FloatingPointError: the loss became NaN", created="2026-11-20T10:01:00+00:00")
@@ -104,26 +103,26 @@ def test_unfinished_runs_say_why(run_dirs):
     broken = write_broken(own, name="half copy")
     for folder, where, words in ((failed, "error", "the loss became NaN"), (running, "info", "Still training"),
                                  (broken, "error", "broken")):
-        at = app("inspect")
+        at = make_app()
         at.query_params["run"] = folder.name
-        at.run()
+        open_page(at, "pages/inspect.py")
         assert not at.exception
         assert words in texts(getattr(at, where)), folder
 
 
-def test_cifar_superclasses(run_dirs):
-    own, _ = run_dirs
+def test_cifar_superclasses(dirs, app, open_page):
+    own = dirs["runs"]
     run = cifar_run(own, "cifar", 1)
-    at = app("inspect").run()
-    assert at.segmented_control(key="inspect_level").value == "20 superclasses"
+    at = open_page(app, "pages/inspect.py")
+    assert at.segmented_control(key="inspect.level").value == "20 superclasses"
     spec = at.get("vega_lite_chart")[0].proto.spec
     assert "aquatic mammals" in spec and "vehicles 2" in spec
     # Maple tree -> oak tree stays inside 'trees'; only apple -> bear crosses superclasses.
     assert at.dataframe[0].value.iloc[0].tolist() == ["fruit and vegetables → large carnivores", 1]
-    at.selectbox(key=f"inspect_true_{run.name}_20 superclasses").set_value(17)  # trees
-    at.selectbox(key=f"inspect_pred_{run.name}_20 superclasses").set_value(17).run()
+    at.selectbox(key=f"inspect.true_{run.name}_20 superclasses").set_value(17)  # trees
+    at.selectbox(key=f"inspect.pred_{run.name}_20 superclasses").set_value(17).run()
     assert "Inside **trees**: 8 images were right; 2 were taken for another class" in texts(at.markdown)
 
-    at.segmented_control(key="inspect_level").set_value("100 classes").run()
+    at.segmented_control(key="inspect.level").set_value("100 classes").run()
     assert at.dataframe[0].value.iloc[0].tolist() == ["maple tree → oak tree", 2]
     assert np.isclose(at.dataframe[1].value["recall"].iloc[0], 0.0)  # maple tree: never found

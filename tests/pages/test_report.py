@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from run_factory import Y_TRUE, app, make_config, make_history, predictions_with_mistakes, run_dirs, texts, write_run  # noqa: F401
+from run_factory import Y_TRUE, make_config, make_history, predictions_with_mistakes, texts, write_run
 
 from core.presets import PRESETS
 
@@ -26,10 +26,10 @@ def card_tables(at):
     return [t.value for t in at.table if "Reproduction" in t.value.columns]
 
 
-def test_report_numbers_beside_a_reproduction(run_dirs):
-    _, shipped = run_dirs
+def test_report_numbers_beside_a_reproduction(dirs, app, open_page):
+    shipped = dirs["pretrained"]
     reproduce(shipped, BEST, train=(0.9512, 0.183), val=(0.8926, 0.391))
-    at = app("report").run()
+    at = open_page(app, "pages/report.py")
     assert not at.exception
     assert "(0.1024, 0.1145)" in texts(at.markdown)  # the report's interval, in its own words
 
@@ -47,48 +47,64 @@ def test_report_numbers_beside_a_reproduction(run_dirs):
     not_trained = texts(at.info)
     for preset in PRESETS:
         if preset != BEST:
-            assert f"Not trained yet — `python -m core pretrain --only {preset}`" in not_trained
+            assert f"Not reproduced yet: no finished run has this trial's settings. `python -m core pretrain --only {preset}`" \
+                in not_trained
     assert f"--only {BEST}`" not in not_trained
     assert f"1 of {len(PRESETS)} trials reproduced" in texts(at.caption)
     report_only = [t.value for t in at.table if "Reproduction" not in t.value.columns]
     assert report_only[0].loc["Training accuracy", "Report"] == "94.33%"  # trial 1, §5.1.1, not trained here
 
 
-def test_a_large_gap_says_why(run_dirs):
-    _, shipped = run_dirs
+def test_a_large_gap_says_why(dirs, app, open_page):
+    shipped = dirs["pretrained"]
     reproduce(shipped, "fmnist-arch1-tr2", train=(0.80, 1.0), val=(0.79, 1.0))
-    at = app("report").run()
+    at = open_page(app, "pages/report.py")
     [why] = [w.value for w in at.warning]
     assert why.startswith("Training accuracy is 8.9 points above the report's; validation accuracy is 7.2 points above")
     assert "Likely reason:" in why and "L2" in why
 
 
-def test_a_shortened_run_says_so(run_dirs):
-    own, _ = run_dirs
+def test_a_quick_experiment_is_a_variant_and_never_stands_for_the_trial(dirs, app, open_page):
+    """A student's 2-epoch run on 2,000 images of CIFAR Arch 3 beside the faithful shipped one: the shipped run
+    is the reproduction, the student's is listed apart with what it changed; the count stays honest."""
+    own, shipped = dirs["runs"], dirs["pretrained"]
+    reproduce(shipped, "cifar-arch3", train=(0.95, 0.9), val=(0.42, 3.1), minute=1, name="faithful")
+    reproduce(own, "cifar-arch3", train=(0.02, 4.5), val=(0.016, 4.6), minute=2, name="quick try", epochs=2, limit=2000)
+    at = open_page(app, "pages/report.py")
+    [table] = card_tables(at)
+    assert table.loc["Validation accuracy", "Reproduction"] == "42.00%"
+    assert "“faithful”" in texts(at.caption) and f"1 of {len(PRESETS)} trials reproduced" in texts(at.caption)
+    [variants] = [d.value for d in at.dataframe]
+    assert variants["Run"].tolist() == ["quick try"]
+    assert variants["Changed"].tolist() == ["trained 2 of 50 epochs; trained on the first 2,000 training images only"]
+
+
+def test_a_shortened_run_alone_does_not_reproduce_its_trial(dirs, app, open_page):
+    own = dirs["runs"]
     reproduce(own, "cifar-arch3", train=(0.55, 1.7), val=(0.34, 2.6), epochs=5)
-    at = app("report").run()
-    warnings = texts(at.warning)
-    assert "This run differs from the preset: trained 5 of 50 epochs." in warnings
-    assert "Likely reason: this run departs from the preset: trained 5 of 50 epochs." in warnings
-    assert "your run" in texts(at.caption)
+    at = open_page(app, "pages/report.py")
+    assert "Not reproduced yet" in texts(at.info) and f"0 of {len(PRESETS)} trials reproduced" in texts(at.caption)
+    [variants] = [d.value for d in at.dataframe]
+    assert variants["Changed"].tolist() == ["trained 5 of 50 epochs"] and variants["Whose"].tolist() == ["yours"]
 
 
-def test_the_newest_completed_run_of_a_preset_counts(run_dirs):
-    own, shipped = run_dirs
+def test_the_newest_completed_run_of_a_preset_counts(dirs, app, open_page):
+    own, shipped = dirs["runs"], dirs["pretrained"]
     reproduce(shipped, BEST, val=(0.85, 0.4), minute=1, name="older shipped")
     reproduce(own, BEST, val=(0.88, 0.4), minute=2, name="newer of yours")
     reproduce(own, BEST, val=(0.99, 0.4), minute=3, name="newest, failed", status="failed")
-    at = app("report").run()
+    at = open_page(app, "pages/report.py")
     [table] = card_tables(at)
     assert table.loc["Validation accuracy", "Reproduction"] == "88.00%"
     assert "“newer of yours”" in texts(at.caption)
 
 
-def test_departures_from_the_preset_are_spelled_out(run_dirs):
-    _, shipped = run_dirs
+def test_departures_from_the_preset_are_spelled_out(dirs, app, open_page):
+    shipped = dirs["pretrained"]
     preset = PRESETS["fmnist-arch1-tr2"]
     reproduce(shipped, preset.id, l2=preset.config.l2 / 2, limit=1000, train=(0.71, 1.3), val=(0.72, 1.3))
-    at = app("report").run()
-    said = texts(at.warning)
+    at = open_page(app, "pages/report.py")
+    [variants] = [d.value for d in at.dataframe]
+    said = variants["Changed"].iloc[0]
     assert f"L2 {preset.config.l2 / 2:g} instead of {preset.config.l2:g}" in said
     assert "trained on the first 1,000 training images only" in said

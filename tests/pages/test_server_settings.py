@@ -19,3 +19,6 @@ def test_project_settings_keep_the_server_safe_and_responsive(monkeypatch):
     # docs/load-test.md: no full garbage collection after every rerun of every session.
     assert config.get_option("runner.postScriptGC") is False
     assert config.get_option("server.headless") is True
+    # Issue 11: an idle tab must not cost a core (no file watcher), and students get no developer toolbar.
+    assert config.get_option("server.fileWatcherType") == "none" and config.get_option("server.runOnSave") is False
+    assert config.get_option("client.toolbarMode") == "viewer"

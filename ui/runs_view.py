@@ -1,4 +1,4 @@
-"""Helpers shared by the Compare, Inspect and Report pages: cached run reading, labels, chart style.
+"""Showing runs on any page: cached run reading, labels, status notices, picture and chart style.
 
 Everything comes from run folders (docs/run-format.md); nothing here imports Keras. Reads are cached
 by file path and modification time, so a renamed or re-imported run is never shown stale.
@@ -13,13 +13,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core import formatting as fmt
 from core import runs
 from core.config import FIELDS
 from core.datasets import DATASET_INFO
-
-# Statuses whose folders hold results (a cancelled run is evaluated on what it learned so far).
-WITH_RESULTS = ("completed", "cancelled")
-
 
 # --- cached reading -----------------------------------------------------------------------------
 
@@ -58,7 +55,7 @@ def mistakes(run: runs.Run) -> dict[str, np.ndarray]:
 
 def has_results(run: runs.Run) -> bool:
     """Whether the run wrote readable results (a cancelled run may have stopped before writing them)."""
-    if run.problem or run.status not in WITH_RESULTS:
+    if not run.has_results:
         return False
     try:
         metrics(run)
@@ -86,26 +83,11 @@ def class_names(run: runs.Run) -> tuple[str, ...]:
     return tuple(pretty(n) for n in DATASET_INFO[run.record["dataset"]].class_names)
 
 
-def percent(value, digits: int = 1) -> str:
-    """As the other pages write it (pages.common.pct): 88.6%."""
-    return f"{float(value):.{digits}%}" if isinstance(value, (int, float, np.number)) else "—"
-
-
-def accuracy_interval(m: dict) -> tuple[float, float] | None:
-    """The 95 % interval of the test accuracy, from the stored interval of the error rate."""
-    ci = m.get("test_error_ci95")
-    return (1 - ci[1], 1 - ci[0]) if isinstance(ci, (list, tuple)) and len(ci) == 2 else None
-
-
-def interval_text(m: dict) -> str:
-    ci = accuracy_interval(m)
-    return f"{ci[0] * 100:.1f}–{ci[1] * 100:.1f}%" if ci else "—"
-
-
 def run_option(run: runs.Run) -> str:
-    """A selectbox label: name, whose, and the test accuracy or the status."""
+    """A selectbox label: name, whose, and the test accuracy or the status (plain text: Streamlit shows
+    options as typed)."""
     if has_results(run):
-        tail = f"test {percent(metrics(run).get('test_accuracy'))}"
+        tail = f"test {fmt.pct(metrics(run).get('test_accuracy'))}"
         if run.status == "cancelled":
             tail += " (cancelled)"
     else:
@@ -123,14 +105,6 @@ def field_label(name: str) -> str:
     return FIELDS[name].metadata["help"] if name in FIELDS else name
 
 
-def value_text(value) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return "—" if value is None else str(value)
-
-
 def status_notice(run: runs.Run) -> None:
     """Say plainly why a run has no results to show (running, failed, broken)."""
     if run.problem:
@@ -144,7 +118,8 @@ def status_notice(run: runs.Run) -> None:
         else:
             st.info("**Still training.** Results appear here when it finishes.", icon=":material/hourglass_top:")
     elif run.status == "failed":
-        st.error(f"**This run failed:** {run.record.get('error') or 'no reason was recorded'}", icon=":material/error:")
+        st.error(f"**This run failed:** {fmt.text(run.record.get('error') or 'no reason was recorded')}",
+                 icon=":material/error:")
     elif run.status == "cancelled":
         st.warning("**This run was cancelled** before it wrote its results.", icon=":material/cancel:")
 

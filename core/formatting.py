@@ -1,0 +1,114 @@
+"""Numbers and user text as people read them, in one place for the CLI and every page.
+
+Pure functions: no Streamlit, no Keras. `None`, NaN and non-numbers print as an em dash.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+DASH = "—"
+
+
+def _number(value) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if isinstance(value, bool) or math.isnan(number) else number
+
+
+def pct(value, digits: int = 1) -> str:
+    """0.8861 -> "88.6%"."""
+    number = _number(value)
+    return DASH if number is None else f"{number:.{digits}%}"
+
+
+def interval(low, high, digits: int = 1) -> str:
+    """An accuracy interval as a range of percentages: "87.3–88.6%"."""
+    a, b = _number(low), _number(high)
+    return DASH if a is None or b is None else f"{a * 100:.{digits}f}–{b * 100:.{digits}f}%"
+
+
+def accuracy_interval(metrics: dict) -> tuple[float, float] | None:
+    """The 95 % interval of the test accuracy, from the stored interval of the error rate."""
+    ci = metrics.get("test_error_ci95")
+    return (1 - ci[1], 1 - ci[0]) if isinstance(ci, (list, tuple)) and len(ci) == 2 else None
+
+
+def accuracy_interval_text(metrics: dict) -> str:
+    ci = accuracy_interval(metrics)
+    return interval(*ci) if ci else DASH
+
+
+def sure(probability) -> str:
+    """How sure a network was of its answer, never rounded up to a certainty it did not have: "97% sure"."""
+    p = _number(probability)
+    if p is None:
+        return DASH
+    return ">99.9% sure" if p > 0.999 else f"{pct(p, 1 if p >= 0.995 else 0)} sure"
+
+
+def duration(seconds) -> str:
+    """12 s, 3 min 05 s, 1 h 02 min: what a person reads at a glance."""
+    number = _number(seconds)
+    if number is None or math.isinf(number):
+        return DASH
+    total = max(0, int(round(number)))
+    if total < 60:
+        return f"{total} s"
+    if total < 3600:
+        return f"{total // 60} min {total % 60:02d} s"
+    return f"{total // 3600} h {total % 3600 // 60:02d} min"
+
+
+def p_value(p) -> str:
+    """ "p = 0.032", "p < 0.0001" (never 9.76e-87: nobody reads that)."""
+    number = _number(p)
+    if number is None:
+        return DASH
+    if number < 1e-4:
+        return "p < 0.0001"
+    return f"p = {number:.2g}" if number < 0.01 else f"p = {number:.3f}".rstrip("0").rstrip(".")
+
+
+def value(v) -> str:
+    """A config value: yes/no, 0.001, 32."""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:g}"
+    return DASH if v is None else str(v)
+
+
+def setting(name: str, v) -> str:
+    """A config field's value as a person reads it: dataset and network titles, "all" images, L2 "off"."""
+    if name == "dataset":
+        from core.datasets import DATASET_INFO
+
+        return DATASET_INFO[v].title if v in DATASET_INFO else value(v)
+    if name == "architecture":
+        from core.architectures import ARCHITECTURES
+
+        return ARCHITECTURES[v].short_title if v in ARCHITECTURES else value(v)
+    if name == "limit" and v == 0:
+        return "all"
+    if name == "l2" and v == 0:
+        return "off"
+    if name == "limit" and isinstance(v, int):
+        return f"{v:,}"
+    return value(v)
+
+
+# Streamlit renders Markdown, colour and icon directives (:red[...], :material/...:), emoji shortcodes, LaTeX
+# ($...$) and HTML-like text in labels and messages; a run name typed by a student must show as typed.
+_INLINE = re.compile(r"([\\`*_\[\]$<>~|#])")
+_DIRECTIVE = re.compile(r":(?=[A-Za-z0-9_+-])")
+
+
+def text(user_text) -> str:
+    """User text (a run name, an error, a note) escaped for Streamlit Markdown: shown literally, never formatted."""
+    escaped = _DIRECTIVE.sub(r"\\:", _INLINE.sub(r"\\\1", str(user_text)))
+    escaped = re.sub(r"^(\s*)([-+])(\s)", r"\1\\\2\3", escaped, flags=re.M)  # a list marker at a line's start
+    return re.sub(r"^(\s*)(\d+)\.(\s)", r"\1\2\\.\3", escaped, flags=re.M)

@@ -1,0 +1,48 @@
+"""The deployment's settings, read from the environment once and passed to whoever needs them.
+
+    settings = Settings.from_env()          # the server and the CLI, at start
+    Settings(runs_dir=tmp_path / "runs")    # a test
+
+| variable | setting |
+|---|---|
+| `CLASSROOM_RUNS_DIR` | where user runs and the queue live (default `runs`) |
+| `CLASSROOM_PRETRAINED_DIR` | the shipped runs (default the project's `pretrained/`) |
+| `CLASSROOM_DATA_DIR` | a folder searched first for the datasets |
+| `CLASSROOM_WORKERS` | training workers (default one per GPU, one on a CPU-only machine) |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from core import runs
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value that cannot be used; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    runs_dir: Path = field(default=runs.DEFAULT_RUNS_DIR)
+    pretrained_dir: Path = field(default=runs.PRETRAINED_DIR)
+    data_dir: str | None = None  # absolute: workers run from the project folder, whatever the server's
+    workers: int | None = None  # None: one per GPU
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
+        def path(name, default):
+            value = environ.get(name, "").strip()
+            return Path(value) if value else default
+
+        workers = environ.get("CLASSROOM_WORKERS", "").strip()
+        if workers and not (workers.isdigit() and int(workers) >= 1):
+            raise SettingsError(f"CLASSROOM_WORKERS={workers!r} is not a whole number of at least 1")
+        data_dir = environ.get("CLASSROOM_DATA_DIR", "").strip()
+        return cls(runs_dir=path("CLASSROOM_RUNS_DIR", runs.DEFAULT_RUNS_DIR),
+                   pretrained_dir=path("CLASSROOM_PRETRAINED_DIR", runs.PRETRAINED_DIR),
+                   data_dir=str(Path(data_dir).resolve()) if data_dir else None,
+                   workers=int(workers) if workers else None)

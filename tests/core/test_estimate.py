@@ -1,0 +1,68 @@
+"""core.estimate: how long a run will take here, from the runs that finished before; time left while training."""
+
+import time
+
+import pytest
+
+from core import estimate, runs
+from core.config import TrainConfig
+from tools.fake_runs import make_config, make_history, write_run
+
+CPU = "CPU (AMD EPYC, 2 cores)"
+
+
+def finished(folder, *, epoch_s, device=CPU, batch=32, shipped=False, **config):
+    """A finished Fashion-MNIST Arch 1 run of 4 epochs (the first 3 s slower: compilation)."""
+    cfg = make_config(preset="fmnist-arch1-tr1", epochs=4, batch_size=batch, **config)
+    history = make_history(4, 0.9, 0.88, 0.3, 0.35).assign(seconds=[epoch_s + 3, epoch_s, epoch_s, epoch_s])
+    path = write_run(folder, name="r", y_true=[0, 1], y_pred=[0, 1], preset="fmnist-arch1-tr1", config=cfg, history=history,
+                     environment={"backend": "tensorflow", "device": device})
+    runs.update_record(path, durations={"data_s": 1.0, "fit_s": 4 * epoch_s + 3, "evaluate_s": 2.0, "total_s": 4 * epoch_s + 6})
+    return runs.read_run(path, shipped=shipped)
+
+
+def test_a_config_is_timed_from_runs_of_its_network_on_this_machine(tmp_path):
+    run = finished(tmp_path, epoch_s=10.0)
+    guess = estimate.estimate_run(TrainConfig(architecture="fmnist_arch1", epochs=20), [run], CPU)
+    assert guess.epoch_s == pytest.approx(10.0)  # same images per epoch, same network and batch
+    assert guess.startup_s == pytest.approx(3 + 1) and guess.test_s == pytest.approx(2.0)
+    assert guess.total_s == pytest.approx(4 + 20 * 10 + 2) and not guess.long
+    assert "on this machine" in guess.basis and CPU in guess.basis
+
+
+def test_fewer_images_and_a_smaller_network_take_less_time(tmp_path):
+    run = finished(tmp_path, epoch_s=10.0)
+    half = estimate.estimate_run(TrainConfig(architecture="fmnist_arch1", limit=30000), [run], CPU)
+    assert half.epoch_s == pytest.approx(5.0)
+    narrow = estimate.estimate_run(TrainConfig(architecture="fmnist_arch1", units=100), [run], CPU)
+    assert narrow.epoch_s == pytest.approx(5.0)  # half the multiply-adds per image
+
+
+def test_this_machines_runs_count_before_shipped_ones_and_other_machines_are_said_so(tmp_path):
+    shipped = finished(tmp_path / "s", epoch_s=20.0, device="CPU (Intel Xeon, 2 cores)", shipped=True)
+    assert "on another CPU" in estimate.estimate_run(TrainConfig(architecture="fmnist_arch1"), [shipped], CPU).basis
+    here = finished(tmp_path / "h", epoch_s=10.0)
+    guess = estimate.estimate_run(TrainConfig(architecture="fmnist_arch1"), [shipped, here], CPU)
+    assert guess.epoch_s == pytest.approx(10.0)
+    assert estimate.estimate_run(TrainConfig(architecture="fmnist_arch2"), [here], CPU) is None  # never ran here
+
+
+def test_over_ten_minutes_is_long():
+    assert estimate.Estimate(601, 10, 1, 1, "").long and not estimate.Estimate(599, 10, 1, 1, "").long
+
+
+def test_time_left_counts_the_final_test_and_ignores_the_compiling_first_epoch():
+    progress = {"epoch": 4, "epochs": 10, "step": 10, "steps": 20, "images": 51000, "updated": time.time()}
+    # Epochs 2 and 3 took 2 s: 6.5 epochs left, then two forward passes over 10,000 images at 51,000 per 2 s.
+    left = estimate.time_left(progress, [9.0, 2.0, 2.0], 10)
+    assert left == pytest.approx(6.5 * 2 + 2 / 3 * 10000 / 51000 * 2)
+    prior = estimate.Estimate(100, 2.5, 4, 30, "")
+    assert estimate.time_left({**progress, "epoch": 1, "step": 5}, [], 10, prior) == pytest.approx(9.75 * 2.5 + 30)
+
+
+def test_after_the_last_epoch_the_time_left_is_the_test_counting_down():
+    prior = estimate.Estimate(100, 2.5, 4, 30, "")
+    now = time.time()
+    progress = {"epoch": 10, "epochs": 10, "step": 20, "steps": 20, "updated": now - 12}
+    assert estimate.time_left(progress, [2.0] * 10, 10, prior, now=now) == pytest.approx(18)
+    assert estimate.time_left({**progress, "updated": now - 100}, [2.0] * 10, 10, prior, now=now) == 1.0  # never "0 s"

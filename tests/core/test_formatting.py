@@ -1,0 +1,43 @@
+"""core.formatting: numbers as people read them, user text shown as typed (never as Markdown)."""
+
+import math
+
+import pytest
+
+from core import formatting as fmt
+
+
+def test_percentages_intervals_and_durations_read_at_a_glance():
+    assert fmt.pct(0.8861) == "88.6%" and fmt.pct(0.5, 0) == "50%"
+    assert fmt.interval(0.873, 0.886) == "87.3–88.6%"
+    assert fmt.accuracy_interval_text({"test_error_ci95": [0.114, 0.127]}) == "87.3–88.6%"
+    assert [fmt.duration(s) for s in (4.4, 65, 3725)] == ["4 s", "1 min 05 s", "1 h 02 min"]
+    for missing in (None, math.nan, "x", True):
+        assert fmt.pct(missing) == fmt.DASH and fmt.duration(missing) == fmt.DASH
+
+
+def test_a_tiny_p_value_is_a_bound_not_scientific_notation():
+    assert fmt.p_value(9.76e-87) == "p < 0.0001"
+    assert fmt.p_value(0.0032) == "p = 0.0032" and fmt.p_value(0.25) == "p = 0.25" and fmt.p_value(0.04) == "p = 0.04"
+
+
+def test_how_sure_never_rounds_up_to_certainty():
+    assert fmt.sure(0.9996) == ">99.9% sure" and fmt.sure(0.997) == "99.7% sure" and fmt.sure(0.51) == "51% sure"
+
+
+def test_settings_use_the_names_people_know():
+    assert fmt.setting("dataset", "cifar100") == "CIFAR-100"
+    assert fmt.setting("architecture", "fmnist_arch1") == "Fashion-MNIST Arch 1"
+    assert fmt.setting("limit", 0) == "all" and fmt.setting("limit", 3000) == "3,000" and fmt.setting("l2", 0.0) == "off"
+    assert fmt.setting("learning_rate", 1e-4) == "0.0001" and fmt.setting("augment", True) == "yes"
+
+
+@pytest.mark.parametrize("typed, escaped", [
+    ("**bold** :red[red] $x^2$", r"\*\*bold\*\* \:red\[red\] \$x^2\$"),
+    ("<b>html</b> and :smile: and :material/home:", r"\<b\>html\</b\> and \:smile: and \:material/home:"),
+    ("# heading", r"\# heading"),
+    ("- a list\n1. numbered", "\\- a list\n1\\. numbered"),
+    ("DataError: Fashion-MNIST not found (3.5 MB)", "DataError: Fashion-MNIST not found (3.5 MB)"),
+])
+def test_user_text_is_escaped_for_markdown_and_only_where_it_would_format(typed, escaped):
+    assert fmt.text(typed) == escaped

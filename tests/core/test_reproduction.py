@@ -1,0 +1,35 @@
+"""core.reproduction: a trial is reproduced only by a finished run with its exact settings."""
+
+from core import reproduction, runs
+from core.presets import PRESETS
+from tools.fake_runs import make_config, write_run
+
+
+def run_of(folder, preset, minute, status="completed", **changes):
+    path = write_run(folder, name=f"{preset} {minute}", y_true=[0, 1, 2], y_pred=[0, 1, 1], preset=preset, status=status,
+                     config=make_config(preset=preset, **changes), created=f"2026-11-20T10:{minute:02d}:00+00:00")
+    return path
+
+
+def test_only_a_run_with_the_presets_exact_settings_reproduces_it(tmp_path):
+    faithful = run_of(tmp_path, "cifar-arch3", 1)
+    quick = run_of(tmp_path, "cifar-arch3", 2, epochs=2, limit=2000)  # newer, but a quick experiment
+    seeded = run_of(tmp_path, "fmnist-arch1-tr1", 3, seed=7)  # another seed is still the trial
+    failed = run_of(tmp_path, "fmnist-arch2-tr1", 4, status="failed")
+    listed = runs.list_runs(tmp_path, pretrained_dir=None)
+    found = reproduction.reproductions(listed)
+    assert {k: v.path for k, v in found.items()} == {"cifar-arch3": faithful, "fmnist-arch1-tr1": seeded}
+    others = reproduction.variants(listed, found)
+    assert [r.path for r in others["cifar-arch3"]] == [quick] and "fmnist-arch2-tr1" not in others
+    assert failed.exists()
+
+
+def test_departures_and_gaps_are_said_in_words():
+    preset = PRESETS["fmnist-arch1-tr2"]
+    config = {**preset.config.to_dict(), "epochs": 5, "limit": 1000, "l2": 0.025}
+    assert reproduction.departures(preset, config) == ("L2 0.025 instead of 0.05; trained 5 of 50 epochs; "
+                                                       "trained on the first 1,000 training images only")
+    gaps = reproduction.gap_phrases(preset, {"train_accuracy": 0.80, "val_accuracy": 0.72})
+    assert gaps == ["training accuracy is 8.9 points above the report's"]
+    assert reproduction.report_number(0.9433, True) == "94.33%" and reproduction.report_number(0.5, False) == "0.5"
+    assert reproduction.difference(0.8926, 0.8906, True) == "+0.2 points"

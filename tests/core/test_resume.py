@@ -1,0 +1,221 @@
+"""Checkpoints and resume: a run interrupted after epoch 2 of 4 and resumed is the same run as one that was
+never interrupted; a checkpoint moves from TensorFlow to JAX; bad requests change nothing."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core import checkpoint, datasets, runs, training
+from core.config import TrainConfig
+from tools.fake_data import write_cifar_npz
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+class StopAfter(training.BaseListener):
+    """Raises KeyboardInterrupt (as Ctrl-C would) once the given epoch has been reported."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch(self, row):
+        if row["epoch"] == self.epoch:
+            raise KeyboardInterrupt
+
+
+@pytest.fixture(scope="module")
+def cifar_data(tmp_path_factory):
+    """48 training and 16 test images written as cifar100.npz and read back through core.datasets."""
+    folder = tmp_path_factory.mktemp("cifar")
+    write_cifar_npz(folder / "cifar100.npz", n_train=48, n_test=16, seed=3)
+    return datasets.load("cifar100", folder, download=False)
+
+
+def interrupted_then_resumed(config, runs_dir, data):
+    with pytest.raises(KeyboardInterrupt):
+        training.train(config, runs_dir, dataset=data, listener=StopAfter(2))
+    (run_dir,) = [p for p in Path(runs_dir).iterdir() if p.is_dir() and not p.name.startswith(".")]
+    assert runs.read_run(run_dir).status == "failed" and checkpoint.describe(run_dir)["epoch"] == 2
+    return training.resume(run_dir, dataset=data)
+
+
+def assert_same_run(a: Path, b: Path):
+    import keras
+
+    history_a, history_b = runs.read_run(a).history(), runs.read_run(b).history()
+    assert list(history_b["epoch"]) == [1, 2, 3, 4]
+    columns = ["loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"]
+    np.testing.assert_allclose(history_b[columns].to_numpy(), history_a[columns].to_numpy(), rtol=1e-5, atol=1e-6)
+    weights_a = keras.saving.load_model(a / runs.MODEL_FILE).get_weights()
+    weights_b = keras.saving.load_model(b / runs.MODEL_FILE).get_weights()
+    for wa, wb in zip(weights_a, weights_b, strict=True):
+        np.testing.assert_allclose(wb, wa, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(runs.read_run(b).predictions()["y_pred"], runs.read_run(a).predictions()["y_pred"])
+
+
+@pytest.mark.backend
+@pytest.mark.parametrize("changes", [
+    dict(architecture="fmnist_arch2", depth=2, units=32, dropout=0.3, l2=1e-4),
+    dict(dataset="cifar100", architecture="cifar_arch3", dropout=0.4, l2=1e-4, augment=True, batch_size=16),
+], ids=["dropout", "batchnorm-augmentation"])
+def test_a_run_resumed_after_epoch_2_of_4_equals_an_uninterrupted_one(tmp_path, fashion_data, cifar_data, changes):
+    data = cifar_data if changes.get("dataset") == "cifar100" else fashion_data
+    config = TrainConfig(**{"epochs": 4, "limit": 300, "seed": 11, **changes})
+    whole = training.train(config, tmp_path / "whole", dataset=data)
+    resumed = interrupted_then_resumed(config, tmp_path / "resumed", data)
+    assert_same_run(whole, resumed)
+    record = runs.read_run(resumed).record
+    assert [(s["from_epoch"], s["to_epoch"], s["status"]) for s in record["segments"]] == [(0, 2, "failed"), (2, 4, "completed")]
+    assert record["epochs_trained"] == 4 and record["status"] == "completed" and record["error"] is None
+    assert all(s["backend"] and s["device"] and s["seconds"] > 0 for s in record["segments"])
+
+
+@pytest.mark.backend
+def test_every_epoch_leaves_one_complete_checkpoint(tmp_path, fashion_data):
+    config = TrainConfig(epochs=3, limit=300, schedule="constant")
+    run_dir = training.train(config, tmp_path, dataset=fashion_data)
+    state = checkpoint.describe(run_dir)
+    assert state["epoch"] == 3 and len(state["history"]) == 3
+    assert sorted(p.name for p in checkpoint.folder(run_dir).iterdir()) == ["epoch-0003.npz", checkpoint.STATE_FILE]
+    saved = checkpoint.load(run_dir)
+    assert saved.optimizer_values[0] == 3 * 8  # Adam's step counter: 3 epochs of 8 steps
+    assert saved.rng_state["bit_generator"] == "PCG64"
+
+
+@pytest.mark.backend
+def test_a_finished_run_with_a_schedule_drops_its_optimizer_state(tmp_path, fashion_data):
+    run_dir = training.train(TrainConfig(epochs=2, limit=300, schedule="cosine"), tmp_path, dataset=fashion_data)
+    assert runs.read_run(run_dir).status == "completed" and not checkpoint.folder(run_dir).exists()
+    with pytest.raises(runs.RunError, match="complete"):
+        training.plan_resume(run_dir)
+
+
+@pytest.mark.backend
+def test_a_finished_constant_rate_run_trains_more_epochs(tmp_path, fashion_data):
+    config = TrainConfig(epochs=2, limit=300, seed=4)
+    longer = training.train(config.replace(epochs=3), tmp_path / "a", dataset=fashion_data)
+    run_dir = training.train(config, tmp_path / "b", dataset=fashion_data)
+    with pytest.raises(runs.RunError, match="complete"):
+        training.plan_resume(run_dir)
+    with pytest.raises(runs.RunError, match="not more than the 2 epochs"):
+        training.plan_resume(run_dir, epochs=2)
+    training.resume(run_dir, epochs=3, dataset=fashion_data)
+    run = runs.read_run(run_dir)
+    assert run.status == "completed" and run.config["epochs"] == 3
+    np.testing.assert_allclose(run.history()["val_loss"], runs.read_run(longer).history()["val_loss"], rtol=1e-5)
+
+
+@pytest.mark.backend
+def test_a_cancelled_run_resumes_from_its_last_whole_epoch(tmp_path, fashion_data):
+    """Stop mid-epoch 2: the cut-short epoch is in the history and the model, not in the checkpoint."""
+    class CancelInEpoch2(training.BaseListener):
+        cancel = False
+
+        def on_batch(self, epoch, step, steps):
+            self.cancel = self.cancel or (epoch == 2 and step >= 3)
+
+    listener = CancelInEpoch2()
+    config = TrainConfig(epochs=3, limit=300, seed=2)
+    run_dir = training.train(config, tmp_path, dataset=fashion_data, listener=listener, should_stop=lambda: listener.cancel)
+    assert runs.read_run(run_dir).status == "cancelled" and len(runs.read_run(run_dir).history()) == 2
+    assert checkpoint.describe(run_dir)["epoch"] == 1
+    training.resume(run_dir, dataset=fashion_data)
+    run = runs.read_run(run_dir)
+    assert run.status == "completed" and list(run.history()["epoch"]) == [1, 2, 3]
+    assert [s["from_epoch"] for s in run.record["segments"]] == [0, 1]
+
+
+def test_a_checkpoint_from_tensorflow_continues_under_jax(tmp_path, fashion_dir):
+    """Started under TensorFlow, killed after epoch 2 of 4, resumed by a JAX process: 4 epochs in all."""
+    env = {**os.environ, "PYTHONPATH": str(PROJECT), "TF_CPP_MIN_LOG_LEVEL": "3", "CLASSROOM_JAX_CACHE": "off"}
+    base = [sys.executable, "-m", "core"]
+    config = ["--set", "architecture=fmnist_arch2", "--set", "depth=2", "--set", "units=32", "--set", "dropout=0.2",
+              "--epochs", "2", "--limit", "300", "--data-dir", str(fashion_dir), "--runs-dir", str(tmp_path)]
+    first = subprocess.run(base + ["train", *config], env={**env, "KERAS_BACKEND": "tensorflow"}, capture_output=True,
+                           text=True, timeout=300, cwd=PROJECT)
+    assert first.returncode == 0, first.stderr
+    run_dir = Path(first.stdout.strip().splitlines()[-1])
+    second = subprocess.run(base + ["resume", str(run_dir), "--epochs", "4", "--data-dir", str(fashion_dir)],
+                            env={**env, "KERAS_BACKEND": "jax"}, capture_output=True, text=True, timeout=300, cwd=PROJECT)
+    assert second.returncode == 0, second.stderr
+    assert "resuming" in second.stdout and second.stdout.strip().splitlines()[-1] == str(run_dir)
+    run = runs.read_run(run_dir)
+    assert run.status == "completed" and list(run.history()["epoch"]) == [1, 2, 3, 4]
+    assert [s["backend"] for s in run.record["segments"]] == ["tensorflow", "jax"]
+    assert run.history()["val_loss"].iloc[-1] < run.history()["val_loss"].iloc[0]
+    assert run.metrics()["test_accuracy"] > 0.5
+
+
+# --- refusing what cannot be resumed: one line, status 2, nothing changed ----------------------------
+
+def snapshot(folder: Path) -> dict:
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def stopped_run(tmp_path_factory, fashion_data):
+    """A run killed after epoch 1 of 3, with its checkpoint (a template: tests copy it)."""
+    runs_dir = tmp_path_factory.mktemp("stopped")
+    with pytest.raises(KeyboardInterrupt):
+        training.train(TrainConfig(epochs=3, limit=300, schedule="cosine"), runs_dir, dataset=fashion_data,
+                       listener=StopAfter(1))
+    (run_dir,) = [p for p in runs_dir.iterdir() if p.is_dir()]
+    return run_dir
+
+
+def damage(name):
+    def apply(run_dir):
+        if name == "no checkpoint":
+            checkpoint.remove(run_dir)
+        elif name == "damaged arrays":
+            (npz,) = checkpoint.folder(run_dir).glob("*.npz")
+            npz.write_bytes(npz.read_bytes()[:-100])
+        elif name == "missing arrays":
+            (npz,) = checkpoint.folder(run_dir).glob("*.npz")
+            npz.unlink()
+        elif name == "damaged state":
+            (checkpoint.folder(run_dir) / checkpoint.STATE_FILE).write_text("{not json")
+        elif name == "other checkpoint format":
+            path = checkpoint.folder(run_dir) / checkpoint.STATE_FILE
+            path.write_text(json.dumps({**json.loads(path.read_text()), "format_version": 99}))
+        elif name == "other run schema":
+            runs.update_record(run_dir, schema_version=0)
+        elif name == "longer schedule":
+            return ["--epochs", "5"]
+        elif name == "still training":
+            runs.update_record(run_dir, status="running", worker={"host": os.uname().nodename, "pid": os.getpid()})
+        return []
+    return apply
+
+
+@pytest.mark.parametrize("case, message", [
+    ("no checkpoint", "has no checkpoint"),
+    ("damaged arrays", "damaged"),
+    ("missing arrays", "missing"),
+    ("damaged state", "damaged"),
+    ("other checkpoint format", "format 99"),
+    ("other run schema", "run format 0"),
+    ("longer schedule", "cosine learning-rate schedule"),
+    ("still training", "still training"),
+])
+def test_resume_refuses_with_one_line_and_changes_nothing(tmp_path, stopped_run, run_cli, case, message):
+    import shutil
+
+    run_dir = tmp_path / stopped_run.name
+    shutil.copytree(stopped_run, run_dir)
+    extra = damage(case)(run_dir)
+    before = snapshot(run_dir)
+    status, out, err = run_cli(["resume", run_dir, *extra])
+    assert status == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err and out == ""
+    assert snapshot(run_dir) == before
+
+
+def test_resume_of_a_folder_that_is_no_run_says_so(tmp_path, run_cli):
+    status, _, err = run_cli(["resume", tmp_path / "nothing-here"])
+    assert status == 2 and "is not a run folder" in err

@@ -1,0 +1,66 @@
+"""Accuracy and loss per epoch, training and validation, side by side: the Train page's live and final charts.
+
+The Vega-Lite spec is built and validated by Altair once per shape and cached; each redraw only sends the
+epochs as a named dataset (Altair's copy and schema check were most of a live view's time: docs/load-test.md).
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+TRAIN_COLOR, VAL_COLOR = "#2563eb", "#ea580c"
+SPLITS = {"training": ("", TRAIN_COLOR), "validation": ("val_", VAL_COLOR)}
+METRICS = {"accuracy": ("Accuracy", ".0%"), "loss": ("Loss", ".2f")}
+CURVES_DATASET = "curves"
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def curve_spec(metric: str, epochs: int, reference: tuple[tuple[str, float], ...], chance: float | None = None) -> dict:
+    """The Vega-Lite spec of one curve chart, without its data; accuracy charts mark chance level (guessing)."""
+    title, number = METRICS[metric]
+    color = alt.Color("split:N", title=None, scale=alt.Scale(domain=list(SPLITS), range=[c for _, c in SPLITS.values()]),
+                      legend=alt.Legend(orient="top", labelFontSize=18, symbolSize=250, symbolStrokeWidth=4))
+    big = dict(labelFontSize=18, titleFontSize=18)  # read from the back of a classroom
+    # Whole epochs only: a 2-epoch run must not get ticks at 1.5.
+    x = alt.X("epoch:Q", title="Epoch", scale=alt.Scale(domain=[1, max(2, epochs)]),
+              axis=alt.Axis(tickMinStep=1, format="d", values=list(range(1, epochs + 1)) if epochs <= 12 else alt.Undefined,
+                            **big))
+    y = alt.Y("value:Q", title=None, scale=alt.Scale(zero=False), axis=alt.Axis(format=number, **big))
+    tooltip = [alt.Tooltip("epoch:Q", title="Epoch"), alt.Tooltip("split:N", title=""),
+               alt.Tooltip("value:Q", title=title, format=number.replace("0", "1"))]
+    base = alt.Chart().encode(x=x, y=y, color=color, tooltip=tooltip)
+    layers = [base.mark_line(strokeWidth=3), base.mark_point(size=90, filled=True)]
+    if reference:
+        marks = pd.DataFrame([{"split": split, "value": value} for split, value in reference])
+        layers.append(alt.Chart(marks).mark_rule(strokeDash=[8, 6], strokeWidth=2).encode(y="value:Q", color=color))
+        title += "   (dashed: the report)"
+    if metric == "accuracy" and chance:
+        line = pd.DataFrame({"value": [chance], "label": [f"chance ({chance:.0%})"]})
+        rule = alt.Chart(line).encode(y="value:Q")
+        layers += [rule.mark_rule(color="#9ca3af", strokeDash=[2, 4], strokeWidth=2),
+                   rule.mark_text(align="left", dx=4, dy=-8, color="#6b7280", fontSize=15).encode(
+                       x=alt.value(0), text="label:N")]
+    chart = alt.layer(*layers, data=alt.Data(name=CURVES_DATASET))  # the dataset comes with each redraw
+    return chart.properties(title=alt.Title(title, fontSize=22, anchor="start"), height=340).to_dict()
+
+
+def curves(history: pd.DataFrame, epochs: int, reference=None, chance: float | None = None) -> None:
+    """Accuracy and loss per epoch; dashed lines: the report's figures (a presets.ReportFigures); dotted: chance,
+    drawn when the run comes near it (always drawn, it would squash the curves of networks that learn)."""
+    if history.empty:
+        st.caption("The curves appear when the first epoch ends.")
+        return
+    accuracies = history[[c for c in ("accuracy", "val_accuracy") if c in history]].min().min()
+    near_chance = chance if chance and accuracies == accuracies and accuracies < 3 * chance else None
+    for column, metric in zip(st.columns(2), METRICS):
+        data = pd.concat([pd.DataFrame({"epoch": history["epoch"].astype(int), "split": split,
+                                        "value": history[prefix + metric]})
+                          for split, (prefix, _) in SPLITS.items() if prefix + metric in history]).dropna()
+        marks = tuple((split, float(value)) for split, value in
+                      (("training", getattr(reference, f"train_{metric}", None)),
+                       ("validation", getattr(reference, f"val_{metric}", None))) if value is not None)
+        spec = curve_spec(metric, epochs, marks, near_chance)
+        spec["datasets"] = {**spec.get("datasets", {}), CURVES_DATASET: data}
+        column.vega_lite_chart(spec, width="stretch")

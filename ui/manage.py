@@ -1,0 +1,148 @@
+"""Runs in and out, on the Compare page: rename, delete and export one's own runs; import an exported one.
+
+Shipped runs are read-only (core.runs refuses to change them; the buttons here are only the visible part).
+What an action did is said once, after its rerun ("flash"); a rejected upload is cleared with its message.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import streamlit as st
+
+from core import formatting as fmt
+from core import runs
+from ui import runs_view
+from ui.session import settings
+
+SELECT_KEY, FLASH_KEY, ERROR_KEY = "compare.manage_select", "compare.flash", "compare.import_error"
+NEXT_KEY = "compare.manage_next"  # the run to choose on the next run (a widget's state is set before it is drawn)
+CONFIRM_KEY, ROUND_KEY = "compare.confirm_delete", "compare.import_round"
+ss = st.session_state
+
+
+def flash() -> None:
+    """What the action before the last rerun did (success), or why an upload was refused."""
+    if message := ss.pop(FLASH_KEY, None):
+        st.success(message)
+    if message := ss.pop(ERROR_KEY, None):
+        st.error(message)
+
+
+def _rename(run: runs.Run, new_name: str) -> None:
+    try:
+        runs.rename_run(run, new_name)
+    except runs.RunError as e:
+        st.error(f"Cannot rename: {fmt.text(e)}")
+        return
+    ss[FLASH_KEY] = f"Renamed to “{fmt.text(new_name.strip())}”."
+    ss[NEXT_KEY] = run.id  # the same run stays chosen under its new name
+    st.rerun()
+
+
+def _delete_confirmation(run: runs.Run) -> None:
+    with st.container(border=True):
+        st.warning(
+            f"Delete **{fmt.text(run.name)}** for good? Its folder `{run.path.name}` and everything in it will be removed."
+        )
+        yes, no = st.columns(2)
+        if yes.button("Yes, delete it", type="primary", key="compare.delete_yes", width="stretch"):
+            ss.pop(CONFIRM_KEY, None)
+            try:
+                runs.delete_run(run)
+            except runs.RunError as e:
+                st.error(f"Cannot delete: {fmt.text(e)}")
+            else:
+                ss[FLASH_KEY] = f"Deleted “{fmt.text(run.name)}”."
+                st.rerun()
+        if no.button("Cancel", key="compare.delete_no", width="stretch"):
+            ss.pop(CONFIRM_KEY, None)
+            st.rerun()
+
+
+def _one_run(all_runs: list[runs.Run], selected_ids: list[str]) -> None:
+    by_id = {r.id: r for r in all_runs}
+    if ss.get(NEXT_KEY) in by_id:
+        ss[SELECT_KEY] = ss.pop(NEXT_KEY)
+    if ss.get(SELECT_KEY) not in by_id:
+        ss[SELECT_KEY] = selected_ids[0] if selected_ids else all_runs[0].id
+    run = by_id[st.selectbox("Run", list(by_id), format_func=lambda i: runs_view.run_option(by_id[i]), key=SELECT_KEY)]
+    if run.shipped:
+        st.info("This run is **shipped** with the dashboard, so it cannot be renamed or deleted. "
+                "Export it and import the copy to get one of your own.", icon=":material/lock:")
+    name_col, rename_col, delete_col = st.columns([3, 1, 1], vertical_alignment="bottom")
+    new_name = name_col.text_input("Name", value=run.name, key=f"compare.name_{run.id}", disabled=run.shipped,
+                                   max_chars=runs.MAX_NAME_LENGTH)
+    if rename_col.button("Rename", key="compare.rename", disabled=run.shipped or bool(run.problem), width="stretch"):
+        _rename(run, new_name)
+    if delete_col.button("Delete…", key="compare.delete", disabled=run.shipped or run.status == "running", width="stretch"):
+        ss[CONFIRM_KEY] = run.id
+    if run.status == "running" and not run.shipped:
+        st.caption("A run that is still training cannot be deleted; stop it on the Train page first.")
+    if ss.get(CONFIRM_KEY) == run.id:
+        _delete_confirmation(run)
+    if not run.shipped:
+        continue_run(run, key_prefix="compare")
+    if runs_view.has_results(run):
+        st.download_button("Export as zip", data=functools.partial(runs.export_run, run), file_name=runs.export_filename(run),
+                           mime="application/zip", key="compare.export", on_click="ignore", icon=":material/download:")
+
+
+def continue_run(run: runs.Run, key_prefix: str) -> None:
+    """Resume a stopped or failed run from its checkpoint; train a finished constant-rate run for more epochs.
+    The job goes in the queue under this browser, so the Train page follows it live."""
+    from core import checkpoint, jobs, worker
+    from ui.session import client_id, queue
+
+    try:
+        saved = checkpoint.describe(run.path)
+    except checkpoint.CheckpointError as e:
+        st.caption(f"This run's checkpoint cannot be used: {fmt.text(e)}")
+        return
+    if saved is None or run.status == "running":
+        return
+    epochs = run.config.get("epochs", 0)
+
+    def submit(total: int | None) -> None:
+        queue().submit(jobs.make_resume_job(run, epochs=total, data_dir=settings().data_dir), owner=client_id())
+        worker.ensure_workers(settings().runs_dir, settings().workers)
+        if key_prefix == "compare":  # the Train page shows the job itself
+            ss[FLASH_KEY] = f"“{fmt.text(run.name)}” is in the queue again: follow it on the Train page."
+
+    if run.status in ("cancelled", "failed"):
+        st.button(f"Resume from epoch {saved['epoch'] + 1} of {epochs}", icon=":material/play_arrow:",
+                  key=f"{key_prefix}.resume", on_click=submit, args=(None,),
+                  help="Continues from the checkpoint of its last whole epoch, with the same settings and random state.")
+    elif run.status == "completed" and run.config.get("schedule") == "constant" and epochs < 300:
+        more_col, button_col = st.columns([1, 2], vertical_alignment="bottom")
+        more = int(more_col.number_input("More epochs", min_value=1, max_value=300 - epochs, value=min(10, 300 - epochs),
+                                         key=f"{key_prefix}.more_epochs"))
+        button_col.button(f"Train {more} more epochs", icon=":material/add_circle:", key=f"{key_prefix}.more",
+                          on_click=submit, args=(epochs + more,),
+                          help="The same run goes on from where it ended (its learning rate is constant).")
+
+
+def _import(selected_ids: list[str]) -> list[str] | None:
+    """The uploader; returns the selection with the imported run added, or None when nothing was imported."""
+    # A new uploader key after each upload, taken or refused, empties it: one upload is handled once.
+    upload_key = f"compare.import_zip_{ss.setdefault(ROUND_KEY, 0)}"
+    uploaded = st.file_uploader("Import a run (a zip exported from this page)", type="zip", key=upload_key)
+    if uploaded is None:
+        return None
+    ss[ROUND_KEY] += 1
+    try:
+        new = runs.import_run(uploaded.getvalue(), settings().runs_dir)
+    except runs.RunError as e:
+        ss[ERROR_KEY] = f"Could not import {fmt.text(uploaded.name)}: {fmt.text(e)}"
+        st.rerun()
+    ss[FLASH_KEY] = f"Imported “{fmt.text(new.name)}” as a run of yours; it is now selected above and here."
+    ss[NEXT_KEY] = new.id
+    return [*selected_ids, new.id]
+
+
+def section(all_runs: list[runs.Run], selected_ids: list[str]) -> list[str] | None:
+    """Manage runs; returns a new selection for Compare after an import (the page reruns with it)."""
+    st.subheader("Manage runs")
+    if all_runs:
+        _one_run(all_runs, selected_ids)
+    return _import(selected_ids)

@@ -1,0 +1,92 @@
+"""The dashboard's pages, listed once, and how a page hands runs over to another.
+
+    navigation.run()                  # the entry: every page, the one in the address runs
+    navigation.open_inspect(run_id)   # a button: switch to Inspect, showing that run
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from ui.session import client_id
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    path: str
+    title: str
+    icon: str  # Material icons ship with Streamlit; emoji need a font that classroom machines may lack
+    blurb: str  # Home's card for the page
+    default: bool = False
+
+
+HOME = PageInfo("pages/home.py", "Home", ":material/home:", "What this dashboard is and what this machine has.", True)
+TRAIN = PageInfo("pages/train.py", "Train", ":material/model_training:",
+                 "Pick a trial run of the report or set your own, see the network, train it live.")
+COMPARE = PageInfo("pages/compare.py", "Compare", ":material/compare_arrows:",
+                   "Put runs side by side: curves, test accuracy and whether the difference is real.")
+INSPECT = PageInfo("pages/inspect.py", "Inspect", ":material/search:",
+                   "One run in detail: confusion matrix, per-class scores, its worst mistakes.")
+REPORT = PageInfo("pages/report.py", "The report", ":material/description:",
+                  "The report's figures next to what the dashboard measures.")
+PAGES = (HOME, TRAIN, COMPARE, INSPECT, REPORT)
+
+INSPECT_KEY, COMPARE_KEY = "nav.inspect_run", "nav.compare_runs"
+_declared = False  # this server process has run the entry's navigation at least once
+
+
+def _pages(position: str = "sidebar"):
+    return st.navigation([st.Page(p.path, title=p.title, icon=p.icon, default=p.default) for p in PAGES], position=position)
+
+
+def run() -> None:
+    """The entry's whole job after the page config: give the browser an id, declare the pages, run the chosen one."""
+    global _declared
+    client_id()
+    page = _pages()
+    _declared = True
+    page.run()
+
+
+def ensure_entry() -> None:
+    """Every page calls this first. A folder named pages/ beside the entry puts a fresh Streamlit server in its
+    old pages-folder mode until some script declares st.navigation: the very first request, if it is a deep
+    link such as /train, runs pages/train.py alone (no browser id, every file of pages/ in the sidebar).
+    Declaring the navigation ends that mode for the whole server; the rerun then goes through the entry."""
+    global _declared
+    if not _declared:
+        _pages(position="hidden")
+        _declared = True
+        st.rerun()
+
+
+def links() -> None:
+    """A card per page but Home, for the Home page."""
+    others = [p for p in PAGES if not p.default]
+    for column, page in zip(st.columns(len(others), border=True), others):
+        with column:
+            st.page_link(page.path, label=f"**{page.title}**", icon=page.icon, width="stretch")
+            st.write(page.blurb)
+
+
+def open_inspect(run_id: str) -> None:
+    """Switch to Inspect showing this run (call it inline, not in a button callback: the pages are not known there)."""
+    st.session_state[INSPECT_KEY] = run_id
+    st.switch_page(INSPECT.path)
+
+
+def open_compare(run_ids: list[str]) -> None:
+    st.session_state[COMPARE_KEY] = list(run_ids)
+    st.switch_page(COMPARE.path)
+
+
+def handed_run() -> str | None:
+    """The run another page asked Inspect to show, once."""
+    return st.session_state.pop(INSPECT_KEY, None)
+
+
+def handed_runs() -> list[str] | None:
+    """The runs another page asked Compare to show, once."""
+    return st.session_state.pop(COMPARE_KEY, None)

@@ -1,0 +1,80 @@
+"""The report page's views: a card per trial (the report's figures beside its reproduction, the variants
+apart) and the overview chart of every trial."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from core import formatting as fmt
+from core import reproduction, runs
+from core.presets import PRESETS, Preset
+from ui import navigation, runs_view
+
+SOURCES = ["report", "reproduction"]
+
+
+def _variants(preset: Preset, others: list[runs.Run]) -> None:
+    """The other runs that started from this trial: what they changed and what they reached."""
+    rows = [{"Run": r.name, "Whose": runs_view.owner(r), "Changed": reproduction.departures(preset, r.config) or "the seed",
+             "Test accuracy": fmt.pct(runs_view.metrics(r).get("test_accuracy"))} for r in others[:10]]
+    with st.expander(f"{len(others)} variant{'s' if len(others) > 1 else ''}: runs that started from this trial and changed it"):
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+
+def trial_card(preset: Preset, run: runs.Run | None, others: list[runs.Run], attempts: list[runs.Run]) -> None:
+    """One trial: the report's figures beside the reproduction's, or how to train it; variants apart."""
+    with st.container(border=True):
+        st.markdown(f"#### {preset.title}")
+        st.caption(f"Report: {preset.report.source} · preset `{preset.id}`")
+        has_report = any(getattr(preset.report, key) is not None for _, key, _ in reproduction.MEASURES)
+        if run is None:
+            if has_report:
+                st.table(pd.DataFrame(reproduction.comparison_rows(preset, None)).set_index(""), width="content")
+            st.info(f"Not reproduced yet: no finished run has this trial's settings. `python -m core pretrain --only "
+                    f"{preset.id}` trains it.", icon=":material/hourglass_empty:")
+            if attempts:
+                done = attempts[0].record.get("epochs_trained")
+                st.caption(f"Latest attempt: {fmt.text(attempts[0].name)} ({attempts[0].status}"
+                           f"{f', {done} epochs done' if done else ''}).")
+        else:
+            m = runs_view.metrics(run)
+            named = "" if run.name == preset.title else f" “{fmt.text(run.name)}”"
+            st.caption(f"Reproduced by {'a shipped run' if run.shipped else 'your run'}{named}, "
+                       f"finished {str(run.record.get('finished') or '?')[:10]}")
+            if has_report:
+                st.table(pd.DataFrame(reproduction.comparison_rows(preset, m)).set_index(""))
+            else:
+                st.markdown("The report has no figures for this one: it goes beyond the report.")
+            st.markdown(reproduction.accuracy_line(preset, m))
+            if gaps := reproduction.gap_phrases(preset, m):
+                st.warning(reproduction.why(preset, run, gaps), icon=":material/troubleshoot:")
+            elif preset.note:
+                st.caption(preset.note)
+            if st.button("Inspect this run", key=f"report.inspect_{preset.id}", icon=":material/search:"):
+                navigation.open_inspect(run.id)
+        if others:
+            _variants(preset, others)
+
+
+def overview_chart(found: dict[str, runs.Run], label: str, key: str, with_names: bool) -> alt.Chart:
+    """Report vs reproduction, one line per trial: how far each reproduction lands from the report."""
+    rows = []
+    for preset in PRESETS.values():
+        ours = runs_view.metrics(found[preset.id]).get(key) if preset.id in found else None
+        for source, value in (("report", getattr(preset.report, key)), ("reproduction", ours)):
+            if isinstance(value, (int, float)):
+                rows.append({"trial": preset.short_title, "source": source, "value": value * 100})
+    order = [p.short_title for p in PRESETS.values()]
+    base = alt.Chart(pd.DataFrame(rows, columns=["trial", "source", "value"])).encode(
+        y=alt.Y("trial:N", sort=order, scale=alt.Scale(domain=order), title=None, axis=alt.Axis(labels=with_names)))
+    link = base.mark_line(color="#bbb", strokeWidth=3).encode(x="value:Q", detail="trial:N")
+    dots = base.mark_point(filled=True, size=220, opacity=1).encode(
+        x=alt.X("value:Q", title=f"{label.lower()} (%)", scale=alt.Scale(zero=False)),
+        color=alt.Color("source:N", scale=alt.Scale(domain=SOURCES, range=["#9467bd", "#2ca02c"]), title=None,
+                        legend=alt.Legend(orient="top")),
+        shape=alt.Shape("source:N", scale=alt.Scale(domain=SOURCES, range=["diamond", "circle"]), title=None),
+        tooltip=["trial", "source", alt.Tooltip("value:Q", format=".2f")],
+    )
+    return alt.layer(link, dots).properties(title=label, height=34 * len(order))

@@ -1,0 +1,50 @@
+"""What every page needs: the deployment's settings, this browser's id, the runs and the queue.
+
+Nothing here imports Keras: listing and showing runs must stay fast in the web server. Session-state keys
+are prefixed by the module that owns them ("app.", "nav.", "train.", "compare.", "inspect.", "report.").
+"""
+
+from __future__ import annotations
+
+import functools
+import secrets
+
+import streamlit as st
+
+from core import jobs, runs
+from core.settings import Settings
+
+CLIENT_KEY = "app.client"
+
+
+@functools.cache
+def settings() -> Settings:
+    """The deployment's settings, read from the environment once per server process."""
+    return Settings.from_env()
+
+
+def client_id() -> str:
+    """This browser's id, kept in the address (?client=...) so that a reload finds its jobs again."""
+    ss = st.session_state
+    if CLIENT_KEY not in ss:
+        ss[CLIENT_KEY] = st.query_params.get("client") or secrets.token_hex(8)
+    if st.query_params.get("client") != ss[CLIENT_KEY]:
+        st.query_params["client"] = ss[CLIENT_KEY]
+    return ss[CLIENT_KEY]
+
+
+def all_runs() -> list[runs.Run]:
+    """Shipped runs and this classroom's, newest first."""
+    return runs.list_runs(settings().runs_dir, settings().pretrained_dir)
+
+
+def queue() -> jobs.Queue:
+    return jobs.Queue(settings().runs_dir)
+
+
+def readable_jobs(**filters) -> list[jobs.Job]:
+    """The queue's jobs that this version can show (a job with unreadable settings is failed by the workers).
+    Looking never makes a queue: a page view writes nothing."""
+    if not (settings().runs_dir / jobs.QUEUE_FILE).exists():
+        return []
+    return [j for j in queue().jobs(**filters) if j.spec is not None]
