@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from core import datasets, presets, runs
+from core import datasets, explain_cli, presets, runs
 from core.config import ConfigError, from_dict, parse_assignments
 from core.settings import Settings, SettingsError
 
@@ -75,14 +75,19 @@ class ProgressBar:
 
 
 def cmd_train(args) -> int:
+    from core.jobs import seed_group, seeded_name
     from core.training import train
 
     config = _config_for(args)
-    if args.name:
-        runs.clean_name(args.name)
-    run_dir = train(config, args.runs_dir, name=args.name, preset=args.preset, data_dir=args.data_dir, listener=ProgressBar(),
-                    engine=args.engine)
-    _print_result(run_dir)
+    name = runs.clean_name(args.name) if args.name else (args.preset or config.architecture)
+    if args.seeds == 1:
+        _print_result(train(config, args.runs_dir, name=name, preset=args.preset, data_dir=args.data_dir,
+                            listener=ProgressBar(), engine=args.engine))
+        return 0
+    for seeded, group in seed_group(config, args.seeds):
+        print(f"seed {seeded.seed} ({group['index'] + 1} of {args.seeds})", flush=True)
+        _print_result(train(seeded, args.runs_dir, name=seeded_name(name, seeded.seed), preset=args.preset,
+                            data_dir=args.data_dir, listener=ProgressBar(), engine=args.engine, group=group))
     return 0
 
 
@@ -194,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int)
     train.add_argument("--limit", type=int, help="train on the first N training images")
     train.add_argument("--seed", type=int)
+    train.add_argument("--seeds", type=int, default=1, metavar="N",
+                       help="repeat with N consecutive seeds (2-10), a group that Compare shows as one row")
     train.add_argument("--name", help="the run's display name")
     train.add_argument("--data-dir", help="folder with the Fashion-MNIST .gz files and/or cifar100.npz")
     train.add_argument("--runs-dir", help="runs folder (default $CLASSROOM_RUNS_DIR, else runs)")
@@ -207,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--data-dir", help="folder with the Fashion-MNIST .gz files and/or cifar100.npz")
     resume.add_argument("--engine", choices=ENGINES, help=ENGINE_HELP)
     resume.set_defaults(func=cmd_resume)
+
+    explain_cli.add_parser(sub)
 
     listing = sub.add_parser("runs", help="the saved runs with status and test accuracy")
     listing.add_argument("--runs-dir", help="runs folder (default $CLASSROOM_RUNS_DIR, else runs)")

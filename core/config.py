@@ -55,6 +55,10 @@ class TrainConfig:
     # Data handling: the report holds out 15 % (Fashion-MNIST) or 10 % (CIFAR-100) for validation.
     validation_split: float = _num(0.15, 0.05, 0.5, "Validation share of the training set", step=0.05)
     limit: int = _num(0, 0, 60000, "Train on the first N training images (0 = all)")
+    # Keras' own callbacks, watching the validation loss: stop when it stops improving (keeping the best
+    # weights), or halve the learning rate when it stalls (a constant schedule only).
+    early_stopping: int = _num(0, 0, 50, "Stop after this many epochs without a better validation loss (0 = off)")
+    reduce_lr: int = _num(0, 0, 50, "Halve the learning rate after this many epochs without progress (0 = off)")
     seed: int = _num(0, 0, 2**31 - 1, "Random seed (split, initial weights, shuffling, dropout)")
 
     def __post_init__(self):
@@ -104,6 +108,9 @@ def validate(config: TrainConfig) -> None:
                 raise ConfigError(f"architecture {value!r} is unknown: choose one of {', '.join(ARCHITECTURES)}")
         elif value not in meta["choices"]:
             raise ConfigError(f"{name} = {value!r} is not allowed: choose one of {', '.join(meta['choices'])}")
+    if config.reduce_lr and config.schedule != "constant":
+        raise ConfigError(f"reduce_lr works with a constant learning rate only; the {config.schedule} schedule already "
+                          "plans every step's rate (set reduce_lr = 0 or schedule = constant)")
     arch = ARCHITECTURES[config.architecture]
     if arch.dataset != config.dataset:
         raise ConfigError(f"architecture {config.architecture!r} is for {arch.dataset}, not for dataset {config.dataset!r}")

@@ -18,10 +18,10 @@ schedules and the metrics behave exactly as under `model.fit`. What changes is t
   second; the last, smaller batch (as fit has it) is one more compiled step;
 - validation runs on device in one compiled call (batches of at least EVAL_BATCH; the loss is a
   batch-size-weighted mean, so the batch size does not change it);
-- callbacks get `on_epoch_begin`, `on_train_batch_end` (after each call) and `on_epoch_end` with the
-  same logs keys as fit (`loss`, `accuracy`, `val_loss`, `val_accuracy`); a callback that sets
-  `model.stop_training` stops training after the current call, and the epoch is finished (validated,
-  reported) as fit does.
+- callbacks get `on_epoch_begin`, `on_train_batch_end` (after each call, with the epoch's running `loss` and
+  `accuracy` as fit's batch logs have them) and `on_epoch_end` with the same logs keys as fit (`loss`,
+  `accuracy`, `val_loss`, `val_accuracy`); a callback that sets `model.stop_training` stops training after
+  the current call, and the epoch is finished (validated, reported) as fit does.
 
 At every epoch end the variables are written back into the Keras model, so the model, its saving and
 its evaluation stay ordinary Keras. With JAX the programs are compiled at the start of epoch 1, in
@@ -116,7 +116,7 @@ def enable_compilation_cache(path=None) -> Path | None:
 # --- the loop, common to the backends ------------------------------------------------------------
 
 def fit(model, x, y, *, validation_data=None, batch_size: int, epochs: int, seed: int = 0, shuffle: bool = True,
-        callbacks=(), chunk_seconds: float = CHUNK_SECONDS, eval_batch_size: int | None = None, initial_epoch: int = 0,
+        callbacks=(), chunk_seconds: float | None = None, eval_batch_size: int | None = None, initial_epoch: int = 0,
         rng: np.random.Generator | None = None) -> list[dict]:
     """Train a compiled model like `model.fit(x, one_hot(y), ..., initial_epoch=...)`; returns the logs of the
     epochs it trained. `rng` draws each epoch's permutation (default: seeded by `seed`); a caller that keeps it
@@ -140,6 +140,7 @@ def fit(model, x, y, *, validation_data=None, batch_size: int, epochs: int, seed
     full, rest = divmod(n, batch_size)
     steps = full + (1 if rest else 0)
     rng = np.random.default_rng(seed) if rng is None else rng
+    chunk_seconds = CHUNK_SECONDS if chunk_seconds is None else chunk_seconds
     callbacks = list(callbacks)
     for cb in callbacks:
         cb.set_model(model)
@@ -177,8 +178,9 @@ def fit(model, x, y, *, validation_data=None, batch_size: int, epochs: int, seed
             else:
                 stepper.train_rest()
                 done += 1
+            logs = stepper.train_logs()  # the epoch's running means so far, as fit's batch logs
             for cb in callbacks:
-                cb.on_train_batch_end(done - 1, {})
+                cb.on_train_batch_end(done - 1, logs)
             if model.stop_training:
                 break
         logs = stepper.train_logs()
@@ -188,6 +190,7 @@ def fit(model, x, y, *, validation_data=None, batch_size: int, epochs: int, seed
         history.append(logs)
         for cb in callbacks:
             cb.on_epoch_end(epoch, dict(logs))
+        stepper.reload()  # a callback may have set the learning rate or the weights (ReduceLROnPlateau, EarlyStopping)
         if model.stop_training:
             break
     if stepper is not None:
@@ -359,6 +362,13 @@ class _JaxStepper:
         tv, ntv, _, _ = self.state
         return {k: float(v) for k, v in self._call("evaluate", tv, ntv, list(self.metrics0), self.xv, self.yv).items()}
 
+    def reload(self):
+        """Take the weights and the optimizer's variables back from Keras, where epoch-end callbacks may have
+        assigned them (the metrics stay: they are reset at the next epoch)."""
+        model, mv = self.model, self.state[3]
+        self.state = ([v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables],
+                      [v.value for v in model.optimizer.variables], mv)
+
     def sync(self):
         """Write the state into the Keras variables (a reference swap, no copy)."""
         model = self.model
@@ -462,6 +472,9 @@ class _TFStepper:
         for variable, value in zip(model.metrics_variables, train_metrics):
             variable.assign(value)
         return logs
+
+    def reload(self):
+        pass  # the variables are Keras' own
 
     def sync(self):
         pass

@@ -23,6 +23,7 @@ from core.config import ConfigError, TrainConfig, from_dict
 QUEUE_FILE = ".queue.sqlite"
 ACTIVE = ("queued", "running")
 MAX_ATTEMPTS = 3  # a job whose worker dies is resumed by the next worker this many times in all, then failed
+MAX_SEEDS = 10
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -64,6 +65,7 @@ class JobSpec:
     data_dir: str | None = None
     resume: bool = False  # continue the existing run `run_id` from its checkpoint
     epochs: int | None = None  # with resume: train until this many epochs in all
+    group: dict | None = None  # one of several seeds of the same settings (see seed_group)
 
     @property
     def run_dir(self) -> Path:
@@ -117,11 +119,34 @@ def make_job(config: TrainConfig, runs_dir, *, name: str, preset: str | None = N
                    str(data_dir) if data_dir else None)
 
 
+def seed_group(config: TrainConfig, seeds: int) -> list[tuple[TrainConfig, dict]]:
+    """The same settings with `seeds` consecutive seeds (from the config's), each with the group record that ties
+    the runs together for Compare: {"id", "seeds", "index"}."""
+    if not 1 <= seeds <= MAX_SEEDS:
+        raise ConfigError(f"seeds = {seeds} is out of range: repeat a run with 1 to {MAX_SEEDS} seeds")
+    group_id = "g-" + runs.new_run_id()
+    return [(config.replace(seed=config.seed + i), {"id": group_id, "seeds": seeds, "index": i}) for i in range(seeds)]
+
+
+def make_seed_jobs(config: TrainConfig, runs_dir, *, name: str, seeds: int, preset: str | None = None,
+                   data_dir=None) -> list[JobSpec]:
+    """One job per seed ("name · seed 3"); a single seed is a plain job."""
+    if seeds == 1:
+        return [make_job(config, runs_dir, name=name, preset=preset, data_dir=data_dir)]
+    return [dataclasses.replace(make_job(c, runs_dir, name=seeded_name(name, c.seed), preset=preset, data_dir=data_dir),
+                                group=group) for c, group in seed_group(config, seeds)]
+
+
+def seeded_name(name: str, seed: int) -> str:
+    suffix = f" · seed {seed}"
+    return runs.clean_name(name[: runs.MAX_NAME_LENGTH - len(suffix)].rstrip() + suffix)
+
+
 def make_resume_job(run: runs.Run, *, epochs: int | None = None, data_dir=None) -> JobSpec:
     """A job that continues an existing run from its checkpoint (to `epochs` in all, default its own)."""
     config = from_dict({**run.config, "epochs": epochs or run.config["epochs"]})
     return JobSpec(config, run.name, run.id, str(run.path.parent.resolve()), run.record.get("preset"),
-                   str(data_dir) if data_dir else None, resume=True, epochs=epochs)
+                   str(data_dir) if data_dir else None, resume=True, epochs=epochs, group=run.record.get("group"))
 
 
 class Queue:

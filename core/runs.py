@@ -374,6 +374,36 @@ def rename_run(run: Run, new_name: str) -> None:
     update_record(run.path, name=clean_name(new_name))
 
 
+MAX_NOTES_LENGTH, MAX_TAGS, MAX_TAG_LENGTH = 2000, 10, 30
+
+
+def clean_tags(text_or_list) -> list[str]:
+    """Tags from "dropout, baseline" or a list: trimmed, lower-case, unique, in order; refused if too many or too long."""
+    items = text_or_list.split(",") if isinstance(text_or_list, str) else list(text_or_list or [])
+    tags = list(dict.fromkeys(t.strip().lower() for t in items if isinstance(t, str) and t.strip()))
+    if len(tags) > MAX_TAGS:
+        raise RunError(f"a run can have at most {MAX_TAGS} tags (these are {len(tags)})")
+    for tag in tags:
+        if len(tag) > MAX_TAG_LENGTH or not tag.isprintable():
+            raise RunError(f"the tag {tag[:40]!r} is not allowed: tags are printable and at most {MAX_TAG_LENGTH} characters")
+    return tags
+
+
+def annotate_run(run: Run, notes: str | None = None, tags=None) -> None:
+    """Set a run's notes and tags (one's own runs only); None leaves that part as it is."""
+    _own(run)
+    if run.problem:
+        raise RunError(f"run folder {run.path.name} is broken ({run.problem}); delete it instead")
+    changes = {}
+    if notes is not None:
+        if not isinstance(notes, str) or len(notes) > MAX_NOTES_LENGTH:
+            raise RunError(f"notes are text of at most {MAX_NOTES_LENGTH} characters")
+        changes["notes"] = notes.strip()
+    if tags is not None:
+        changes["tags"] = clean_tags(tags)
+    update_record(run.path, **changes)
+
+
 def delete_run(run: Run) -> None:
     _own(run)
     if run.status == "running":

@@ -59,3 +59,55 @@ def mcnemar_test(correct_a: np.ndarray, correct_b: np.ndarray) -> McNemarResult:
     exact = only_a + only_b < 25  # the usual rule: the chi-square approximation needs enough disagreements
     result = mcnemar([[both, only_a], [only_b, neither]], exact=exact, correction=True)
     return McNemarResult(correct_a.size, only_a, only_b, float(result.statistic), float(result.pvalue), exact)
+
+
+@dataclass(frozen=True)
+class SeedSummary:
+    """Test accuracies of one setting trained with several seeds."""
+
+    n: int
+    mean: float
+    sd: float  # sample standard deviation: how far one seed's result typically lands from the mean
+    low: float  # 95 % t-interval of the mean
+    high: float
+    minimum: float
+    maximum: float
+
+
+def seed_summary(values) -> SeedSummary:
+    """Mean, spread and the 95 % t-interval of the mean of per-seed results (at least two)."""
+    from scipy import stats
+
+    x = np.asarray(values, float)
+    if x.size < 2:
+        raise ValueError("a spread needs at least two seeds")
+    mean, sd = float(x.mean()), float(x.std(ddof=1))
+    half = float(stats.t.ppf(0.975, x.size - 1)) * sd / np.sqrt(x.size)
+    return SeedSummary(int(x.size), mean, sd, mean - half, mean + half, float(x.min()), float(x.max()))
+
+
+@dataclass(frozen=True)
+class WelchResult:
+    t: float
+    df: float
+    p_value: float
+
+    def significant(self, alpha: float = 0.05) -> bool:
+        return self.p_value < alpha
+
+    def sentence(self, name_a: str, a: SeedSummary, name_b: str, b: SeedSummary, alpha: float = 0.05) -> str:
+        head = (f"{name_a}: {a.mean:.1%} on average over {a.n} seeds (spread {a.sd:.1%}); {name_b}: {b.mean:.1%} over "
+                f"{b.n} seeds (spread {b.sd:.1%}). Welch's t-test gives {fmt.p_value(self.p_value)}: ")
+        if self.significant(alpha):
+            better = name_a if a.mean > b.mean else name_b
+            return head + (f"a gap this large would come from seed-to-seed chance less than {alpha:.0%} of the time, "
+                           f"so {better} is really better, beyond the luck of the seed.")
+        return head + "the gap is within what the seeds alone make; these settings are not shown to differ."
+
+
+def welch_test(a, b) -> WelchResult:
+    """Welch's t-test of two groups of per-seed results (it does not assume equal spreads)."""
+    from scipy import stats
+
+    result = stats.ttest_ind(np.asarray(a, float), np.asarray(b, float), equal_var=False)
+    return WelchResult(float(result.statistic), float(result.df), float(result.pvalue))

@@ -24,6 +24,7 @@ from core.config import TrainConfig
 
 HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"]
 PROGRESS_EVERY_S = 0.5
+BATCH_POINTS = 600  # the live chart's curve between epochs keeps this many recent points at most
 
 
 class Listener(Protocol):
@@ -128,6 +129,8 @@ def _callback_class():
             self._last_progress = 0.0
             self._epoch_start = time.monotonic()
             self._epoch = 0
+            self.batch_loss: list[list[float]] = []  # [epoch position, mean loss of the batches since the last point]
+            self._seen = (0, 0.0)  # batches of this epoch and their running mean loss at the last point
 
         def _progress(self, step, force=False):
             now = time.monotonic()
@@ -136,7 +139,7 @@ def _callback_class():
                 runs.write_json(self.run_dir / runs.PROGRESS_FILE, {
                     "epoch": self._epoch, "epochs": self.epochs, "step": step, "steps": self.steps,
                     "epoch_seconds": now - self._epoch_start, "images": self.images, "start_epoch": self.start_epoch,
-                    "updated": time.time()})
+                    "batch_loss": self.batch_loss, "updated": time.time()})
 
         def _check_stop(self):
             if not self.cancelled and self.should_stop():
@@ -145,10 +148,22 @@ def _callback_class():
 
         def on_epoch_begin(self, epoch, logs=None):
             self._epoch, self._epoch_start = epoch + 1, time.monotonic()
+            self._seen = (0, 0.0)
             self._progress(0, force=True)
+
+        def _batch_point(self, batches: int, running_loss: float) -> None:
+            """The mean loss of the batches since the last point, from the epoch's running mean (fit's batch logs)."""
+            before, before_mean = self._seen
+            if batches > before:
+                loss = (running_loss * batches - before_mean * before) / (batches - before)
+                self.batch_loss.append([round(self._epoch - 1 + batches / self.steps, 4), round(float(loss), 5)])
+                del self.batch_loss[:-BATCH_POINTS]
+            self._seen = (batches, running_loss)
 
         def on_train_batch_end(self, batch, logs=None):
             self.listener.on_batch(self._epoch, batch + 1, self.steps)
+            if logs and "loss" in logs and time.monotonic() - self._last_progress >= PROGRESS_EVERY_S:
+                self._batch_point(batch + 1, float(logs["loss"]))
             self._progress(batch + 1)
             self._check_stop()
 
@@ -171,6 +186,19 @@ def _callback_class():
     return RunCallback
 
 
+def keras_callbacks(config: TrainConfig) -> list:
+    """Early stopping and reduce-on-plateau, as the config asks (Keras' own callbacks, on the validation loss).
+    Their patience counters start afresh when a run is resumed."""
+    import keras
+
+    out = []
+    if config.early_stopping:
+        out.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.early_stopping, restore_best_weights=True))
+    if config.reduce_lr:
+        out.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=config.reduce_lr, min_lr=1e-6))
+    return out
+
+
 def steps_per_execution_for(steps_per_epoch: int) -> int:
     """Several steps per compiled call for model.fit where core.fast has no loop (torch): 1.3-2.3x faster
     on small MLPs under TensorFlow (docs/benchmarks.md), still a progress/cancel check every few hundred ms."""
@@ -179,8 +207,10 @@ def steps_per_execution_for(steps_per_epoch: int) -> int:
 
 def train(config: TrainConfig, runs_dir=runs.DEFAULT_RUNS_DIR, *, name: str | None = None, preset: str | None = None,
           data_dir=None, dataset: datasets.Dataset | None = None, listener: Listener | None = None,
-          should_stop: Callable[[], bool] = lambda: False, run_id: str | None = None, engine: str | None = None) -> Path:
+          should_stop: Callable[[], bool] = lambda: False, run_id: str | None = None, engine: str | None = None,
+          group: dict | None = None) -> Path:
     """Train and evaluate; returns the run folder. A failure is recorded in the run and re-raised.
+    `group` ties the run to the other seeds of the same settings (core.jobs.seed_group).
 
     `engine` picks the training loop, not the math: "fast" (core.fast: data on the device, many steps per
     compiled call) or "fit" (plain model.fit, the reference); default $CLASSROOM_ENGINE, else "fast".
@@ -192,7 +222,7 @@ def train(config: TrainConfig, runs_dir=runs.DEFAULT_RUNS_DIR, *, name: str | No
     engine = fast.resolve_engine(engine)
     env = environment()
     run_dir = runs.create_run(runs_dir, config.to_dict(), name or preset or config.architecture, preset, env, run_id)
-    runs.update_record(run_dir, engine=engine, engine_detail=fast.implementation(engine, env["backend"]),
+    runs.update_record(run_dir, engine=engine, engine_detail=fast.implementation(engine, env["backend"]), group=group,
                        **({"differs_from_preset": presets.get(preset).differences(config)} if preset else {}))
     return _train_segment(run_dir, config, None, engine, env, data_dir, dataset, listener, should_stop)
 
@@ -306,13 +336,14 @@ def _train_segment(run_dir: Path, config: TrainConfig, saved: checkpoint.Checkpo
 
         callback = _callback_class()(run_dir, config.epochs, steps, len(data.x_train), listener, should_stop,
                                      rows=saved.history if saved else (), save_checkpoint=save_checkpoint)
+        callbacks = [callback, *keras_callbacks(config)]
         fit_started = time.monotonic()
         if fast_loop:
             fast.fit(model, data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), batch_size=config.batch_size,
-                     epochs=config.epochs, seed=config.seed, callbacks=[callback], initial_epoch=start_epoch, rng=rng)
+                     epochs=config.epochs, seed=config.seed, callbacks=callbacks, initial_epoch=start_epoch, rng=rng)
         else:
             model.fit(data.x_train, one_hot(data.y_train, classes), validation_data=(data.x_val, one_hot(data.y_val, classes)),
-                      batch_size=config.batch_size, epochs=config.epochs, shuffle=True, verbose=0, callbacks=[callback],
+                      batch_size=config.batch_size, epochs=config.epochs, shuffle=True, verbose=0, callbacks=callbacks,
                       initial_epoch=start_epoch)
         fit_seconds = time.monotonic() - fit_started
         evaluate_started = time.monotonic()
@@ -323,8 +354,9 @@ def _train_segment(run_dir: Path, config: TrainConfig, saved: checkpoint.Checkpo
                      "evaluate_s": time.monotonic() - evaluate_started,
                      "total_s": sum(s["seconds"] for s in segments[:-1]) + time.monotonic() - started}
         segment.update(status=status, to_epoch=len(callback.rows), seconds=time.monotonic() - started)
+        stopped = next((cb.stopped_epoch + 1 for cb in callbacks[1:] if getattr(cb, "stopped_epoch", 0)), None)
         runs.update_record(run_dir, status=status, finished=runs.now_iso(), durations=durations,
-                           epochs_trained=len(callback.rows), segments=segments)
+                           epochs_trained=len(callback.rows), segments=segments, stopped_early_at=stopped)
         (run_dir / runs.PROGRESS_FILE).unlink(missing_ok=True)
         if status == "completed" and config.schedule != "constant":
             checkpoint.remove(run_dir)  # its optimizer state can never be used: the schedule has ended

@@ -1,69 +1,77 @@
-"""Compare runs: what was changed, what came out (with 95 % intervals), the curves, and whether a gap is real.
-
-Also where one's own runs are renamed, deleted, exported and imported. Shipped runs are read-only.
+"""Compare runs: tick them in the table of every run, then see what was changed, what came out (with 95 %
+intervals), the curves, and whether a gap is real. Also where one's own runs are renamed, annotated, deleted,
+exported and imported. Shipped runs are read-only.
 """
 
 import streamlit as st
 
 from core import formatting as fmt
-from ui import compare_view, manage, navigation, runs_view
+from ui import compare_view, manage, navigation, runs_table, runs_view
 from ui.session import all_runs
 
-SELECT_KEY = "compare.select"
+SELECT_KEY, ROUND_KEY = "compare.select", "compare.table_round"
 navigation.ensure_entry()
 ss = st.session_state
 
 st.title("Compare runs")
 manage.flash()
 
-runs = all_runs()
-by_id = {r.id: r for r in runs}
-comparable = [r for r in runs if runs_view.has_results(r)]
-comparable_ids = [r.id for r in comparable]
-
+listed = all_runs()
+comparable = [r for r in listed if runs_view.has_results(r)]
 # Another page's hand-over first, then the last choice here, else a pair of runs that can be compared.
-handed = navigation.handed_runs()
-if handed is not None:
-    ss[SELECT_KEY] = [i for i in handed if i in comparable_ids]
-elif SELECT_KEY in ss:
-    ss[SELECT_KEY] = [i for i in ss[SELECT_KEY] if i in comparable_ids]
-else:
+if (handed := navigation.handed_runs()) is not None:
+    ss[SELECT_KEY], ss[ROUND_KEY] = list(handed), ss.get(ROUND_KEY, 0) + 1  # a fresh table shows the new ticks
+elif SELECT_KEY not in ss:
     ss[SELECT_KEY] = compare_view.comparable_pair(comparable)
 
-chosen_ids = st.multiselect("Runs to compare", comparable_ids, format_func=lambda i: runs_view.run_option(by_id[i]),
-                            key=SELECT_KEY, persist_state="session", placeholder="Choose runs, shipped ones and yours")
-unavailable = [r for r in runs if not runs_view.has_results(r)]
+search_col, dataset_col = st.columns([3, 1.2], vertical_alignment="bottom")
+query = search_col.text_input("Search runs", key="compare.search", placeholder="Words in a run's name, tags or notes")
+dataset = dataset_col.segmented_control("Dataset", ["Fashion-MNIST", "CIFAR-100"], key="compare.dataset")
+table = runs_table.frame(listed, set(ss[SELECT_KEY]))
+shown = runs_table.search(table, query, dataset)
+edited = st.data_editor(
+    shown, key=f"compare.table_{ss.get(ROUND_KEY, 0)}_{query}_{dataset}", hide_index=True, width="stretch",
+    height=min(420, 38 * (len(shown) + 1) + 3), disabled=runs_table.SHOWN,
+    column_config={runs_table.PICK: st.column_config.CheckboxColumn(runs_table.PICK, help="Tick runs to compare them"),
+                   "Test acc. (%)": st.column_config.NumberColumn(format="%.1f"),
+                   "Best val. (%)": st.column_config.NumberColumn(format="%.1f"),
+                   "Learning rate": st.column_config.NumberColumn(format="%g"), "L2": st.column_config.NumberColumn(format="%g")})
+visible = {r.id for r in runs_table.chosen_runs(shown, listed)}
+hidden = [r for r in runs_table.chosen_runs(table, listed) if r.id not in visible]  # ticked, then filtered out
+chosen = runs_table.chosen_runs(edited, listed) + hidden
+ss[SELECT_KEY] = [r.id for r in chosen]
+st.caption(f"{len(table)} runs with results ({len(shown)} shown); click a column's name to sort. A group of seeds is one "
+           "row; its accuracy is the seeds' mean.")
+
+unavailable = [r for r in listed if not runs_view.has_results(r)]
 if unavailable:
     with st.expander(f"{len(unavailable)} run{'' if len(unavailable) == 1 else 's'} without results to compare"):
         for r in unavailable:
             why = r.problem or r.record.get("error") or ("still training" if r.status == "running" else "no results written")
             st.markdown(f"- **{fmt.text(r.name)}** ({runs_view.owner(r)}, {r.status}): {fmt.text(why)}")
 
-chosen = [by_id[i] for i in chosen_ids]
-if not chosen:
-    st.info("Choose one or more runs above to compare them." if comparable_ids else
+rows = compare_view.entries(chosen)
+if not rows:
+    st.info("Tick one or more runs above to compare them." if comparable else
             "No finished runs yet: train one on the Train page, or import one below.")
 else:
-    labels = runs_view.short_labels(chosen)
-
     st.subheader("What differs")
-    show_all = st.toggle("Show all hyperparameters", key="compare.all_params", disabled=len(chosen) == 1)
-    table = compare_view.hyperparameter_table(chosen, labels, show_all or len(chosen) == 1)
-    if table.empty:
+    show_all = st.toggle("Show all hyperparameters", key="compare.all_params", disabled=len(rows) == 1)
+    differs = compare_view.hyperparameter_table(rows, show_all or len(rows) == 1)
+    if differs.empty:
         st.markdown("These runs share every hyperparameter.")
     else:
-        st.table(table)
+        st.table(differs)
 
     st.subheader("Results")
-    st.table(compare_view.results_table(chosen, labels))
-    compare_view.results_charts(chosen, labels)
-
-    if len(chosen) >= 2:
-        compare_view.mcnemar_section(chosen, labels)
+    st.table(compare_view.results_table(rows))
+    compare_view.results_charts(rows)
+    compare_view.mcnemar_section(rows)
+    compare_view.seeds_section(rows)
 
     st.subheader("Training curves")
-    compare_view.curve_charts(chosen, labels)
+    compare_view.curve_charts(rows)
 
 st.divider()
-if (selection := manage.section(runs, chosen_ids)) is not None:
+if (selection := manage.section(listed, [r.id for r in chosen])) is not None:
     navigation.open_compare(selection)

@@ -13,7 +13,7 @@ from core import presets, runs, worker
 from core.architectures import ARCHITECTURES
 from core.config import DATASETS, ConfigError, from_dict
 from core.datasets import DATASET_INFO, availability
-from core.jobs import make_job
+from core.jobs import MAX_SEEDS, make_seed_jobs
 from ui import model_view, navigation, train_live
 from ui import train_settings as form
 from ui.session import client_id, queue, settings
@@ -43,9 +43,9 @@ if job is not None and job.active:
 
 # --- what to train ---------------------------------------------------------------------------------------
 dataset = ss[form.key("dataset")]
-c_data, c_preset, c_arch = st.columns([1.3, 2, 1.6])
-c_data.segmented_control("Dataset", DATASETS, format_func=lambda d: DATASET_INFO[d].title, key=form.key("dataset"),
-                         required=True, on_change=form.on_dataset, persist_state="session", width="stretch")
+st.segmented_control("Dataset", DATASETS, format_func=lambda d: DATASET_INFO[d].title, key=form.key("dataset"),
+                     required=True, on_change=form.on_dataset, persist_state="session")
+c_preset, c_arch = st.columns([1.2, 1])
 c_preset.selectbox("Start from", [form.CUSTOM] + [p.id for p in presets.for_dataset(dataset)], key=form.PRESET_KEY,
                    format_func=lambda p: presets.PRESETS[p].title if p else "Your own settings",
                    on_change=form.on_preset, persist_state="session")
@@ -110,12 +110,15 @@ if config is not None:
             + (" That is long for a lesson: fewer epochs or an image limit make it shorter." if guess.long else ""))
 
 active = job is not None and job.active
-c_name, c_button = st.columns([3, 1], vertical_alignment="bottom")
+c_name, c_seeds, c_button = st.columns([3, 1, 1], vertical_alignment="bottom")
 # Left empty, the name is made from the settings and shown as the placeholder: it follows every slider
 # without the page ever writing into a field the user may be typing in.
 auto_name = form.default_name(config, preset_id) if config is not None else ""
 typed = c_name.text_input("Run name", key="train.name", max_chars=runs.MAX_NAME_LENGTH, persist_state="session",
                           placeholder=auto_name, help="Leave it empty to use the name made from the settings.")
+seeds = c_seeds.number_input("Repeat with seeds", min_value=1, max_value=MAX_SEEDS, value=1, key="train.seeds",
+                             help="Train the same settings with 2 to 10 seeds (different initial weights, shuffling and "
+                                  "dropout): Compare then shows how much a result moves by chance alone.")
 name = typed.strip() or auto_name
 name_ok = True
 try:
@@ -123,12 +126,13 @@ try:
 except runs.RunError as e:
     name_ok = False
     st.error(f"This name cannot be used: {fmt.text(e)}.")
-pressed = c_button.button("Train", type="primary", icon=":material/model_training:", key="train.submit", width="stretch",
-                          disabled=config is None or not name_ok or active,
+pressed = c_button.button("Train" if seeds == 1 else f"Train {seeds} runs", type="primary", icon=":material/model_training:",
+                          key="train.submit", width="stretch", disabled=config is None or not name_ok or active,
                           help="One run at a time per browser: wait for yours or stop it." if active else None)
 if pressed:
-    queue().submit(make_job(config, config_env.runs_dir, name=name, preset=preset_id or None, data_dir=config_env.data_dir),
-                   owner=client_id())
+    for spec in make_seed_jobs(config, config_env.runs_dir, name=name, seeds=int(seeds), preset=preset_id or None,
+                               data_dir=config_env.data_dir):
+        queue().submit(spec, owner=client_id())
     with st.spinner("Starting a training worker…"):
         worker.ensure_workers(config_env.runs_dir, config_env.workers)
     st.rerun()

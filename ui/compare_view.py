@@ -6,6 +6,7 @@ The tables and points are pure functions of the runs (tested without a browser);
 from __future__ import annotations
 
 import textwrap
+from dataclasses import dataclass
 
 import altair as alt
 import numpy as np
@@ -14,7 +15,7 @@ import streamlit as st
 
 from core import formatting as fmt
 from core import runs
-from core.stats import mcnemar_test, wald_interval
+from core.stats import SeedSummary, mcnemar_test, seed_summary, wald_interval, welch_test
 from ui import runs_view
 
 ACCURACY_MEASURES = ["test", "validation", "best validation", "training"]
@@ -22,6 +23,58 @@ LOSS_MEASURES = ["test", "validation", "training"]
 # Test in black: it is the number that counts; the others are how the run got there.
 MEASURE_COLOURS = {"test": "#111111", "validation": "#4c78a8", "best validation": "#9ecae9", "training": "#e45756"}
 ROW_PX = 26  # height of one measure's row: both charts use ACCURACY_MEASURES' rows, so runs line up side by side
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One row of Compare: a run, or the seeds of one setting (a group, shown as their mean and spread)."""
+
+    id: str  # the run's id, or the group's
+    label: str
+    runs: tuple[runs.Run, ...]
+
+    @property
+    def is_group(self) -> bool:
+        return len(self.runs) > 1
+
+    @property
+    def dataset(self):
+        return self.runs[0].record.get("dataset")
+
+    def values(self, key: str) -> list[float]:
+        return [v for r in self.runs if isinstance(v := runs_view.metrics(r).get(key), (int, float))]
+
+    def mean(self, key: str) -> float | None:
+        values = self.values(key)
+        return float(np.mean(values)) if values else None
+
+    def seeds(self) -> SeedSummary | None:
+        return seed_summary(self.values("test_accuracy")) if self.is_group else None
+
+
+def group_id(run: runs.Run) -> str | None:
+    return (run.record.get("group") or {}).get("id")
+
+
+def entries(chosen: list[runs.Run]) -> list[Entry]:
+    """The chosen runs as rows: the seeds of a group together (two or more of them), the rest alone, in order."""
+    members: dict[str, list[runs.Run]] = {}
+    for r in chosen:
+        if group_id(r):
+            members.setdefault(group_id(r), []).append(r)
+    out, done = [], set()
+    for r in chosen:
+        gid = group_id(r)
+        if gid and len(members[gid]) > 1:
+            if gid not in done:
+                done.add(gid)
+                seeds = sorted(members[gid], key=lambda m: m.config.get("seed", 0))
+                name = seeds[0].name.rsplit(" · seed ", 1)[0]
+                out.append(Entry(gid, f"{name} ({len(seeds)} seeds)", tuple(seeds)))
+        else:
+            out.append(Entry(r.id, r.name, (r,)))
+    names = [e.label for e in out]
+    return [Entry(e.id, e.label if names.count(e.label) == 1 else f"{e.label} ({e.id[-6:]})", e.runs) for e in out]
 
 
 def comparable_pair(candidates: list[runs.Run]) -> list[str]:
@@ -34,69 +87,79 @@ def comparable_pair(candidates: list[runs.Run]) -> list[str]:
     return [c.id for c in candidates[:1]]
 
 
-def hyperparameter_table(selected: list[runs.Run], labels: dict[str, str], everything: bool) -> pd.DataFrame:
-    """Config fields (rows) by run (columns), as people read them: only the fields whose values differ, unless
-    `everything`."""
-    names = list(dict.fromkeys(k for r in selected for k in r.config))
+def hyperparameter_table(chosen: list[Entry], everything: bool) -> pd.DataFrame:
+    """Config fields (rows) by entry (columns), as people read them: only the fields whose values differ, unless
+    `everything`. A group's seeds show as their range."""
+    def shown(entry: Entry, name: str) -> str:
+        values = sorted({r.config.get(name) for r in entry.runs}, key=str)
+        if len(values) > 1 and name == "seed":
+            return f"{min(values)}–{max(values)}"
+        return fmt.setting(name, values[0])
+
+    names = list(dict.fromkeys(k for e in chosen for r in e.runs for k in r.config))
     rows = {}
     for name in names:
-        values = [r.config.get(name) for r in selected]
+        values = [shown(e, name) for e in chosen]
         if everything or any(v != values[0] for v in values[1:]):
-            rows[runs_view.field_label(name)] = [fmt.setting(name, v) for v in values]
-    return pd.DataFrame.from_dict(rows, orient="index", columns=[labels[r.id] for r in selected])
+            rows[runs_view.field_label(name)] = values
+    return pd.DataFrame.from_dict(rows, orient="index", columns=[e.label for e in chosen])
 
 
-def results_table(selected: list[runs.Run], labels: dict[str, str]) -> pd.DataFrame:
-    mixed = len({r.record.get("dataset") for r in selected}) > 1
+def results_table(chosen: list[Entry]) -> pd.DataFrame:
+    """A row per entry; a group's numbers are means over its seeds, its test accuracy with the spread."""
+    mixed = len({e.dataset for e in chosen}) > 1
     rows = []
-    for r in selected:
-        m = runs_view.metrics(r)
-        best = m.get("best_val_accuracy")
-        loss = lambda key: f"{m[key]:.3f}" if isinstance(m.get(key), (int, float)) else fmt.DASH  # noqa: E731
-        row = {"Run": labels[r.id]}
+    for e in chosen:
+        m = runs_view.metrics(e.runs[0])
+        loss = lambda key: f"{v:.3f}" if (v := e.mean(key)) is not None else fmt.DASH  # noqa: E731
+        row = {"Run": e.label}
         if mixed:
-            row["Dataset"] = runs_view.dataset_title(r.record.get("dataset"))
-        row.update({
-            "Test accuracy": fmt.pct(m.get("test_accuracy")),
-            "95 % interval": fmt.accuracy_interval_text(m),
-            "Best val. acc.": f"{fmt.pct(best)} (epoch {m.get('best_epoch')})" if best is not None else fmt.DASH,
-            "Train acc.": fmt.pct(m.get("train_accuracy")),
-            "Val. acc.": fmt.pct(m.get("val_accuracy")),
-            "Train loss": loss("train_loss"),
-            "Val. loss": loss("val_loss"),
-            "Epochs": str(m.get("epochs_trained", fmt.DASH)),
-        })
+            row["Dataset"] = runs_view.dataset_title(e.dataset)
+        if e.is_group:
+            s = e.seeds()
+            test, interval = f"{fmt.pct(s.mean)} ± {fmt.pct(s.sd)}", fmt.interval(s.low, s.high)
+            best = f"{fmt.pct(e.mean('best_val_accuracy'))} (mean)"
+        else:
+            test, interval = fmt.pct(m.get("test_accuracy")), fmt.accuracy_interval_text(m)
+            best = f"{fmt.pct(m['best_val_accuracy'])} (epoch {m.get('best_epoch')})" if "best_val_accuracy" in m else fmt.DASH
+        row.update({"Test accuracy": test, "95 % interval": interval, "Best val. acc.": best,
+                    "Train acc.": fmt.pct(e.mean("train_accuracy")), "Val. acc.": fmt.pct(e.mean("val_accuracy")),
+                    "Train loss": loss("train_loss"), "Val. loss": loss("val_loss"),
+                    "Epochs": str(m.get("epochs_trained", fmt.DASH))})
         rows.append(row)
     return pd.DataFrame(rows).set_index("Run")
 
 
-def accuracy_points(selected: list[runs.Run], labels: dict[str, str]) -> pd.DataFrame:
-    """One row per run and measure, in %; low/high hold the 95 % Wald interval where one is honest."""
+def accuracy_points(chosen: list[Entry]) -> pd.DataFrame:
+    """One row per entry and measure, in %; low/high hold a 95 % interval where one is honest: Wald for one run's
+    test and validation accuracy, the t-interval of the seeds' mean for a group's test accuracy."""
     rows = []
-    for r in selected:
-        m = runs_view.metrics(r)
-        val, n_val = m.get("val_accuracy"), (r.record.get("data") or {}).get("validation")
-        val_ci = None
-        if isinstance(val, (int, float)) and n_val:
-            low, high = wald_interval(round((1 - val) * n_val), n_val)
-            val_ci = (1 - high, 1 - low)
-        for measure, value, ci in (("test", m.get("test_accuracy"), fmt.accuracy_interval(m)),
-                                   ("validation", val, val_ci),
-                                   ("best validation", m.get("best_val_accuracy"), None),
-                                   ("training", m.get("train_accuracy"), None)):
-            if isinstance(value, (int, float)):
-                rows.append({"run": labels[r.id], "measure": measure, "value": value * 100,
+    for e in chosen:
+        if e.is_group:
+            s = e.seeds()
+            test_ci, val_ci = (s.low, s.high), None
+        else:
+            m, r = runs_view.metrics(e.runs[0]), e.runs[0]
+            test_ci, val_ci = fmt.accuracy_interval(m), None
+            val, n_val = m.get("val_accuracy"), (r.record.get("data") or {}).get("validation")
+            if isinstance(val, (int, float)) and n_val:
+                low, high = wald_interval(round((1 - val) * n_val), n_val)
+                val_ci = (1 - high, 1 - low)
+        for measure, value, ci in (("test", e.mean("test_accuracy"), test_ci), ("validation", e.mean("val_accuracy"), val_ci),
+                                   ("best validation", e.mean("best_val_accuracy"), None),
+                                   ("training", e.mean("train_accuracy"), None)):
+            if value is not None:
+                rows.append({"run": e.label, "measure": measure, "value": value * 100,
                              "low": ci[0] * 100 if ci else None, "high": ci[1] * 100 if ci else None})
     return pd.DataFrame(rows, columns=["run", "measure", "value", "low", "high"])
 
 
-def loss_points(selected: list[runs.Run], labels: dict[str, str]) -> pd.DataFrame:
+def loss_points(chosen: list[Entry]) -> pd.DataFrame:
     rows = []
-    for r in selected:
-        m = runs_view.metrics(r)
+    for e in chosen:
         for measure, key in zip(LOSS_MEASURES, ("test_loss", "val_loss", "train_loss")):
-            if isinstance(m.get(key), (int, float)):
-                rows.append({"run": labels[r.id], "measure": measure, "value": m[key]})
+            if (value := e.mean(key)) is not None:
+                rows.append({"run": e.label, "measure": measure, "value": value})
     return pd.DataFrame(rows, columns=["run", "measure", "value"])
 
 
@@ -126,65 +189,90 @@ def points_chart(frame: pd.DataFrame, run_order: list[str], measures: list[str],
     return alt.layer(*layers).properties(title=title, height=ROW_PX * len(ACCURACY_MEASURES) * len(run_order))
 
 
-def curves_chart(selected: list[runs.Run], labels: dict[str, str], colour: alt.Scale, metric: str, title: str) -> alt.Chart:
-    """Per-epoch curves: colour is the run, a solid line training and a dashed line validation."""
+def curve_frame(chosen: list[Entry], metric: str) -> pd.DataFrame:
+    """Per epoch and split: a run's value, or a group's mean with its lowest and highest seed (the band)."""
     frames = []
-    for r in selected:
-        h = runs_view.history(r)
+    for e in chosen:
         for split, column in (("training", metric), ("validation", f"val_{metric}")):
-            if column in h and len(h):
-                frames.append(pd.DataFrame({"run": labels[r.id], "split": split, "epoch": h["epoch"], "value": h[column]}))
-    data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["run", "split", "epoch", "value"])
+            per_seed = [runs_view.history(r).set_index("epoch")[column] for r in e.runs if column in runs_view.history(r)]
+            if not per_seed:
+                continue
+            table = pd.concat(per_seed, axis=1)
+            frames.append(pd.DataFrame({"run": e.label, "split": split, "epoch": table.index, "value": table.mean(axis=1),
+                                        "low": table.min(axis=1), "high": table.max(axis=1)}))
+    data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["run", "split", "epoch", "value",
+                                                                                      "low", "high"])
     if metric == "accuracy":
-        data["value"] = data["value"] * 100
-    return alt.Chart(data).mark_line(strokeWidth=3).encode(
-        x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(format="d", tickMinStep=1)),  # whole epochs, even for 2 of them
-        y=alt.Y("value:Q", title="accuracy (%)" if metric == "accuracy" else "loss", scale=alt.Scale(zero=False)),
-        color=alt.Color("run:N", scale=colour, title=None, legend=alt.Legend(orient="bottom", direction="vertical")),
+        data[["value", "low", "high"]] = data[["value", "low", "high"]] * 100
+    return data
+
+
+def curves_chart(chosen: list[Entry], colour: alt.Scale, metric: str, title: str) -> alt.Chart:
+    """Per-epoch curves: colour is the entry, a solid line training and a dashed line validation; a group's
+    seeds make a band from the lowest to the highest around their mean."""
+    data = curve_frame(chosen, metric)
+    x = alt.X("epoch:Q", title="epoch", axis=alt.Axis(format="d", tickMinStep=1))  # whole epochs, even for 2 of them
+    y_title = "accuracy (%)" if metric == "accuracy" else "loss"
+    color = alt.Color("run:N", scale=colour, title=None, legend=alt.Legend(orient="bottom", direction="vertical"))
+    lines = alt.Chart(data).mark_line(strokeWidth=3).encode(
+        x=x, y=alt.Y("value:Q", title=y_title, scale=alt.Scale(zero=False)), color=color,
         strokeDash=alt.StrokeDash("split:N", title=None, legend=alt.Legend(orient="top"),
                                   scale=alt.Scale(domain=["training", "validation"], range=[[1, 0], [6, 4]])),
         tooltip=["run", "split", "epoch", alt.Tooltip("value:Q", format=".3f")],
-    ).properties(title=title, height=340)
+    )
+    bands = alt.Chart(data).transform_filter("datum.high > datum.low").mark_area(opacity=0.18).encode(
+        x=x, y="low:Q", y2="high:Q", color=color, detail="split:N")
+    return alt.layer(bands, lines).properties(title=title, height=340)
 
 
-def results_charts(chosen: list[runs.Run], labels: dict[str, str]) -> None:
-    order = [labels[r.id] for r in chosen]
+def results_charts(chosen: list[Entry]) -> None:
+    order = [e.label for e in chosen]
     # The loss chart leaves out the run names: it lists the runs in the same rows, beside the accuracy chart.
     left, right = st.columns([1.7, 1], gap="medium")
-    left.altair_chart(runs_view.styled(points_chart(accuracy_points(chosen, labels), order, ACCURACY_MEASURES,
-                                                    "Accuracy", "accuracy (%)")))
-    right.altair_chart(runs_view.styled(points_chart(loss_points(chosen, labels), order, LOSS_MEASURES, "Loss", "loss",
+    left.altair_chart(runs_view.styled(points_chart(accuracy_points(chosen), order, ACCURACY_MEASURES, "Accuracy",
+                                                    "accuracy (%)")))
+    right.altair_chart(runs_view.styled(points_chart(loss_points(chosen), order, LOSS_MEASURES, "Loss", "loss",
                                                      with_names=False)))
     st.caption("Validation and training: the last epoch. Bars: 95 % intervals (Wald, as in the report) of the test "
-               "and validation accuracy. The training accuracy is averaged over the last epoch with dropout on, and the "
-               "best validation epoch was picked after the fact, so neither has an honest interval. "
-               "Losses include the L2 penalty.")
+               "and validation accuracy; for a group of seeds, the interval of the seeds' mean test accuracy. The training "
+               "accuracy is averaged over the last epoch with dropout on, and the best validation epoch was picked after "
+               "the fact, so neither has an honest interval. Losses include the L2 penalty.")
 
 
-def curve_charts(chosen: list[runs.Run], labels: dict[str, str]) -> None:
-    order = [labels[r.id] for r in chosen]
+def curve_charts(chosen: list[Entry]) -> None:
+    order = [e.label for e in chosen]
     colour = alt.Scale(domain=order, scheme="tableau10" if len(chosen) <= 10 else "tableau20")
     left, right = st.columns(2, gap="large")
-    left.altair_chart(runs_view.styled(curves_chart(chosen, labels, colour, "accuracy", "Accuracy per epoch")))
-    right.altair_chart(runs_view.styled(curves_chart(chosen, labels, colour, "loss", "Loss per epoch")))
+    left.altair_chart(runs_view.styled(curves_chart(chosen, colour, "accuracy", "Accuracy per epoch")))
+    right.altair_chart(runs_view.styled(curves_chart(chosen, colour, "loss", "Loss per epoch")))
+    if any(e.is_group for e in chosen):
+        st.caption("A group of seeds: its mean, with a band from its lowest to its highest seed.")
 
 
-def mcnemar_section(selected: list[runs.Run], labels: dict[str, str]) -> None:
-    """McNemar's test on the paired test predictions of two runs (picked when more are selected)."""
+def _pick_two(candidates: list[Entry], key: str) -> tuple[Entry, Entry]:
+    """The first two entries, or the two the student picks when there are more."""
+    if len(candidates) == 2:
+        return candidates[0], candidates[1]
+    by_id = {e.id: e for e in candidates}
+    left, right = st.columns(2)
+    a = left.selectbox("First", list(by_id), format_func=lambda i: by_id[i].label, key=f"compare.{key}_a")
+    b = right.selectbox("Second", [i for i in by_id if i != a], format_func=lambda i: by_id[i].label, key=f"compare.{key}_b")
+    return by_id[a], by_id[b]
+
+
+def mcnemar_section(chosen: list[Entry]) -> None:
+    """McNemar's test on the paired test predictions of two single runs (picked when there are more)."""
+    singles = [e for e in chosen if not e.is_group]
+    if len(singles) < 2:
+        return
     st.subheader("Is the difference in test accuracy real?")
-    first, second = selected[:2]
-    if len(selected) > 2:
-        ids = [r.id for r in selected]
-        left, right = st.columns(2)
-        a = left.selectbox("First run", ids, format_func=labels.get, key="compare.pair_a")
-        b = right.selectbox("Second run", [i for i in ids if i != a], format_func=labels.get, key="compare.pair_b")
-        first, second = (next(r for r in selected if r.id == i) for i in (a, b))
-    name_a, name_b = fmt.text(labels[first.id]), fmt.text(labels[second.id])
-    if first.record.get("dataset") != second.record.get("dataset"):
+    first, second = _pick_two(singles, "pair")
+    name_a, name_b = fmt.text(first.label), fmt.text(second.label)
+    if first.dataset != second.dataset:
         st.info(f"{name_a} and {name_b} were tested on different datasets, so there is nothing to pair.")
         return
     try:
-        pa, pb = runs_view.predictions(first), runs_view.predictions(second)
+        pa, pb = runs_view.predictions(first.runs[0]), runs_view.predictions(second.runs[0])
     except runs.RunError as e:
         st.error(f"Cannot read the predictions: {fmt.text(e)}")
         return
@@ -195,3 +283,18 @@ def mcnemar_section(selected: list[runs.Run], labels: dict[str, str]) -> None:
     (st.success if result.significant() else st.info)(result.sentence(name_a, name_b))
     st.caption("McNemar's test counts only the test images on which exactly one of the two runs is right: "
                "the fair way to compare two classifiers scored on the same test set.")
+
+
+def seeds_section(chosen: list[Entry]) -> None:
+    """Two groups of seeds: is the gap between their means larger than the seed-to-seed spread?"""
+    groups = [e for e in chosen if e.is_group]
+    if len(groups) < 2:
+        return
+    st.subheader("Beyond the luck of the seed?")
+    first, second = _pick_two(groups, "groups")
+    a, b = first.seeds(), second.seeds()
+    result = welch_test(first.values("test_accuracy"), second.values("test_accuracy"))
+    (st.success if result.significant() else st.info)(result.sentence(fmt.text(first.label), a, fmt.text(second.label), b))
+    st.caption("Welch's t-test compares the two means against how much each group's seeds scatter. It assumes the seeds' "
+               "results are independent and scatter roughly like a bell curve, and it does not need the two spreads to be "
+               "equal. With few seeds it is cautious: more seeds make a small real gap easier to see.")

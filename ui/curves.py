@@ -13,19 +13,23 @@ import streamlit as st
 TRAIN_COLOR, VAL_COLOR = "#2563eb", "#ea580c"
 SPLITS = {"training": ("", TRAIN_COLOR), "validation": ("val_", VAL_COLOR)}
 METRICS = {"accuracy": ("Accuracy", ".0%"), "loss": ("Loss", ".2f")}
-CURVES_DATASET = "curves"
+CURVES_DATASET, BATCHES_DATASET = "curves", "batches"
+BATCH_COLOR = "#93c5fd"
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def curve_spec(metric: str, epochs: int, reference: tuple[tuple[str, float], ...], chance: float | None = None) -> dict:
-    """The Vega-Lite spec of one curve chart, without its data; accuracy charts mark chance level (guessing)."""
+def curve_spec(metric: str, epochs: int, reference: tuple[tuple[str, float], ...], chance: float | None = None,
+               batches: bool = False) -> dict:
+    """The Vega-Lite spec of one curve chart, without its data; accuracy charts mark chance level (guessing); with
+    `batches`, the loss chart also draws the loss of recent batches between the epochs (a thin line from 0)."""
     title, number = METRICS[metric]
     color = alt.Color("split:N", title=None, scale=alt.Scale(domain=list(SPLITS), range=[c for _, c in SPLITS.values()]),
                       legend=alt.Legend(orient="top", labelFontSize=18, symbolSize=250, symbolStrokeWidth=4))
     big = dict(labelFontSize=18, titleFontSize=18)  # read from the back of a classroom
     # Whole epochs only: a 2-epoch run must not get ticks at 1.5.
-    x = alt.X("epoch:Q", title="Epoch", scale=alt.Scale(domain=[1, max(2, epochs)]),
-              axis=alt.Axis(tickMinStep=1, format="d", values=list(range(1, epochs + 1)) if epochs <= 12 else alt.Undefined,
+    first = 0 if batches else 1
+    x = alt.X("epoch:Q", title="Epoch", scale=alt.Scale(domain=[first, max(2, epochs)]),
+              axis=alt.Axis(tickMinStep=1, format="d", values=list(range(first, epochs + 1)) if epochs <= 12 else alt.Undefined,
                             **big))
     y = alt.Y("value:Q", title=None, scale=alt.Scale(zero=False), axis=alt.Axis(format=number, **big))
     tooltip = [alt.Tooltip("epoch:Q", title="Epoch"), alt.Tooltip("split:N", title=""),
@@ -36,6 +40,10 @@ def curve_spec(metric: str, epochs: int, reference: tuple[tuple[str, float], ...
         marks = pd.DataFrame([{"split": split, "value": value} for split, value in reference])
         layers.append(alt.Chart(marks).mark_rule(strokeDash=[8, 6], strokeWidth=2).encode(y="value:Q", color=color))
         title += "   (dashed: the report)"
+    if batches:
+        recent = alt.Chart(alt.Data(name=BATCHES_DATASET)).mark_line(strokeWidth=1.5, color=BATCH_COLOR, opacity=0.9)
+        layers.insert(0, recent.encode(x=x, y=y, tooltip=[alt.Tooltip("value:Q", title="Recent batches' loss", format=".3f")]))
+        title += "   (thin: recent batches)"
     if metric == "accuracy" and chance:
         line = pd.DataFrame({"value": [chance], "label": [f"chance ({chance:.0%})"]})
         rule = alt.Chart(line).encode(y="value:Q")
@@ -46,11 +54,12 @@ def curve_spec(metric: str, epochs: int, reference: tuple[tuple[str, float], ...
     return chart.properties(title=alt.Title(title, fontSize=22, anchor="start"), height=340).to_dict()
 
 
-def curves(history: pd.DataFrame, epochs: int, reference=None, chance: float | None = None) -> None:
+def curves(history: pd.DataFrame, epochs: int, reference=None, chance: float | None = None,
+           batch_loss: list | None = None) -> None:
     """Accuracy and loss per epoch; dashed lines: the report's figures (a presets.ReportFigures); dotted: chance,
     drawn when the run comes near it (always drawn, it would squash the curves of networks that learn)."""
-    if history.empty:
-        st.caption("The curves appear when the first epoch ends.")
+    if history.empty and not batch_loss:
+        st.caption("The curves appear when the first batches are done.")
         return
     accuracies = history[[c for c in ("accuracy", "val_accuracy") if c in history]].min().min()
     near_chance = chance if chance and accuracies == accuracies and accuracies < 3 * chance else None
@@ -61,6 +70,9 @@ def curves(history: pd.DataFrame, epochs: int, reference=None, chance: float | N
         marks = tuple((split, float(value)) for split, value in
                       (("training", getattr(reference, f"train_{metric}", None)),
                        ("validation", getattr(reference, f"val_{metric}", None))) if value is not None)
-        spec = curve_spec(metric, epochs, marks, near_chance)
+        with_batches = metric == "loss" and bool(batch_loss)
+        spec = curve_spec(metric, epochs, marks, near_chance, with_batches)
         spec["datasets"] = {**spec.get("datasets", {}), CURVES_DATASET: data}
+        if with_batches:
+            spec["datasets"][BATCHES_DATASET] = pd.DataFrame(batch_loss, columns=["epoch", "value"])
         column.vega_lite_chart(spec, width="stretch")

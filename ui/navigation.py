@@ -34,31 +34,32 @@ REPORT = PageInfo("pages/report.py", "The report", ":material/description:",
 PAGES = (HOME, TRAIN, COMPARE, INSPECT, REPORT)
 
 INSPECT_KEY, COMPARE_KEY = "nav.inspect_run", "nav.compare_runs"
-_declared = False  # this server process has run the entry's navigation at least once
-
-
-def _pages(position: str = "sidebar"):
-    return st.navigation([st.Page(p.path, title=p.title, icon=p.icon, default=p.default) for p in PAGES], position=position)
+_declared = False  # this server process has declared the navigation (the entry runs it on every request)
 
 
 def run() -> None:
-    """The entry's whole job after the page config: give the browser an id, declare the pages, run the chosen one."""
+    """The entry's whole job after the page config: give the browser an id, declare the pages, run the chosen one.
+    The page list is across the top: a sidebar would take a quarter of a 1280-pixel projector."""
     global _declared
     client_id()
-    page = _pages()
     _declared = True
-    page.run()
+    st.navigation(_pages(), position="top").run()
+
+
+def _pages() -> list:
+    return [st.Page(p.path, title=p.title, icon=p.icon, default=p.default) for p in PAGES]
 
 
 def ensure_entry() -> None:
     """Every page calls this first. A folder named pages/ beside the entry puts a fresh Streamlit server in its
-    old pages-folder mode until some script declares st.navigation: the very first request, if it is a deep
-    link such as /train, runs pages/train.py alone (no browser id, every file of pages/ in the sidebar).
-    Declaring the navigation ends that mode for the whole server; the rerun then goes through the entry."""
+    old pages-folder mode until a script declares st.navigation: the very first request, if it is a deep link
+    such as /train, runs pages/train.py alone (no browser id, every file of pages/ in a sidebar). Declaring the
+    navigation (public API) ends that mode for the whole server; the rerun then goes through the entry. The
+    browser test opens a fresh server on a deep link and fails if Streamlit changes this."""
     global _declared
     if not _declared:
-        _pages(position="hidden")
         _declared = True
+        st.navigation(_pages(), position="hidden")
         st.rerun()
 
 

@@ -24,8 +24,18 @@ POLL_S, POLL_BACK_IN_QUEUE_S = 1.0, 3.0
 
 
 def latest_job() -> jobs.Job | None:
+    """This browser's latest job; for a group of seeds, the first of them still waiting or training."""
     mine = readable_jobs(owner=client_id())
-    return mine[-1] if mine else None
+    if not mine:
+        return None
+    group = (mine[-1].spec.group or {}).get("id")
+    active = [j for j in mine if group and (j.spec.group or {}).get("id") == group and j.active]
+    return active[0] if active else mine[-1]
+
+
+def group_jobs(job: jobs.Job) -> list[jobs.Job]:
+    group = (job.spec.group or {}).get("id")
+    return [j for j in readable_jobs(owner=client_id()) if group and (j.spec.group or {}).get("id") == group]
 
 
 def this_machine() -> str:
@@ -107,6 +117,8 @@ def live(job: jobs.Job) -> None:
             st.subheader(f":material/stop_circle: Stopping “{name}”: it keeps what it learned so far")
         else:
             st.subheader(f":material/model_training: Training “{name}”")
+        if job.spec.group:
+            st.caption(f"Seed {job.spec.group['index'] + 1} of {job.spec.group['seeds']}: the others follow in the queue.")
         if progress.get("start_epoch"):
             st.caption(f"Resumed at epoch {progress['start_epoch'] + 1}: the first {progress['start_epoch']} epochs "
                        "came from its checkpoint.")
@@ -125,7 +137,7 @@ def live(job: jobs.Job) -> None:
         c2.metric("Elapsed", fmt.duration(time.time() - (job.started or time.time())))
         c3.metric("Left (estimate)", "estimating…" if left is None else f"about {fmt.duration(left)}",
                   help="From the recent epochs' times, plus the final test on the held-out images and saving.")
-        curves(history, epochs, _reference(job), _chance(job.spec.config))
+        curves(history, epochs, _reference(job), _chance(job.spec.config), progress.get("batch_loss"))
     st.button("Cancel" if job.status == "queued" else "Stop training", key="train.cancel", icon=":material/stop_circle:",
               on_click=q.cancel, args=(job.id,), disabled=job.cancel_requested)
     queue_table()
@@ -184,9 +196,15 @@ def result(job: jobs.Job) -> None:
     manage.continue_run(run, key_prefix="train")
     shipped = [r.id for r in all_runs() if r.shipped and r.status == "completed" and job.spec.preset
                and r.record.get("preset") == job.spec.preset]
+    seeds = [j.run_id for j in group_jobs(job) if j.status in runs.RESULT_STATUSES]
+    if len(seeds) > 1:
+        st.caption(f"One of {len(seeds)} seeds of the same settings: Compare shows them as one row, with their spread.")
+        others, label = [i for i in seeds if i != run.id], "Compare the seeds"
+    else:
+        others = shipped[:1]
+        label = "Compare with the report's run" if shipped else "Compare with other runs"
     b1, b2, _ = st.columns([1, 1, 2])
     if b1.button("Inspect this run", icon=":material/search:", key="train.inspect", width="stretch", type="primary"):
         navigation.open_inspect(run.id)
-    if b2.button("Compare with the report's run" if shipped else "Compare with other runs", icon=":material/compare_arrows:",
-                 key="train.compare", width="stretch"):
-        navigation.open_compare([run.id] + shipped[:1])
+    if b2.button(label, icon=":material/compare_arrows:", key="train.compare", width="stretch"):
+        navigation.open_compare([run.id] + others)

@@ -19,8 +19,8 @@ from core.config import DATASETS, FIELDS, ConfigError, TrainConfig, from_dict
 # The settings, grouped as a person thinks about them (dataset and architecture are chosen above them).
 GROUPS = {
     "Network": ("depth", "units", "dropout", "l2", "label_smoothing", "augment"),
-    "Optimizer": ("optimizer", "learning_rate", "beta_1", "schedule", "batch_size"),
-    "Data and length": ("epochs", "limit", "validation_split", "seed"),
+    "Optimizer": ("optimizer", "learning_rate", "beta_1", "schedule", "batch_size", "reduce_lr"),
+    "Data and length": ("epochs", "early_stopping", "limit", "validation_split", "seed"),
 }
 CUSTOM = ""  # the preset selectbox's "your own settings"
 PRESET_KEY = "train.preset"
@@ -28,7 +28,8 @@ PRESET_KEY = "train.preset"
 QUICK_START = {"fashion_mnist": ("fmnist-arch1-tr1", {"epochs": 10}), "cifar100": ("cifar-arch1-lr0.0001", {"epochs": 5})}
 SHORT = {"depth": "depth", "units": "units", "dropout": "dropout", "l2": "L2", "label_smoothing": "smoothing",
          "augment": "augment", "optimizer": "", "learning_rate": "lr", "beta_1": "β1", "schedule": "",
-         "batch_size": "batch", "epochs": "epochs", "limit": "limit", "validation_split": "val", "seed": "seed"}
+         "batch_size": "batch", "epochs": "epochs", "limit": "limit", "validation_split": "val", "seed": "seed",
+         "early_stopping": "stop after", "reduce_lr": "halve lr after"}
 LIMIT_STEPS = (1, 1.5, 2, 3, 4, 5, 6, 8)  # image counts a class asks for: 3,000 as well as 2,000 and 5,000
 
 ss = st.session_state

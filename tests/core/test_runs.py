@@ -374,3 +374,19 @@ def test_damaged_arrays_are_run_errors(tmp_path, fake_run):
     (path / runs.MISCLASSIFIED_FILE).write_bytes(bytes(raw))
     with pytest.raises(RunError, match="misclassified.npz: unreadable"):
         runs.read_run(path).misclassified()
+
+
+def test_notes_and_tags_are_kept_on_ones_own_runs_only(tmp_path, fake_run):
+    run = runs.read_run(fake_run(tmp_path, "mine"))
+    runs.annotate_run(run, notes="  dropout helps?  ", tags="Baseline, dropout, baseline, ")
+    record = runs.read_run(run.path).record
+    assert record["notes"] == "dropout helps?" and record["tags"] == ["baseline", "dropout"]
+    runs.annotate_run(runs.read_run(run.path), tags=[])
+    assert runs.read_run(run.path).record["notes"] == "dropout helps?"  # only the tags changed
+    with pytest.raises(RunError, match="at most 10 tags"):
+        runs.annotate_run(run, tags=",".join(f"t{i}" for i in range(11)))
+    with pytest.raises(RunError, match="at most 2000 characters"):
+        runs.annotate_run(run, notes="x" * 2001)
+    shipped = runs.read_run(run.path, shipped=True)
+    with pytest.raises(RunError, match="shipped"):
+        runs.annotate_run(shipped, notes="mine now")

@@ -49,3 +49,28 @@ def test_few_disagreements_use_the_exact_test():
 def test_different_test_sets_are_refused():
     with pytest.raises(ValueError, match="different sets"):
         mcnemar_test(np.ones(10, bool), np.ones(9, bool))
+
+
+def test_a_seed_summary_has_the_mean_the_spread_and_a_t_interval():
+    from core.stats import seed_summary
+
+    s = seed_summary([0.80, 0.82, 0.84])
+    assert (s.n, round(s.mean, 6), round(s.sd, 6)) == (3, 0.82, 0.02)
+    # t(0.975, 2) = 4.303: half-width 4.303 * 0.02 / sqrt(3) = 0.0497
+    assert s.low == pytest.approx(0.82 - 0.04969, abs=1e-4) and s.high == pytest.approx(0.82 + 0.04969, abs=1e-4)
+    assert (s.minimum, s.maximum) == (0.80, 0.84)
+    with pytest.raises(ValueError, match="two seeds"):
+        seed_summary([0.8])
+
+
+def test_welchs_test_tells_a_real_gap_from_seed_to_seed_spread():
+    from core.stats import seed_summary, welch_test
+
+    tight_low, tight_high = [0.800, 0.801, 0.799, 0.800], [0.850, 0.851, 0.849, 0.850]
+    result = welch_test(tight_low, tight_high)
+    assert result.significant() and result.p_value < 1e-4
+    sentence = result.sentence("A", seed_summary(tight_low), "B", seed_summary(tight_high))
+    assert "p < 0.0001" in sentence and "B is really better" in sentence
+    noisy_a, noisy_b = [0.80, 0.86, 0.78, 0.84], [0.82, 0.79, 0.85, 0.83]
+    assert not welch_test(noisy_a, noisy_b).significant()
+    assert "not shown to differ" in welch_test(noisy_a, noisy_b).sentence("A", seed_summary(noisy_a), "B", seed_summary(noisy_b))

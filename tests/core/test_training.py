@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from core import checkpoint, datasets, presets, runs, training
+from core.config import ConfigError
 
 pytestmark = pytest.mark.backend
 
@@ -186,3 +187,67 @@ def test_out_of_range_training_label_fails_the_run(tmp_path, fashion_data):
     (run,) = runs.list_runs(tmp_path, pretrained_dir=None)
     assert run.status == "failed" and "10" in run.record["error"]
     assert not (run.path / runs.METRICS_FILE).exists()
+
+
+def test_the_live_chart_gets_the_loss_of_recent_batches_between_epochs(tmp_path, fashion_data, monkeypatch):
+    """progress.json carries [epoch position, mean loss since the last point]; over an epoch they average to
+    the epoch's loss in history.csv (every point here covers one batch of equal size)."""
+    from core import fast
+
+    monkeypatch.setattr(training, "PROGRESS_EVERY_S", 0.0)
+    monkeypatch.setattr(fast, "CHUNK_SECONDS", 1e-6)  # one step per compiled call after the first
+
+    class Snapshot(training.BaseListener):
+        progress = None
+
+        def on_epoch(self, row):
+            if row["epoch"] == 3:
+                self.progress = json.loads((self.run_dir / runs.PROGRESS_FILE).read_text())
+
+        def on_start(self, run_dir, epochs, steps):
+            self.run_dir = run_dir
+
+    snap = Snapshot()
+    run_dir = training.train(toy_config(epochs=3, limit=264, batch_size=16), tmp_path, dataset=fashion_data, listener=snap)
+    points = snap.progress["batch_loss"]
+    positions = [p for p, _ in points]
+    assert positions == sorted(positions) and 0 < positions[0] <= 1 and positions[-1] == 3.0
+    history = runs.read_run(run_dir).history()
+    # 224 training images in batches of 16: 14 equal batches an epoch. The loop times its calls from the second
+    # one on: epochs 1 and 2 are one call (one point) each, epoch 3 one batch a call (14 points).
+    first, third = [loss for p, loss in points if p <= 1], [loss for p, loss in points if p > 2]
+    assert len(first) == 1 and len(third) == 14
+    assert first[0] == pytest.approx(history["loss"].iloc[0], rel=1e-4)
+    assert np.mean(third) == pytest.approx(history["loss"].iloc[2], rel=1e-3)
+
+
+@pytest.mark.parametrize("kind", ["early_stopping", "reduce_lr"])
+def test_early_stopping_and_reduce_on_plateau_act_on_the_validation_loss(tmp_path, fashion_data, kind):
+    """Random labels: the network can only memorize, so the validation loss rises after the first epochs. Early
+    stopping ends the run and keeps the best epoch's weights; reduce-on-plateau halves the rate. Recorded in the
+    config and the run."""
+    labels = np.random.default_rng(0).integers(0, 10, len(fashion_data.y_train))
+    noise = datasets.Dataset(fashion_data.info, fashion_data.x_train, labels, fashion_data.x_test, fashion_data.y_test, "noise")
+    config = toy_config(epochs=12, units=256, **{kind: 1})
+    run = runs.read_run(training.train(config, tmp_path, dataset=noise))
+    history = run.history()
+    assert run.config[kind] == 1
+    if kind == "early_stopping":
+        import keras
+
+        assert len(history) < 12 and run.record["stopped_early_at"] == len(history)
+        # The saved model is the best epoch's, not the last one's: its validation loss is the lowest of the history.
+        data = training.prepare_data(config, noise)
+        model = keras.saving.load_model(run.path / runs.MODEL_FILE)
+        model.compile(loss="categorical_crossentropy")
+        val_loss = model.evaluate(data.x_val, training.one_hot(data.y_val, 10), verbose=0, return_dict=True)["loss"]
+        assert val_loss == pytest.approx(history["val_loss"].min(), rel=1e-3)
+        assert history["val_loss"].iloc[-1] > history["val_loss"].min()
+    else:
+        rates = history["learning_rate"].round(7).tolist()
+        assert rates[0] == 1e-3 and min(rates) < 1e-3 and rates == sorted(rates, reverse=True)
+
+
+def test_reduce_on_plateau_needs_a_constant_rate():
+    with pytest.raises(ConfigError, match="reduce_lr works with a constant learning rate only"):
+        toy_config(reduce_lr=2, schedule="cosine")

@@ -11,6 +11,23 @@ from core.config import FIELDS
 from ui.runs_view import field_label
 
 
+def chosen(at) -> list[str]:
+    """The runs ticked in Compare's table."""
+    return at.session_state["compare.select"]
+
+
+def tick(at, run_ids):
+    """Tick exactly these runs, as a hand-over from another page does (AppTest cannot click into a data editor)."""
+    at.session_state["nav.compare_runs"] = list(run_ids)
+    return at.run()
+
+
+def table_rows(at) -> list[str]:
+    """The runs' table: each row's "Name · Whose · test accuracy", as a student reads it."""
+    table = at.dataframe[0].value
+    return [f"{n} · {w} · test {a:.1f}%" for n, w, a in zip(table["Name"], table["Whose"], table["Test acc. (%)"])]
+
+
 def names_on_disk(folder):
     return sorted(json.loads(p.read_text())["name"] for p in folder.glob("*/run.json"))
 
@@ -21,7 +38,7 @@ def test_two_runs_side_by_side(dirs, app, open_page):
     b = fashion_run(own, "more dropout", range(0, 50), 2, dropout=0.3, learning_rate=1e-4)
     at = open_page(app, "pages/compare.py")
     assert not at.exception
-    assert sorted(at.multiselect(key="compare.select").value) == sorted([a.name, b.name])  # the two newest
+    assert sorted(chosen(at)) == sorted([a.name, b.name])  # the two newest
 
     # Exactly the hyperparameters that differ, one column per run; all of them on the toggle.
     table = at.table[0].value
@@ -61,7 +78,7 @@ def test_mcnemar_needs_the_same_dataset(dirs, app, open_page):
     fashion_run(own, "fashion", range(0, 10), 1)
     cifar_run(own, "cifar", 2)
     at = open_page(app, "pages/compare.py")
-    at.multiselect(key="compare.select").set_value(sorted(p.name for p in own.iterdir() if not p.name.startswith("."))).run()
+    tick(at, sorted(p.name for p in own.iterdir() if not p.name.startswith(".")))
     assert "different datasets" in texts(at.info)
     assert "Dataset" in at.table[1].value.columns  # a mixed selection says which dataset is which
 
@@ -71,7 +88,7 @@ def test_more_runs_pick_the_pair_to_test(dirs, app, open_page):
     ids = [fashion_run(own, name, wrong, minute).name
            for name, wrong, minute in (("r1", range(0, 10), 1), ("r2", range(0, 50), 2), ("r3", range(3, 13), 3))]
     at = open_page(app, "pages/compare.py")
-    at.multiselect(key="compare.select").set_value(ids).run()
+    tick(at, ids)
     at.selectbox(key="compare.pair_a").set_value(ids[0]).run()
     at.selectbox(key="compare.pair_b").set_value(ids[2]).run()
     assert "not shown to differ" in texts(at.info)
@@ -82,10 +99,10 @@ def test_broken_and_failed_runs_are_listed_apart(dirs, app, open_page):
     good = fashion_run(own, "good", range(0, 10), 1)
     write_broken(own, name="half copy")
     at = open_page(app, "pages/compare.py")
-    assert at.multiselect(key="compare.select").options == ["good · yours · test 95.0%"]
+    assert table_rows(at) == ["good · yours · test 95.0%"]
     listed = texts(at.markdown)
     assert "half copy" in listed and "completed run lacks" in listed
-    assert good.name in at.multiselect(key="compare.select").value
+    assert good.name in chosen(at)
 
 
 def test_train_page_hands_over_the_runs(dirs, make_app, open_page):
@@ -96,7 +113,7 @@ def test_train_page_hands_over_the_runs(dirs, make_app, open_page):
     at = make_app()
     at.session_state["nav.compare_runs"] = [first.name]
     open_page(at, "pages/compare.py")
-    assert at.multiselect(key="compare.select").value == [first.name]
+    assert chosen(at) == [first.name]
     assert "nav.compare_runs" not in at.session_state  # handed over once
 
 
@@ -136,7 +153,7 @@ def test_delete_asks_first(dirs, app, open_page):
     at.button(key="compare.delete_yes").click().run()
     assert not doomed.exists() and keep.exists()
     assert "Deleted “doomed”" in texts(at.success)
-    assert at.multiselect(key="compare.select").value == [keep.name]
+    assert chosen(at) == [keep.name]
 
 
 def test_shipped_runs_are_read_only(dirs, app, open_page):
@@ -147,7 +164,7 @@ def test_shipped_runs_are_read_only(dirs, app, open_page):
     assert at.button(key="compare.rename").disabled and at.button(key="compare.delete").disabled
     assert at.text_input(key=f"compare.name_{run.name}").disabled
     assert "shipped" in texts(at.info)
-    assert at.multiselect(key="compare.select").options == ["shipped one · shipped · test 95.0%"]
+    assert table_rows(at) == ["shipped one · shipped · test 95.0%"]
 
 
 def test_import_of_a_bad_zip_says_why(dirs, app, open_page):
@@ -170,7 +187,7 @@ def test_export_then_import_makes_an_own_copy(dirs, app, open_page):
     copies = [p for p in own.iterdir() if not p.name.startswith(".")]
     assert len(copies) == 1 and names_on_disk(own) == ["shipped one"]
     assert "Imported" in texts(at.success)
-    assert copies[0].name in at.multiselect(key="compare.select").value
+    assert copies[0].name in chosen(at)
 
 
 def test_compare_opens_on_two_runs_of_the_same_dataset(dirs, app, open_page):
@@ -179,22 +196,20 @@ def test_compare_opens_on_two_runs_of_the_same_dataset(dirs, app, open_page):
     cifar_run(own, "cifar in between", 2)
     newest = fashion_run(own, "newest fashion", range(0, 20), 3)
     at = open_page(app, "pages/compare.py")
-    assert at.multiselect(key="compare.select").value == [newest.name, older.name]
+    assert chosen(at) == [newest.name, older.name]
     assert "nothing to pair" not in texts(at.info)
 
 
 def test_what_differs_uses_the_names_people_know():
-    from run_factory import make_config  # noqa: F401 - the builders of fake runs
-
-    from ui.compare_view import hyperparameter_table
+    from ui.compare_view import Entry, hyperparameter_table
 
     class FakeRun:
-        def __init__(self, rid, **config):
-            self.id, self.config = rid, config
+        def __init__(self, **config):
+            self.config = config
 
-    table = hyperparameter_table([FakeRun("a", dataset="fashion_mnist", architecture="fmnist_arch1", limit=0),
-                                  FakeRun("b", dataset="cifar100", architecture="cifar_arch3", limit=3000)],
-                                 {"a": "A", "b": "B"}, everything=False)
+    table = hyperparameter_table([Entry("a", "A", (FakeRun(dataset="fashion_mnist", architecture="fmnist_arch1", limit=0),)),
+                                  Entry("b", "B", (FakeRun(dataset="cifar100", architecture="cifar_arch3", limit=3000),))],
+                                 everything=False)
     assert table.loc[field_label("dataset")].tolist() == ["Fashion-MNIST", "CIFAR-100"]
     assert table.loc[field_label("architecture")].tolist() == ["Fashion-MNIST Arch 1", "CIFAR-100 Arch 3"]
     assert table.loc[field_label("limit")].tolist() == ["all", "3,000"]
@@ -227,10 +242,53 @@ def test_a_refused_upload_is_said_once_and_the_same_zip_is_not_imported_twice(di
     at = open_page(app, "pages/compare.py")
     at.file_uploader[0].set_value(("bad.zip", b"not a zip", "application/zip")).run()
     assert "Could not import bad.zip" in texts(at.error)
-    at.multiselect(key="compare.select").set_value([]).run()  # any later click: the message is gone
+    at.text_input(key="compare.search").set_value("shipped").run()  # any later click: the message is gone
     assert not at.error and at.file_uploader[0].value is None
     at.file_uploader[0].set_value(("copy.zip", data, "application/zip")).run()
     assert "Imported" in texts(at.success)
     at.file_uploader[0].set_value(("copy.zip", data, "application/zip")).run()
     assert "already here" in texts(at.error)
     assert len([p for p in own.iterdir() if not p.name.startswith(".")]) == 1
+
+
+def seeded(folder, wrong_counts, minute, **config):
+    """A group of seeds: one fake run per entry of wrong_counts (mistakes out of 200), tied by a group record."""
+    group = {"id": f"g-20261120-10{minute:02d}00-abcdef", "seeds": len(wrong_counts)}
+    paths = []
+    for i, wrong in enumerate(wrong_counts):
+        path = fashion_run(folder, f"dropout {config.get('dropout', 0)} · seed {i}", range(0, wrong), minute, seed=i, **config)
+        runs.update_record(path, group={**group, "index": i})
+        paths.append(path)
+    return paths
+
+
+def test_a_group_of_seeds_is_one_row_with_its_spread_and_two_groups_get_welchs_test(dirs, app, open_page):
+    own = dirs["runs"]
+    low = seeded(own, [40, 42, 38, 41], 1, dropout=0.5)  # about 80 %
+    high = seeded(own, [20, 21, 19, 20], 2, dropout=0.2)  # about 90 %
+    at = open_page(app, "pages/compare.py")
+    tick(at, [p.name for p in low + high])
+    rows = at.table[1].value  # results: one row per group
+    assert list(rows.index) == ["dropout 0.2 (4 seeds)", "dropout 0.5 (4 seeds)"]  # newest first
+    assert rows.loc["dropout 0.2 (4 seeds)", "Test accuracy"].startswith("90.0% ± 0.")
+    table = at.dataframe[0].value
+    assert len(table) == 2 and table["95 % interval"].str.endswith("(4 seeds)").all()
+    sentence = texts(at.success)
+    assert "Welch's t-test gives p < 0.0001" in sentence and "dropout 0.2 (4 seeds) is really better" in sentence
+    assert "bell curve" in texts(at.caption)  # the test's assumptions, in words
+    assert not any("McNemar" in c for c in texts(at.caption).splitlines())  # no single runs to pair
+    at.toggle(key="compare.all_params").set_value(True).run()
+    assert at.table[0].value.loc[field_label("seed")].tolist() == ["0–3", "0–3"]
+
+
+def test_the_search_finds_runs_by_name_tags_and_notes(dirs, app, open_page):
+    own = dirs["runs"]
+    tagged = fashion_run(own, "first", range(0, 10), 1)
+    fashion_run(own, "second", range(0, 20), 2)
+    runs.annotate_run(runs.read_run(tagged), notes="the baseline we keep", tags="dropout")
+    at = open_page(app, "pages/compare.py")
+    for query in ("baseline", "DROPOUT", "first"):
+        at.text_input(key="compare.search").set_value(query).run()
+        assert at.dataframe[0].value["Name"].tolist() == ["first"], query
+    assert sorted(chosen(at)) == sorted([tagged.name, (own / sorted(p.name for p in own.iterdir() if p.name != tagged.name
+                                                                    and not p.name.startswith("."))[0]).name])

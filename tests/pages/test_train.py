@@ -203,7 +203,7 @@ def test_a_finished_run_shows_test_accuracy_with_its_interval_and_opens_inspect_
     assert any("95 % confidence interval: **84.9–89.1%**" in m.value for m in at.markdown)
     # The hand-over: Compare and Inspect take their runs from session_state["compare_runs" / "inspect_run"].
     at.button(key="train.compare").click().run()
-    assert not at.exception and at.multiselect[0].value == [job.run_id, shipped.name]
+    assert not at.exception and sorted(at.session_state["compare.select"]) == sorted([job.run_id, shipped.name])
     at.switch_page(TRAIN).run()
     at.button(key="train.inspect").click().run()
     assert not at.exception and at.selectbox[0].value == job.run_id

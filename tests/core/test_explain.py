@@ -1,0 +1,242 @@
+"""core.explain and its CLI command: properties of Grad-CAM, saliency, projections and the layer views, checked on
+tiny networks whose right answer is known, and `explain` on a real (tiny) trained run."""
+
+import argparse
+import io
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core import datasets, explain, runs
+from core.architectures import build_model
+from core.config import TrainConfig
+from core.explain_cli import add_parser, cmd_explain, pictures
+
+pytestmark = pytest.mark.backend
+
+
+def noise(shape, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, size=shape, dtype=np.uint8)
+
+
+def masked_cnn(keep):
+    """16x16 grey -> conv (positive maps) -> pool -> only the `keep` half survives -> mean -> Dense(2).
+
+    Class 0's weights are all +1, class 1's all -1: class 0 is pushed up by the kept half's maps only,
+    nothing pushes class 1 up."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((16, 16, 1))
+    x = layers.Rescaling(1 / 255)(inputs)
+    x = layers.Conv2D(4, 3, padding="same", activation="relu", bias_initializer="ones",
+                      kernel_initializer=keras.initializers.GlorotUniform(seed=1))(x)
+    x = layers.MaxPooling2D()(x)
+    cut = ((0, 0), (0, 4)) if keep == "left" else ((0, 0), (4, 0))
+    x = layers.ZeroPadding2D(cut)(layers.Cropping2D(cut)(x))
+    x = layers.GlobalAveragePooling2D()(x)
+    dense = layers.Dense(2, activation="softmax")
+    outputs = dense(x)
+    model = keras.Model(inputs, outputs)
+    dense.set_weights([np.array([[1.0, -1.0]] * 4, np.float32), np.zeros(2, np.float32)])
+    return model
+
+
+@pytest.mark.parametrize("keep", ["left", "right"])
+def test_grad_cam_lies_on_the_half_the_network_looks_at(keep):
+    model = masked_cnn(keep)
+    heat = explain.grad_cam(model, noise((16, 16, 1)), 0)
+    assert heat.shape == (16, 16) and heat.min() >= 0 and heat.max() == pytest.approx(1)
+    left = heat[:, :8].sum() / heat.sum()
+    assert (left if keep == "left" else 1 - left) > 0.8
+    # Nothing in the maps raises class 1's score (all its weights are negative): the ReLU leaves nothing.
+    assert not explain.grad_cam(model, noise((16, 16, 1)), 1).any()
+
+
+def test_grad_cam_layers():
+    model = masked_cnn("left")
+    assert explain.feature_map_layer(model).name.startswith("zero_padding2d")
+    assert explain.grad_cam(model, noise((16, 16, 1)), 0, layer_name=model.layers[2].name).shape == (16, 16)
+    with pytest.raises(ValueError, match="class 2 does not exist: this network has classes 0 to 1"):
+        explain.grad_cam(model, noise((16, 16, 1)), 2)
+    with pytest.raises(ValueError, match="class -1 does not exist"):
+        explain.saliency(model, noise((16, 16, 1)), -1)
+    with pytest.raises(ValueError, match="no feature maps"):
+        explain.grad_cam(model, noise((16, 16, 1)), 0, layer_name=model.layers[-1].name)
+    assert explain.grad_cam(build_model(TrainConfig(architecture="fmnist_arch1", units=16)), noise((28, 28, 1)), 0) is None
+
+
+def test_grad_cam_through_augmentation_batch_norm_and_skips():
+    model = build_model(TrainConfig(architecture="cifar_arch3", dataset="cifar100", augment=True))
+    assert explain.feature_map_layer(model).output.shape[1:] == (16, 16, 128)  # the ReLU after the bottleneck's Add
+    heat = explain.grad_cam(model, noise((32, 32, 3)), 7)
+    assert heat.shape == (32, 32) and 0 <= heat.min() and heat.max() <= 1
+    with pytest.raises(ValueError, match="skip connection goes around it"):
+        explain.grad_cam(model, noise((32, 32, 3)), 7, layer_name="res_a")
+    with pytest.raises(ValueError, match="this network takes 32x32x3"):
+        explain.grad_cam(model, noise((28, 28, 1)), 7)
+
+
+def linear_model(channels, seed=0):
+    """Rescaling -> Flatten -> Dense(3) without softmax, with known random weights."""
+    import keras
+    from keras import layers
+
+    rng = np.random.default_rng(seed)
+    model = keras.Sequential([keras.Input((5, 4, channels)), layers.Rescaling(1 / 255), layers.Flatten(), layers.Dense(3)])
+    weights = rng.normal(size=(20 * channels, 3)).astype(np.float32), rng.normal(size=3).astype(np.float32)
+    model.layers[-1].set_weights(weights)
+    return model, weights
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_saliency_of_a_linear_model_is_its_weights(channels):
+    model, (kernel, _) = linear_model(channels)
+    for c in range(3):
+        expected = np.abs(kernel[:, c]).reshape(5, 4, channels).max(-1)
+        np.testing.assert_allclose(explain.saliency(model, noise((5, 4, channels)), c), expected / expected.max(), atol=1e-6)
+
+
+def test_top_classes_are_the_softmax_of_the_scores():
+    model, (kernel, bias) = linear_model(1)
+    image = noise((5, 4, 1))
+    logits = image.reshape(-1).astype(np.float64) / 255 @ kernel + bias
+    p = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    top = explain.top_classes(model, image, k=2)
+    assert [c for c, _ in top] == list(np.argsort(-p)[:2])
+    np.testing.assert_allclose([q for _, q in top], np.sort(p)[::-1][:2], rtol=1e-5)
+
+
+def clusters(seed=0):
+    """Three linearly separable classes of 40 points in 10-D."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(3), 40)
+    return 8 * np.eye(10)[labels] + rng.normal(size=(120, 10)), labels
+
+
+@pytest.mark.parametrize("method", ["pca", "tsne"])
+def test_projection_keeps_separable_classes_apart(method):
+    features, labels = clusters()
+    points = explain.project(features, method, seed=3)
+    assert points.shape == (120, 2)
+    centroids = np.stack([points[labels == k].mean(0) for k in range(3)])
+    nearest = np.argmin(((points[:, None] - centroids[None]) ** 2).sum(-1), axis=1)
+    assert (nearest == labels).mean() > 0.95
+    np.testing.assert_array_equal(points, explain.project(features, method, seed=3))
+
+
+def test_projection_refusals():
+    with pytest.raises(ValueError, match="pip install umap-learn"):
+        explain.project(clusters()[0], "umap")
+    with pytest.raises(ValueError, match="unknown projection 'lda'"):
+        explain.project(clusters()[0], "lda")
+
+
+def test_embedding_projects_the_last_hidden_layer():
+    model = build_model(TrainConfig(architecture="fmnist_arch1", units=16))
+    images = noise((30, 28, 28, 1))
+    features = explain.hidden_features(model, images)
+    assert features.shape == (30, 16) and features.min() >= 0  # the ReLU layer's outputs
+    np.testing.assert_allclose(explain.embedding(model, images, "pca"), explain.project(features, "pca"), rtol=1e-5, atol=1e-5)
+
+
+def test_activations_of_every_conv_and_dense_layer():
+    model = build_model(TrainConfig(architecture="cifar_arch1", dataset="cifar100", augment=True))
+    image = noise((32, 32, 3))
+    found = explain.activations(model, image)
+    assert [(cls, shape) for _, cls, shape, _ in found] == [
+        ("Conv2D", (30, 30, 32)), ("Conv2D", (13, 13, 64)), ("Dense", (100,)), ("Dense", (100,))]
+    assert [name for name, *_ in found] == [layer.name for layer in model.layers if type(layer).__name__ in ("Conv2D", "Dense")]
+    assert all(array.shape == shape for _, _, shape, array in found)
+    np.testing.assert_allclose(found[-1][3], model.predict(image[None].astype(np.float32), verbose=0)[0], rtol=1e-4, atol=1e-6)
+
+
+def test_first_layer_filters():
+    filters = explain.first_layer_filters(build_model(TrainConfig(architecture="cifar_arch1", dataset="cifar100")))
+    assert filters.shape == (32, 3, 3, 3)
+    np.testing.assert_allclose(filters.reshape(32, -1).min(1), 0)
+    np.testing.assert_allclose(filters.reshape(32, -1).max(1), 1)
+    assert explain.first_layer_filters(build_model(TrainConfig(architecture="fmnist_arch1", units=16))) is None
+
+
+def test_dense_templates():
+    model = build_model(TrainConfig(architecture="fmnist_arch1", units=16))
+    templates = explain.dense_templates(model)
+    kernel = model.get_layer("hidden_1").get_weights()[0]
+    assert templates.shape == (16, 28, 28)
+    np.testing.assert_array_equal(templates[5], kernel[:, 5].reshape(28, 28))
+    assert explain.dense_templates(build_model(TrainConfig(architecture="cifar_arch1", dataset="cifar100"))) is None
+
+
+def test_pictures():
+    heat = np.linspace(0, 1, 12).reshape(3, 4)
+    assert tuple(explain.colormap(heat)[0, 0]) == (68, 1, 84) and tuple(explain.colormap(heat)[-1, -1]) == (253, 231, 37)
+    grey = np.full((3, 4, 1), 200, np.uint8)
+    assert explain.overlay(grey, heat, 0).tolist() == np.full((3, 4, 3), 200).tolist()
+    assert explain.overlay(grey, heat, 1).tolist() == explain.colormap(heat).tolist()
+    assert explain.grid(np.zeros((5, 2, 3))).shape == (5, 11)  # 3 columns, 2 rows, 1-pixel gaps
+    png = Image.open(io.BytesIO(explain.to_png(explain.overlay(grey, heat, 0.5), scale=2)))
+    assert png.size == (8, 6) and png.mode == "RGB"
+
+
+def test_pictures_of_a_cnn():
+    model = build_model(TrainConfig(architecture="cifar_arch1", dataset="cifar100"))
+    out = pictures(model, noise((32, 32, 3)), 4, datasets.CIFAR100_FINE)
+    assert sorted(out) == ["activations_00_" + model.layers[1].name + ".png", "activations_01_" + model.layers[3].name + ".png",
+                           "filters.png", "gradcam_predicted.png", "gradcam_true.png", "image.png", "saliency.png", "top5.json"]
+    assert out["gradcam_true.png"].shape == (32, 32, 3) and out["filters.png"].shape == (6 * 4 - 1, 6 * 4 - 1, 3)
+    assert out["top5.json"]["true"] == {"class": 4, "name": "beaver"}
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, fashion_data):
+    from core.training import train
+
+    config = TrainConfig(architecture="fmnist_arch1", epochs=1, limit=300, units=16)
+    return train(config, tmp_path_factory.mktemp("runs"), dataset=fashion_data)
+
+
+def explain_args(run_dir, out, index=3, data_dir=None):
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    argv = ["explain", str(run_dir), "--index", str(index), "--out", str(out)]
+    return parser.parse_args(argv + (["--data-dir", str(data_dir)] if data_dir else []))
+
+
+def test_explain_writes_the_files_it_prints(trained_run, fashion_dir, fashion_data, tmp_path, capsys):
+    args = explain_args(trained_run, tmp_path / "out", data_dir=fashion_dir)
+    assert args.func is cmd_explain and cmd_explain(args) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert sorted(line.rsplit("/", 1)[1] for line in printed) == ["dense_templates.png", "image.png", "saliency.png", "top5.json"]
+    assert sorted(map(str, (tmp_path / "out").iterdir())) == sorted(printed)
+    for line in printed:
+        if line.endswith(".png"):
+            assert Image.open(line).size[0] >= 200
+    top5 = json.loads((tmp_path / "out" / "top5.json").read_text())
+    assert top5["true"]["class"] == fashion_data.y_test[3]
+    p = [row["probability"] for row in top5["top5"]]
+    assert p == sorted(p, reverse=True) and sum(p) <= 1 + 1e-6
+
+
+def test_explain_refuses_bad_input(trained_run, fashion_dir, tmp_path):
+    def refusal(error, run_dir, **kwargs):
+        with pytest.raises(error) as caught:
+            cmd_explain(explain_args(run_dir, tmp_path / "out", **{"data_dir": fashion_dir, **kwargs}))
+        assert "\n" not in str(caught.value)
+        return str(caught.value)
+
+    assert "is not a run folder" in refusal(runs.RunError, tmp_path / "nowhere")
+    no_model = shutil.copytree(trained_run, tmp_path / "no_model")
+    (no_model / runs.MODEL_FILE).unlink()
+    assert "has no model.keras" in refusal(runs.RunError, no_model)
+    broken = shutil.copytree(trained_run, tmp_path / "broken")
+    (broken / runs.MODEL_FILE).write_bytes(b"not a zip archive")
+    assert "not a readable .keras file" in refusal(runs.RunError, broken)
+    assert "test set has 100 images (0 to 99)" in refusal(datasets.DataError, trained_run, index=100)
+    refusal(datasets.DataError, trained_run, index=-1)
+    (tmp_path / "empty").mkdir()
+    assert "Fashion-MNIST not found" in refusal(datasets.DataError, trained_run, data_dir=tmp_path / "empty")
+    assert not (tmp_path / "out").exists()
