@@ -147,6 +147,13 @@ def cmd_worker(args) -> int:
     return 0
 
 
+def cmd_explainer(args) -> int:
+    from core.explainer import serve
+
+    serve(args.runs_dir, data_dir=args.data_dir, parent_pid=args.parent_pid)
+    return 0
+
+
 def cmd_pretrain(args) -> int:
     """Train every preset (or --only some) into the shipped-runs folder: completed ones are skipped, an
     interrupted one is resumed from its checkpoint, and a finished run keeps no optimizer state."""
@@ -232,6 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="lower this worker's CPU priority by this much (the dashboard's workers use 10)")
     worker.add_argument("--parent-pid", type=int, help="once idle, exit when this process (the dashboard's server) is gone")
     worker.set_defaults(func=cmd_worker)
+
+    explainer = sub.add_parser("explainer", help="draw the Inspect page's look-inside views for the dashboard")
+    explainer.add_argument("--runs-dir", help="runs folder (default $CLASSROOM_RUNS_DIR, else runs)")
+    explainer.add_argument("--data-dir", help="folder with the Fashion-MNIST .gz files and/or cifar100.npz")
+    explainer.add_argument("--parent-pid", type=int, help="once idle, exit when this process (the dashboard's server) is gone")
+    explainer.set_defaults(func=cmd_explainer)
 
     pretrain = sub.add_parser("pretrain", help="train every preset of the report into pretrained/ (make pretrained)")
     pretrain.add_argument("--out", default=str(runs.PRETRAINED_DIR))

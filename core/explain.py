@@ -116,6 +116,24 @@ def feature_map_layer(model):
     return [layer for layer in model.layers[convs[-1]:] if len(layer.output.shape) == 4 and not isinstance(layer, pools)][-1]
 
 
+def _head(model, layer, dense):
+    """What follows `layer` up to the final Dense layer's input, as a function of the layer's output."""
+    keras = _keras()
+    if isinstance(model, keras.Sequential):  # a chain: the layers after it, in order
+        after = model.layers[model.layers.index(layer) + 1: model.layers.index(dense)]
+
+        def chain(x, training=False):
+            for following in after:
+                x = following(x, training=training)
+            return x
+
+        return chain
+    try:  # a graph: a sub-model of its own, if every path to the output goes through the layer
+        return keras.Model(layer.output, dense.input)
+    except ValueError:
+        raise ValueError(f"Grad-CAM cannot use layer {layer.name}: a skip connection goes around it") from None
+
+
 def grad_cam(model, image, class_index: int, layer_name: str | None = None) -> np.ndarray | None:
     """Grad-CAM (Selvaraju et al. 2017): H x W in [0, 1], where the layer's feature maps push the class score up.
 
@@ -130,10 +148,7 @@ def grad_cam(model, image, class_index: int, layer_name: str | None = None) -> n
         raise ValueError(f"layer {layer.name} has no feature maps (its output is {tuple(layer.output.shape)}); pick a 4-D one")
     dense = _final_dense(model)
     class_index = _class_of(dense, class_index)
-    try:  # the head must be a graph of its own: every path to the output goes through the layer
-        head = keras.Model(layer.output, dense.input)
-    except ValueError:
-        raise ValueError(f"Grad-CAM cannot use layer {layer.name}: a skip connection goes around it") from None
+    head = _head(model, layer, dense)
     maps = keras.Model(model.inputs[0], layer.output)(_batch(model, image), training=False)
     grads = _gradient(lambda a: _logits(head(a, training=False), dense)[0, class_index], maps)[0]
     maps = keras.ops.convert_to_numpy(maps)[0]

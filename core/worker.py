@@ -49,6 +49,13 @@ def run_job(spec: jobs.JobSpec | dict, should_stop=lambda: False, listener=None)
                      listener=listener, should_stop=should_stop, run_id=spec.run_id, group=spec.group))
 
 
+def hold_lock(runs_dir, name: str):
+    """Take the lock `name` of the runs folder's .workers/ for this process's life; None if another holds it."""
+    folder = Path(runs_dir) / WORKERS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    return _try_lock(folder / f"{name}.lock")
+
+
 def _slot_paths(runs_dir: Path, slot: int) -> tuple[Path, Path]:
     folder = Path(runs_dir) / WORKERS_DIR
     folder.mkdir(parents=True, exist_ok=True)
@@ -142,30 +149,32 @@ def ensure_workers(runs_dir=runs.DEFAULT_RUNS_DIR, slots: int | None = None) -> 
     """Start a worker for every slot nobody serves (a live worker left by an earlier server is reused); returns
     the slots started. The workers end with this process when it exits normally, and when idle after a crash."""
     slots = default_slots() if slots is None else slots
-    started = []
+    return [slot for slot in range(slots) if ensure_helper(runs_dir, f"slot-{slot}", [
+        "worker", "--runs-dir", str(Path(runs_dir).resolve()), "--slot", str(slot), "--nice", str(NICENESS)])]
+
+
+def ensure_helper(runs_dir, name: str, arguments: list[str]) -> bool:
+    """Start `python -m core ARGUMENTS --parent-pid <this process>` unless a live process holds the lock `name`
+    in the runs folder's .workers/; True if it was started. The helper must take that lock itself at start."""
     folder = Path(runs_dir) / WORKERS_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "spawn.lock", "a+") as guard:  # two sessions must not start the same slot twice
+    lock_path = folder / f"{name}.lock"
+    with open(folder / "spawn.lock", "a+") as guard:  # two sessions must not start the same helper twice
         fcntl.flock(guard, fcntl.LOCK_EX)
-        for slot in range(slots):
-            lock_path, _ = _slot_paths(runs_dir, slot)
-            probe = _try_lock(lock_path)
-            if probe is None:
-                continue
-            probe.close()
-            log = open(folder / f"slot-{slot}.log", "ab")
-            command = [sys.executable, "-m", "core", "worker", "--runs-dir", str(Path(runs_dir).resolve()), "--slot", str(slot),
-                       "--nice", str(NICENESS), "--parent-pid", str(os.getpid())]
+        probe = _try_lock(lock_path)
+        if probe is None:
+            return False
+        probe.close()
+        with open(folder / f"{name}.log", "ab") as log:
             # Its own session: a page reload or a Ctrl-C meant for the server's terminal does not reach it directly.
-            proc = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            proc = subprocess.Popen([sys.executable, "-m", "core", *arguments, "--parent-pid", str(os.getpid())],
+                                    cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True)
-            if not _started:
-                atexit.register(stop_started_workers)
-            _started.append(proc)
-            log.close()
-            _wait_for_lock(lock_path, proc)
-            started.append(slot)
-    return started
+        if not _started:
+            atexit.register(stop_started_workers)
+        _started.append(proc)
+        _wait_for_lock(lock_path, proc)
+        return True
 
 
 def _wait_for_lock(lock_path: Path, proc: subprocess.Popen, timeout_s: float = 10.0) -> None:

@@ -68,10 +68,14 @@ cols[2].metric(f"Mistakes, of {n_test:,}", f"{n_wrong:,}", border=True,
                help=f"{len(wrong['index']):,} of them are stored with their images.")
 cols[3].metric(f"Best validation (epoch {m.get('best_epoch', '?')})", fmt.pct(m.get("best_val_accuracy")), border=True)
 
-tab_matrix, tab_classes, tab_gallery = st.tabs(["Confusion matrix", "Per class", "Mistakes"])
-with tab_matrix:
+tabs = st.tabs(["Confusion matrix", "Per class", "Mistakes", "Look inside", "Map of the test set"])
+with tabs[0]:
     inspect_view.matrix_tab(run, confusion, wrong, names)
-with tab_classes:
+with tabs[1]:
     inspect_view.classes_tab(per_class)
-with tab_gallery:
-    inspect_view.gallery_tab(pred, wrong, names, run.record["dataset"], n_wrong)
+with tabs[2]:
+    inspect_view.gallery_tab(run, pred, wrong, names, n_wrong)
+with tabs[3]:
+    inspect_view.inside_tab(run, listed, pred, names)
+with tabs[4]:
+    inspect_view.map_tab(run)

@@ -165,6 +165,7 @@ def matrix_tab(run: runs.Run, confusion: np.ndarray, wrong: dict, names: tuple[s
                         + (f"; the {len(shown)} with the highest loss below." if len(shown) < len(stored) else "."))
             show_images(wrong["image"][shown], [cell_caption(names, wrong["y_true"][i], wrong["y_pred"][i],
                                                              wrong["confidence"][i], coarse) for i in shown])
+            look_inside(run, wrong, shown, names, key=f"inspect.inside_cell_{run.id}")
 
 
 def classes_tab(per_class: pd.DataFrame) -> None:
@@ -198,9 +199,22 @@ def classes_tab(per_class: pd.DataFrame) -> None:
     chart_col.altair_chart(runs_view.styled(bars), width="stretch")
 
 
-def gallery_tab(pred: dict, wrong: dict, names: tuple[str, ...], dataset: str, n_wrong: int) -> None:
+def look_inside(run: runs.Run, wrong: dict, shown: np.ndarray, names: tuple[str, ...], key: str) -> None:
+    """Pick one of the images shown to see why the network said what it said (the Look inside views, here)."""
+    from ui import explain_view
+
+    options = [None, *(int(wrong["index"][i]) for i in shown)]
+    said = {int(wrong["index"][i]): caption(names, wrong["y_true"][i], wrong["y_pred"][i], wrong["confidence"][i]) for i in shown}
+    index = st.selectbox("Look inside the network for one of these images", options, key=key,
+                         format_func=lambda i: "Choose an image…" if i is None else f"Test image {i}: {said[i]}")
+    if index is not None:
+        explain_view.explained([run], index)
+
+
+def gallery_tab(run: runs.Run, pred: dict, wrong: dict, names: tuple[str, ...], n_wrong: int) -> None:
     """The stored mistakes, highest loss first, filtered by true or predicted class."""
     filters = st.columns([2, 2, 1])
+    dataset = run.record["dataset"]
     chosen = filters[0].selectbox("Class", [None, *range(len(names))], key=f"inspect.gallery_class_{dataset}",
                                   format_func=lambda i: "All classes" if i is None else names[i])
     side = filters[1].segmented_control("Class is", ["the true class", "the predicted class"], default="the true class",
@@ -215,3 +229,32 @@ def gallery_tab(pred: dict, wrong: dict, names: tuple[str, ...], dataset: str, n
                 "Highest loss first: the images whose true class got the lowest probability.")
     show_images(wrong["image"][keep[:size]], [caption(names, wrong["y_true"][i], wrong["y_pred"][i], wrong["confidence"][i])
                                               for i in keep[:size]])
+    look_inside(run, wrong, keep[:size], names, key=f"inspect.inside_gallery_{run.id}")
+
+
+def inside_tab(run: runs.Run, listed: list[runs.Run], pred: dict, names: tuple[str, ...]) -> None:
+    """Any test image of this run explained, alone or beside another run of the same dataset."""
+    from ui import explain_view
+
+    n = len(pred["y_true"])
+    pick, klass, other = st.columns([1, 1.4, 2])
+    index = pick.number_input("Test image", 0, n - 1, key="inspect.image",
+                              help="Any test image, by its number; or choose a class for its first image.")
+    wanted = klass.selectbox("or the first image of", [None, *range(len(names))], key="inspect.image_class",
+                             format_func=lambda c: "a class…" if c is None else names[c])
+    if wanted is not None:
+        index = int(np.flatnonzero(pred["y_true"] == wanted)[0])
+    peers = {r.id: r for r in listed if r.id != run.id and runs_view.has_results(r)
+             and r.record.get("dataset") == run.record.get("dataset")}
+    second = other.selectbox("Beside another run (the same image)", [None, *peers], key="inspect.second",
+                             format_func=lambda i: "no other run" if i is None else runs_view.run_option(peers[i]))
+    explain_view.explained([run] + ([peers[second]] if second else []), int(index))
+
+
+def map_tab(run: runs.Run) -> None:
+    from ui import explain_view
+
+    labels = {"pca": "PCA (fast, linear)", "tsne": "t-SNE (slower, keeps neighbours)"}
+    method = st.segmented_control("Projection", list(labels), default="pca", required=True, key="inspect.map_method",
+                                  format_func=labels.get)
+    explain_view.test_map(run, method)

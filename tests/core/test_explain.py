@@ -240,3 +240,14 @@ def test_explain_refuses_bad_input(trained_run, fashion_dir, tmp_path):
     (tmp_path / "empty").mkdir()
     assert "Fashion-MNIST not found" in refusal(datasets.DataError, trained_run, data_dir=tmp_path / "empty")
     assert not (tmp_path / "out").exists()
+
+
+def test_grad_cam_works_on_a_sequential_cnn_as_the_report_builds_arch_1():
+    """cifar_arch1 is a keras.Sequential: Grad-CAM runs the layers after the last convolution as a chain."""
+    from core.architectures import build_model
+    from core.config import TrainConfig
+
+    model = build_model(TrainConfig(dataset="cifar100", architecture="cifar_arch1"))
+    image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    cam = explain.grad_cam(model, image, 3)
+    assert cam.shape == (32, 32) and cam.min() >= 0 and cam.max() <= 1

@@ -38,9 +38,10 @@ def dirs(tmp_path, monkeypatch, sealed_data, fashion_dir):
     monkeypatch.setenv("CLASSROOM_PRETRAINED_DIR", str(folders["pretrained"]))
     monkeypatch.setenv("CLASSROOM_DATA_DIR", str(fashion_dir))
     session.settings.cache_clear()  # the server reads its settings once; each test is a new deployment
-    started = []
+    started, helpers = [], []
     monkeypatch.setattr(worker, "ensure_workers", lambda runs_dir, slots=None: started.append(Path(runs_dir)) or [])
-    folders["workers_started"] = started
+    monkeypatch.setattr(worker, "ensure_helper", lambda runs_dir, name, arguments: helpers.append(name) or True)
+    folders["workers_started"], folders["helpers_started"] = started, helpers
     yield folders
     session.settings.cache_clear()
 

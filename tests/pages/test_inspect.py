@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -126,3 +127,50 @@ def test_cifar_superclasses(dirs, app, open_page):
     at.segmented_control(key="inspect.level").set_value("100 classes").run()
     assert at.dataframe[0].value.iloc[0].tolist() == ["maple tree → oak tree", 2]
     assert np.isclose(at.dataframe[1].value["recall"].iloc[0], 0.0)  # maple tree: never found
+
+
+def _drawn(dirs, run_dir, index, true=6, predicted=0, error=None):
+    """A bundle in the explainer's cache, as the explainer leaves it (one tiny PNG for every picture)."""
+    from core import explainer
+    from core.explain import to_png
+
+    folder = explainer.image_dir(dirs["runs"], run_dir.name, index)
+    folder.mkdir(parents=True)
+    png = to_png(np.zeros((28, 28), np.uint8))
+    for name in ("image.png", "saliency.png", "layer-00.png", "templates.png"):
+        (folder / name).write_bytes(png)
+    classes = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    bundle = {"error": error} if error else {
+        "true": true, "predicted": predicted, "class_names": classes, "top5": [[predicted, 0.7], [true, 0.2], [2, 0.05],
+                                                                              [3, 0.03], [4, 0.02]],
+        "gradcam": {}, "layers": [{"name": "hidden_1", "kind": "Dense", "shape": [200], "file": "layer-00.png"}],
+        "filters": None, "templates": "templates.png"}
+    (folder / "bundle.json").write_text(json.dumps(bundle))
+
+
+def test_look_inside_asks_the_explainer_and_never_computes_in_the_page(dirs, app, open_page):
+    run = fashion_run(dirs["runs"], "mine", range(0, 10), 1)
+    at = open_page(app, "pages/inspect.py")
+    assert "explainer" in dirs["helpers_started"]
+    assert "Drawing the views" in texts(at.info)
+    requests = sorted(p.name for p in (dirs["runs"] / ".explain" / "requests").glob("*.json"))
+    assert f"image-{run.name}-0.json" in requests  # image 0, the first one shown
+
+
+def test_a_drawn_image_shows_what_the_network_said_its_top_five_and_its_layers(dirs, app, open_page):
+    run = fashion_run(dirs["runs"], "mine", range(0, 10), 1)
+    _drawn(dirs, run, 0)
+    at = open_page(app, "pages/inspect.py")
+    said = texts(at.markdown)
+    assert "**mine** says **T-shirt/top** (wrong: it is Shirt)." in said
+    assert "**hidden_1** · Dense · 200 · unit activations" in said and "What each unit of the first hidden layer learned" in said
+    top5 = [c for c in at.get("vega_lite_chart") if '"Top 5"' in c.proto.spec]
+    assert top5 and "true class" in top5[0].proto.spec
+    assert "no Grad-CAM map" in texts(at.caption)
+
+
+def test_an_image_that_cannot_be_explained_says_why(dirs, app, open_page):
+    run = fashion_run(dirs["runs"], "mine", range(0, 10), 1)
+    _drawn(dirs, run, 0, error="The test images are not on this machine, so its views cannot be drawn.")
+    at = open_page(app, "pages/inspect.py")
+    assert "The test images are not on this machine" in texts(at.warning) and not at.exception

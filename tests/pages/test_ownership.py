@@ -25,8 +25,13 @@ from core import runs  # noqa: E402
 
 
 def tree(root: Path) -> tuple[dict, list]:
-    """Every file with its hash, and every folder: what a request could have changed."""
-    return folder_digest(root), sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_dir())
+    """Every file with its hash, and every folder: what a request could have changed. Left out: the runs folder's
+    .explain/, where Inspect asks the explainer for pictures (that is what viewing a run may write)."""
+    def kept(path: str) -> bool:
+        return not path.startswith("runs/.explain")
+
+    files = {k: v for k, v in folder_digest(root).items() if kept(k)}
+    return files, sorted(p for p in (str(q.relative_to(root)) for q in root.rglob("*") if q.is_dir()) if kept(p))
 
 
 @pytest.fixture
