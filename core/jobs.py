@@ -66,6 +66,8 @@ class JobSpec:
     resume: bool = False  # continue the existing run `run_id` from its checkpoint
     epochs: int | None = None  # with resume: train until this many epochs in all
     group: dict | None = None  # one of several seeds of the same settings (see seed_group)
+    owner: str | None = None  # recorded in the run (who may change it)
+    assignment: str | None = None  # the assignment it answers (core.classroom), recorded in the run
 
     @property
     def run_dir(self) -> Path:
@@ -184,8 +186,17 @@ class Queue:
 
     # --- the pages' side --------------------------------------------------------------------
 
-    def submit(self, spec: JobSpec, owner: str) -> int:
+    def submit(self, spec: JobSpec, owner: str, identity=None, assignment=None) -> int:
+        """Queue a job for `owner`. A signed-in student's (`identity`) must fit the class's rules and the
+        assignment's (core.classroom.check_job): ClassroomError says which one it breaks."""
+        from core import classroom
+
+        spec = dataclasses.replace(spec, owner=spec.owner or owner)
         with self._transaction() as db:
+            if identity is not None:
+                waiting = db.execute("SELECT COUNT(*) FROM jobs WHERE owner = ? AND status IN ('queued', 'running')",
+                                     (owner,)).fetchone()[0]
+                classroom.check_job(self.runs_dir, identity, spec.config, waiting, assignment)
             cur = db.execute("INSERT INTO jobs(owner, run_id, spec, status, created) VALUES (?, ?, ?, 'queued', ?)",
                              (owner, spec.run_id, json.dumps(spec.to_dict()), time.time()))
             return int(cur.lastrowid)
@@ -217,8 +228,15 @@ class Queue:
             return int(db.execute("SELECT COUNT(*) FROM jobs WHERE status = 'running' OR (status = 'queued' AND id < ?)",
                                   (job_id,)).fetchone()[0])
 
-    def cancel(self, job_id: int) -> None:
-        """A queued job is cancelled at once; a running one stops at its next batch and keeps its weights."""
+    def cancel(self, job_id: int, identity=None) -> None:
+        """A queued job is cancelled at once; a running one stops at its next batch and keeps its weights. With
+        sign-in, only its owner and the instructor may (ClassroomError otherwise)."""
+        from core import classroom
+
+        if identity is not None and not identity.instructor:
+            job = self.get(job_id)
+            if job is not None and job.owner != identity.name:
+                raise classroom.ClassroomError(f"“{job.name}” is {job.owner}'s: only they and the instructor can stop it")
         with self._transaction() as db:
             db.execute(
                 "UPDATE jobs SET status = 'cancelled', finished = ? WHERE id = ? AND status = 'queued'", (time.time(), job_id)
@@ -228,7 +246,12 @@ class Queue:
     # --- the workers' side ------------------------------------------------------------------
 
     def claim(self) -> Job | None:
-        """Take the oldest queued job for this process, atomically (failing any this version cannot read)."""
+        """Take the oldest queued job for this process, atomically (failing any this version cannot read); none
+        while the instructor has paused training."""
+        from core import classroom
+
+        if classroom.rules(self.runs_dir).paused:
+            return None
         while True:
             with self._transaction() as db:
                 row = db.execute("SELECT * FROM jobs WHERE status = 'queued' ORDER BY id LIMIT 1").fetchone()
@@ -247,6 +270,15 @@ class Queue:
         with self._connect() as db:
             row = db.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return bool(row and row[0])
+
+    def clear(self, identity) -> int:
+        """The instructor empties the queue: every waiting job cancelled (training ones go on). Returns how many."""
+        from core import classroom
+
+        classroom.require_instructor(identity, "clear the queue")
+        with self._transaction() as db:
+            return db.execute("UPDATE jobs SET status = 'cancelled', finished = ? WHERE status = 'queued'",
+                              (time.time(),)).rowcount
 
     def finish(self, job_id: int, status: str, error: str | None = None) -> None:
         with self._transaction() as db:

@@ -305,7 +305,8 @@ def _safe_child(name: str) -> bool:
 
 # --- creating and updating (the trainer's side) ---------------------------------------------------
 
-def create_run(runs_dir, config: dict, name: str, preset: str | None, environment: dict, run_id: str | None = None) -> Path:
+def create_run(runs_dir, config: dict, name: str, preset: str | None, environment: dict, run_id: str | None = None,
+               owner: str | None = None) -> Path:
     """Make the run folder with a 'running' record; returns its path."""
     runs_dir = Path(runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
@@ -330,6 +331,7 @@ def create_run(runs_dir, config: dict, name: str, preset: str | None, environmen
         "worker": {"host": socket.gethostname(), "pid": os.getpid()},
         "durations": {},
         "error": None,
+        "owner": owner,  # who may change it (core.classroom): a signed-in name, or this browser's id
     }
     write_json(path / RUN_FILE, record)
     return path
@@ -360,15 +362,21 @@ def update_record(path: Path, **changes) -> dict:
 # --- the user's side: rename, delete, export, import -----------------------------------------------
 
 
-def _own(run: Run) -> None:
+def _own(run: Run, actor=None) -> None:
+    """May `actor` (a core.classroom.Identity; None without sign-in) change this run? Shipped runs: nobody."""
+    from core.classroom import may_change
+
     if run.shipped:
         raise RunError(
             f"run {run.name!r} is shipped with the dashboard and cannot be changed; export it and import the copy to edit it"
         )
+    if not may_change(actor, run.record):
+        raise RunError(f"run {run.name!r} is {run.record.get('owner') or 'someone else'}'s: only its owner and the instructor "
+                       "can change it")
 
 
-def rename_run(run: Run, new_name: str) -> None:
-    _own(run)
+def rename_run(run: Run, new_name: str, actor=None) -> None:
+    _own(run, actor)
     if run.problem:
         raise RunError(f"run folder {run.path.name} is broken ({run.problem}); delete it instead")
     update_record(run.path, name=clean_name(new_name))
@@ -389,9 +397,9 @@ def clean_tags(text_or_list) -> list[str]:
     return tags
 
 
-def annotate_run(run: Run, notes: str | None = None, tags=None) -> None:
+def annotate_run(run: Run, notes: str | None = None, tags=None, actor=None) -> None:
     """Set a run's notes and tags (one's own runs only); None leaves that part as it is."""
-    _own(run)
+    _own(run, actor)
     if run.problem:
         raise RunError(f"run folder {run.path.name} is broken ({run.problem}); delete it instead")
     changes = {}
@@ -404,8 +412,8 @@ def annotate_run(run: Run, notes: str | None = None, tags=None) -> None:
     update_record(run.path, **changes)
 
 
-def delete_run(run: Run) -> None:
-    _own(run)
+def delete_run(run: Run, actor=None) -> None:
+    _own(run, actor)
     if run.status == "running":
         raise RunError(f"run {run.name!r} is still training; cancel it first")
     # Move aside first so a half-deleted folder never shows up as a run.

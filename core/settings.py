@@ -9,6 +9,7 @@
 | `CLASSROOM_PRETRAINED_DIR` | the shipped runs (default the project's `pretrained/`) |
 | `CLASSROOM_DATA_DIR` | a folder searched first for the datasets |
 | `CLASSROOM_WORKERS` | training workers (default one per GPU, one on a CPU-only machine) |
+| `CLASSROOM_INSTRUCTOR_PASSWORD` | turns on sign-in: students with a name and PIN, the instructor with this password |
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Settings:
     pretrained_dir: Path = field(default=runs.PRETRAINED_DIR)
     data_dir: str | None = None  # absolute: workers run from the project folder, whatever the server's
     workers: int | None = None  # None: one per GPU
+    instructor_password: str | None = None  # set: a classroom with sign-in (core.classroom); unset: one person, no sign-in
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -45,4 +47,5 @@ class Settings:
         return cls(runs_dir=path("CLASSROOM_RUNS_DIR", runs.DEFAULT_RUNS_DIR),
                    pretrained_dir=path("CLASSROOM_PRETRAINED_DIR", runs.PRETRAINED_DIR),
                    data_dir=str(Path(data_dir).resolve()) if data_dir else None,
-                   workers=int(workers) if workers else None)
+                   workers=int(workers) if workers else None,
+                   instructor_password=environ.get("CLASSROOM_INSTRUCTOR_PASSWORD") or None)

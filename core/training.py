@@ -208,7 +208,7 @@ def steps_per_execution_for(steps_per_epoch: int) -> int:
 def train(config: TrainConfig, runs_dir=runs.DEFAULT_RUNS_DIR, *, name: str | None = None, preset: str | None = None,
           data_dir=None, dataset: datasets.Dataset | None = None, listener: Listener | None = None,
           should_stop: Callable[[], bool] = lambda: False, run_id: str | None = None, engine: str | None = None,
-          group: dict | None = None) -> Path:
+          group: dict | None = None, owner: str | None = None, assignment: str | None = None) -> Path:
     """Train and evaluate; returns the run folder. A failure is recorded in the run and re-raised.
     `group` ties the run to the other seeds of the same settings (core.jobs.seed_group).
 
@@ -221,8 +221,9 @@ def train(config: TrainConfig, runs_dir=runs.DEFAULT_RUNS_DIR, *, name: str | No
 
     engine = fast.resolve_engine(engine)
     env = environment()
-    run_dir = runs.create_run(runs_dir, config.to_dict(), name or preset or config.architecture, preset, env, run_id)
+    run_dir = runs.create_run(runs_dir, config.to_dict(), name or preset or config.architecture, preset, env, run_id, owner)
     runs.update_record(run_dir, engine=engine, engine_detail=fast.implementation(engine, env["backend"]), group=group,
+                       assignment=assignment,
                        **({"differs_from_preset": presets.get(preset).differences(config)} if preset else {}))
     return _train_segment(run_dir, config, None, engine, env, data_dir, dataset, listener, should_stop)
 

@@ -46,7 +46,8 @@ def run_job(spec: jobs.JobSpec | dict, should_stop=lambda: False, listener=None)
     if run_dir.is_dir():
         shutil.rmtree(run_dir)  # nothing to keep: not one epoch was finished
     return str(train(spec.config, spec.runs_dir, name=spec.name, preset=spec.preset, data_dir=spec.data_dir,
-                     listener=listener, should_stop=should_stop, run_id=spec.run_id, group=spec.group))
+                     listener=listener, should_stop=should_stop, run_id=spec.run_id, group=spec.group, owner=spec.owner,
+                     assignment=spec.assignment))
 
 
 def hold_lock(runs_dir, name: str):

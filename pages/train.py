@@ -4,21 +4,23 @@ Train puts a job in the class's queue; a worker process trains it into a run fol
 that folder. The settings live in the address, so a reload keeps them and a link hands them out.
 """
 
+import dataclasses
 import threading
 
 import streamlit as st
 
+from core import classroom, presets, runs, worker
 from core import formatting as fmt
-from core import presets, runs, worker
 from core.architectures import ARCHITECTURES
 from core.config import DATASETS, ConfigError, from_dict
 from core.datasets import DATASET_INFO, availability
 from core.jobs import MAX_SEEDS, make_seed_jobs
-from ui import model_view, navigation, train_live
+from ui import identity, model_view, navigation, train_live
 from ui import train_settings as form
 from ui.session import client_id, queue, settings
 
 navigation.ensure_entry()
+who = identity.required("train a network")
 ss = st.session_state
 config_env = settings()
 job = train_live.latest_job()
@@ -42,16 +44,17 @@ if job is not None and job.active:
             "[follow it at the bottom of the page](#your-run).")
 
 # --- what to train ---------------------------------------------------------------------------------------
+assignment = form.assignment_picker(classroom.assignments(config_env.runs_dir))
 dataset = ss[form.key("dataset")]
 st.segmented_control("Dataset", DATASETS, format_func=lambda d: DATASET_INFO[d].title, key=form.key("dataset"),
-                     required=True, on_change=form.on_dataset, persist_state="session")
+                     required=True, on_change=form.on_dataset, persist_state="session", disabled=assignment is not None)
 c_preset, c_arch = st.columns([1.2, 1])
 c_preset.selectbox("Start from", [form.CUSTOM] + [p.id for p in presets.for_dataset(dataset)], key=form.PRESET_KEY,
                    format_func=lambda p: presets.PRESETS[p].title if p else "Your own settings",
-                   on_change=form.on_preset, persist_state="session")
+                   on_change=form.on_preset, persist_state="session", disabled=assignment is not None)
 c_arch.selectbox("Architecture", [a.name for a in ARCHITECTURES.values() if a.dataset == dataset],
                  format_func=lambda a: ARCHITECTURES[a].title, key=form.key("architecture"),
-                 on_change=form.on_architecture, persist_state="session")
+                 on_change=form.on_architecture, persist_state="session", disabled=assignment is not None)
 arch = ARCHITECTURES[ss[form.key("architecture")]]
 c_arch.caption(arch.summary)
 preset_id = ss[form.PRESET_KEY]
@@ -82,7 +85,7 @@ with st.container(border=True):
         st.markdown("**Your own settings**")
         st.caption("Pick a trial run under “Start from” to load the report's settings and see its figures here.")
 
-form.widgets(arch)
+form.widgets(arch, assignment.allowed if assignment else None)
 
 try:
     config = from_dict(form.current_values())
@@ -91,6 +94,11 @@ except ConfigError as e:
     st.error(f"These settings cannot be trained: {fmt.text(e)}")
 else:
     st.query_params.from_dict({"client": client_id(), **form.link_params(config, preset_id)})
+    if assignment is not None:
+        try:
+            assignment.check(config)
+        except classroom.ClassroomError as e:
+            st.warning(f"For this assignment: {fmt.text(e)}.", icon=":material/assignment:")
 
 if config is not None:
     st.header("The network")
@@ -130,12 +138,18 @@ pressed = c_button.button("Train" if seeds == 1 else f"Train {seeds} runs", type
                           key="train.submit", width="stretch", disabled=config is None or not name_ok or active,
                           help="One run at a time per browser: wait for yours or stop it." if active else None)
 if pressed:
-    for spec in make_seed_jobs(config, config_env.runs_dir, name=name, seeds=int(seeds), preset=preset_id or None,
-                               data_dir=config_env.data_dir):
-        queue().submit(spec, owner=client_id())
-    with st.spinner("Starting a training worker…"):
-        worker.ensure_workers(config_env.runs_dir, config_env.workers)
-    st.rerun()
+    specs = make_seed_jobs(config, config_env.runs_dir, name=name, seeds=int(seeds), preset=preset_id or None,
+                           data_dir=config_env.data_dir)
+    try:
+        for done, spec in enumerate(specs):
+            queue().submit(dataclasses.replace(spec, assignment=assignment.id if assignment else None),
+                           owner=identity.owner(), identity=who, assignment=assignment)
+    except classroom.ClassroomError as e:
+        st.error(f"Not in the queue: {fmt.text(e)}." + (f" ({done} of {len(specs)} seeds were queued.)" if done else ""))
+    else:
+        with st.spinner("Starting a training worker…"):
+            worker.ensure_workers(config_env.runs_dir, config_env.workers)
+        st.rerun()
 
 if job is None:
     st.caption("Nothing trained from this browser yet.")

@@ -10,9 +10,9 @@ import functools
 
 import streamlit as st
 
+from core import classroom, runs
 from core import formatting as fmt
-from core import runs
-from ui import runs_view
+from ui import identity, runs_view
 from ui.session import settings
 
 SELECT_KEY, FLASH_KEY, ERROR_KEY = "compare.manage_select", "compare.flash", "compare.import_error"
@@ -31,7 +31,7 @@ def flash() -> None:
 
 def _rename(run: runs.Run, new_name: str) -> None:
     try:
-        runs.rename_run(run, new_name)
+        runs.rename_run(run, new_name, identity.current())
     except runs.RunError as e:
         st.error(f"Cannot rename: {fmt.text(e)}")
         return
@@ -49,7 +49,7 @@ def _delete_confirmation(run: runs.Run) -> None:
         if yes.button("Yes, delete it", type="primary", key="compare.delete_yes", width="stretch"):
             ss.pop(CONFIRM_KEY, None)
             try:
-                runs.delete_run(run)
+                runs.delete_run(run, identity.current())
             except runs.RunError as e:
                 st.error(f"Cannot delete: {fmt.text(e)}")
             else:
@@ -67,32 +67,53 @@ def _one_run(all_runs: list[runs.Run], selected_ids: list[str]) -> None:
     if ss.get(SELECT_KEY) not in by_id:
         ss[SELECT_KEY] = selected_ids[0] if selected_ids else all_runs[0].id
     run = by_id[st.selectbox("Run", list(by_id), format_func=lambda i: runs_view.run_option(by_id[i]), key=SELECT_KEY)]
+    locked = run.shipped or not classroom.may_change(identity.current(), run.record)
     if run.shipped:
         st.info("This run is **shipped** with the dashboard, so it cannot be renamed or deleted. "
                 "Export it and import the copy to get one of your own.", icon=":material/lock:")
+    elif locked:
+        st.info(f"This run is **{fmt.text(run.record.get('owner'))}**'s: only they and the instructor can change it.",
+                icon=":material/lock:")
     name_col, rename_col, delete_col = st.columns([3, 1, 1], vertical_alignment="bottom")
-    new_name = name_col.text_input("Name", value=run.name, key=f"compare.name_{run.id}", disabled=run.shipped,
+    new_name = name_col.text_input("Name", value=run.name, key=f"compare.name_{run.id}", disabled=locked,
                                    max_chars=runs.MAX_NAME_LENGTH)
-    if rename_col.button("Rename", key="compare.rename", disabled=run.shipped or bool(run.problem), width="stretch"):
+    if rename_col.button("Rename", key="compare.rename", disabled=locked or bool(run.problem), width="stretch"):
         _rename(run, new_name)
-    if delete_col.button("Delete…", key="compare.delete", disabled=run.shipped or run.status == "running", width="stretch"):
+    if delete_col.button("Delete…", key="compare.delete", disabled=locked or run.status == "running", width="stretch"):
         ss[CONFIRM_KEY] = run.id
     if run.status == "running" and not run.shipped:
         st.caption("A run that is still training cannot be deleted; stop it on the Train page first.")
     if ss.get(CONFIRM_KEY) == run.id:
         _delete_confirmation(run)
-    if not run.shipped:
+    if not locked:
+        _notes(run)
         continue_run(run, key_prefix="compare")
     if runs_view.has_results(run):
         st.download_button("Export as zip", data=functools.partial(runs.export_run, run), file_name=runs.export_filename(run),
                            mime="application/zip", key="compare.export", on_click="ignore", icon=":material/download:")
 
 
+def _notes(run: runs.Run) -> None:
+    """Notes and tags on one's own run: shown in Compare's table and found by its search."""
+    with st.form(f"compare.notes_{run.id}", border=False):
+        notes_col, tags_col, save_col = st.columns([3, 2, 1], vertical_alignment="bottom")
+        notes = notes_col.text_input("Notes", value=run.record.get("notes") or "", max_chars=runs.MAX_NOTES_LENGTH)
+        tags = tags_col.text_input("Tags (comma-separated)", value=", ".join(run.record.get("tags") or []))
+        if save_col.form_submit_button("Save notes", width="stretch"):
+            try:
+                runs.annotate_run(run, notes=notes, tags=tags, actor=identity.current())
+            except runs.RunError as e:
+                st.error(f"Cannot save: {fmt.text(e)}")
+            else:
+                ss[FLASH_KEY], ss[NEXT_KEY] = "Notes saved.", run.id
+                st.rerun()
+
+
 def continue_run(run: runs.Run, key_prefix: str) -> None:
     """Resume a stopped or failed run from its checkpoint; train a finished constant-rate run for more epochs.
     The job goes in the queue under this browser, so the Train page follows it live."""
     from core import checkpoint, jobs, worker
-    from ui.session import client_id, queue
+    from ui.session import queue
 
     try:
         saved = checkpoint.describe(run.path)
@@ -104,7 +125,7 @@ def continue_run(run: runs.Run, key_prefix: str) -> None:
     epochs = run.config.get("epochs", 0)
 
     def submit(total: int | None) -> None:
-        queue().submit(jobs.make_resume_job(run, epochs=total, data_dir=settings().data_dir), owner=client_id())
+        queue().submit(jobs.make_resume_job(run, epochs=total, data_dir=settings().data_dir), owner=identity.owner())
         worker.ensure_workers(settings().runs_dir, settings().workers)
         if key_prefix == "compare":  # the Train page shows the job itself
             ss[FLASH_KEY] = f"“{fmt.text(run.name)}” is in the queue again: follow it on the Train page."

@@ -31,7 +31,11 @@ INSPECT = PageInfo("pages/inspect.py", "Inspect", ":material/search:",
                    "One run in detail: confusion matrix, per-class scores, its worst mistakes.")
 REPORT = PageInfo("pages/report.py", "The report", ":material/description:",
                   "The report's figures next to what the dashboard measures.")
-PAGES = (HOME, TRAIN, COMPARE, INSPECT, REPORT)
+CLASS = PageInfo("pages/classroom.py", "The class", ":material/group:",
+                 "Sign in, the assignments, everyone's queue; the instructor's controls.")
+BOARD = PageInfo("pages/board.py", "Class board", ":material/leaderboard:",
+                 "For the projector: every student's best run for an assignment, ranked, with what it changed.")
+PAGES = (HOME, TRAIN, COMPARE, INSPECT, REPORT, CLASS, BOARD)
 
 INSPECT_KEY, COMPARE_KEY = "nav.inspect_run", "nav.compare_runs"
 _declared = False  # this server process has declared the navigation (the entry runs it on every request)
@@ -40,8 +44,11 @@ _declared = False  # this server process has declared the navigation (the entry 
 def run() -> None:
     """The entry's whole job after the page config: give the browser an id, declare the pages, run the chosen one.
     The page list is across the top: a sidebar would take a quarter of a 1280-pixel projector."""
+    from ui import identity
+
     global _declared
     client_id()
+    identity.sync_cookie()
     _declared = True
     st.navigation(_pages(), position="top").run()
 
@@ -66,10 +73,11 @@ def ensure_entry() -> None:
 def links() -> None:
     """A card per page but Home, for the Home page."""
     others = [p for p in PAGES if not p.default]
-    for column, page in zip(st.columns(len(others), border=True), others):
-        with column:
-            st.page_link(page.path, label=f"**{page.title}**", icon=page.icon, width="stretch")
-            st.write(page.blurb)
+    for start in range(0, len(others), 3):  # three a row: readable on a 1280-pixel projector
+        for column, page in zip(st.columns(3, border=True), others[start:start + 3]):
+            with column:
+                st.page_link(page.path, label=f"**{page.title}**", icon=page.icon, width="stretch")
+                st.write(page.blurb)
 
 
 def open_inspect(run_id: str) -> None:

@@ -67,7 +67,13 @@ def has_results(run: runs.Run) -> bool:
 # --- words and numbers --------------------------------------------------------------------------
 
 def owner(run: runs.Run) -> str:
-    return "shipped" if run.shipped else "yours"
+    """Whose a run is, as this browser says it: shipped, yours, or (in a class with sign-in) the student's name."""
+    from ui import identity
+
+    if run.shipped:
+        return "shipped"
+    recorded = run.record.get("owner")
+    return "yours" if not identity.enabled() or recorded in (None, identity.owner()) else str(recorded)
 
 
 def dataset_title(dataset: str | None) -> str:

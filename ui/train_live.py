@@ -14,9 +14,9 @@ from core import estimate, jobs, presets, runs, worker
 from core import formatting as fmt
 from core.architectures import ARCHITECTURES
 from core.device import expected_device
-from ui import manage, navigation
+from ui import identity, manage, navigation
 from ui.curves import curves
-from ui.session import all_runs, client_id, queue, readable_jobs, settings
+from ui.session import all_runs, queue, readable_jobs, settings
 
 # Seconds between redraws: every second for a job that trains or starts next, less often for one further back
 # in the queue (twenty sessions waiting would keep the server busy: docs/load-test.md).
@@ -25,7 +25,7 @@ POLL_S, POLL_BACK_IN_QUEUE_S = 1.0, 3.0
 
 def latest_job() -> jobs.Job | None:
     """This browser's latest job; for a group of seeds, the first of them still waiting or training."""
-    mine = readable_jobs(owner=client_id())
+    mine = readable_jobs(owner=identity.owner())
     if not mine:
         return None
     group = (mine[-1].spec.group or {}).get("id")
@@ -35,7 +35,7 @@ def latest_job() -> jobs.Job | None:
 
 def group_jobs(job: jobs.Job) -> list[jobs.Job]:
     group = (job.spec.group or {}).get("id")
-    return [j for j in readable_jobs(owner=client_id()) if group and (j.spec.group or {}).get("id") == group]
+    return [j for j in readable_jobs(owner=identity.owner()) if group and (j.spec.group or {}).get("id") == group]
 
 
 def this_machine() -> str:
@@ -90,7 +90,8 @@ def queue_table() -> None:
         else:
             state = "waiting"
         # The state first: on a 1280-pixel projector the last columns are the ones cut.
-        rows.append({"#": place, "State": state, "Run": j.name, "Whose": "yours" if j.owner == client_id() else "another session",
+        rows.append({"#": place, "State": state, "Run": j.name, "Whose": "yours" if j.owner == identity.owner() else
+                     (j.owner if identity.enabled() else "another session"),
                      "Network": ARCHITECTURES[j.spec.config.architecture].short_title, "Epochs": j.spec.config.epochs})
     st.markdown(f"**The queue** · {len(active)} runs; the workers train them in this order")
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
@@ -139,7 +140,7 @@ def live(job: jobs.Job) -> None:
                   help="From the recent epochs' times, plus the final test on the held-out images and saving.")
         curves(history, epochs, _reference(job), _chance(job.spec.config), progress.get("batch_loss"))
     st.button("Cancel" if job.status == "queued" else "Stop training", key="train.cancel", icon=":material/stop_circle:",
-              on_click=q.cancel, args=(job.id,), disabled=job.cancel_requested)
+              on_click=q.cancel, args=(job.id, identity.current()), disabled=job.cancel_requested)
     queue_table()
 
 

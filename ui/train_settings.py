@@ -188,10 +188,11 @@ def shown(name: str, value) -> str:
     return fmt.setting(name, value)
 
 
-def widget(name: str, used: bool, arch: Architecture) -> None:
+def widget(name: str, used: bool, arch: Architecture, kept: bool = False) -> None:
     meta = FIELDS[name].metadata
     label = meta["help"]
-    args = dict(key=key(name), disabled=not used, persist_state="session", help=None if used else f"Not used by {arch.title}.")
+    why = f"Not used by {arch.title}." if not used else "The assignment keeps this setting." if kept else None
+    args = dict(key=key(name), disabled=not used or kept, persist_state="session", help=why)
     if meta["kind"] == "flag":
         st.toggle(label, **args)
     elif meta["kind"] == "choice":
@@ -207,13 +208,37 @@ def widget(name: str, used: bool, arch: Architecture) -> None:
                   **args)
 
 
-def widgets(arch: Architecture) -> None:
-    """The settings in three bordered columns."""
+def widgets(arch: Architecture, allowed: dict | None = None) -> None:
+    """The settings in three bordered columns; with an assignment, only its sliders move (the seed always does)."""
     for column, (group, names) in zip(st.columns(len(GROUPS), border=True), GROUPS.items()):
         with column:
             st.subheader(group)
             for name in names:
-                widget(name, name in arch.uses, arch)
+                widget(name, name in arch.uses, arch, kept=allowed is not None and name not in allowed and name != "seed")
+
+
+ASSIGNMENT_KEY = "train.assignment"
+
+
+def assignment_picker(found: list) -> object | None:
+    """Work on an assignment (it loads its starting preset), or freely; returns the assignment or None."""
+    if not found:
+        return None
+    by_id = {a.id: a for a in found}
+
+    def start() -> None:
+        if ss.get(ASSIGNMENT_KEY) in by_id:
+            apply_preset(by_id[ss[ASSIGNMENT_KEY]].preset)
+
+    if ss.get(ASSIGNMENT_KEY) not in (None, *by_id):
+        ss[ASSIGNMENT_KEY] = None
+    chosen = st.selectbox("Assignment", [None, *by_id], key=ASSIGNMENT_KEY, on_change=start,
+                          format_func=lambda i: "None: train freely" if i is None else by_id[i].title)
+    if chosen is None:
+        return None
+    a = by_id[chosen]
+    st.caption(fmt.text(a.text) + (f" Due {a.deadline}." if a.deadline else ""))
+    return a
 
 
 def current_values() -> dict:

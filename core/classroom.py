@@ -1,0 +1,321 @@
+"""A classroom: who is who (students with a PIN, the instructor with a password), the class's rules, assignments.
+
+Enforced here, not only in the pages: core.runs and core.jobs take the acting `Identity` and refuse what it
+may not do. Everything lives in the runs folder's `.classroom/`:
+
+    secret            the key that signs identities (made at first start, or $CLASSROOM_SECRET)
+    accounts.json     {name: {salt, hash, created}}: PINs only as scrypt hashes
+    class.json        the instructor's rules: queued jobs per student, pause, epoch and image limits
+    assignments/      one JSON file per assignment
+
+An identity is a signed token "name|role|expires.signature" (HMAC-SHA256 with the secret): a reload or a new
+tab presents it again; a forged, edited or expired one is refused. Without an instructor password configured
+there is no sign-in at all: one person on one laptop uses the dashboard as before.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from core import runs
+
+FOLDER = ".classroom"
+TOKEN_DAYS = 30
+NAME_PATTERN = re.compile(r"^[\w][\w .'-]{0,39}$")
+PIN_PATTERN = re.compile(r"^[0-9]{4,8}$")
+
+
+class ClassroomError(Exception):
+    """Sign-in refused, a rule broken, a bad assignment: the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str
+    role: str = "student"  # or "instructor"
+
+    @property
+    def instructor(self) -> bool:
+        return self.role == "instructor"
+
+
+INSTRUCTOR = "instructor"
+
+
+def _folder(runs_dir) -> Path:
+    path = Path(runs_dir) / FOLDER
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def secret(runs_dir, environ=os.environ) -> bytes:
+    """The signing key: $CLASSROOM_SECRET, else the one kept beside the runs (made once, readable by the owner only)."""
+    if environ.get("CLASSROOM_SECRET"):
+        return environ["CLASSROOM_SECRET"].encode()
+    path = _folder(runs_dir) / "secret"
+    if not path.exists():
+        draft = path.with_name(f".secret.{secrets.token_hex(4)}")
+        draft.write_bytes(secrets.token_bytes(32))
+        draft.chmod(0o600)
+        try:
+            os.link(draft, path)  # atomic, and only the first server to get here makes it
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_bytes()
+
+
+def _sign(key: bytes, payload: str) -> str:
+    return base64.urlsafe_b64encode(hmac.new(key, payload.encode(), hashlib.sha256).digest()).decode().rstrip("=")
+
+
+def token_for(identity: Identity, key: bytes, days: float = TOKEN_DAYS) -> str:
+    payload = f"{identity.name}|{identity.role}|{int(time.time() + days * 86400)}"
+    return f"{base64.urlsafe_b64encode(payload.encode()).decode()}.{_sign(key, payload)}"
+
+
+def identity_from(token: str | None, key: bytes) -> Identity | None:
+    """The identity a token proves, or None for a missing, forged, edited or expired one."""
+    try:
+        encoded, signature = str(token).split(".")
+        payload = base64.urlsafe_b64decode(encoded.encode()).decode()
+        name, role, expires = payload.split("|")
+        if not hmac.compare_digest(signature, _sign(key, payload)) or time.time() > int(expires):
+            return None
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return Identity(name, role) if role in ("student", INSTRUCTOR) else None
+
+
+def _hash(pin: str, salt: bytes) -> str:
+    return hashlib.scrypt(pin.encode(), salt=salt, n=2**14, r=8, p=1).hex()  # a standard key-derivation function
+
+
+def _accounts(runs_dir) -> dict:
+    path = _folder(runs_dir) / "accounts.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def sign_in(runs_dir, name: str, pin: str) -> Identity:
+    """A student: a new name is claimed with its PIN; a taken name needs its PIN."""
+    name = " ".join(str(name).split())
+    if not NAME_PATTERN.match(name):
+        raise ClassroomError("a name is 1 to 40 letters, digits, spaces, dots, dashes or apostrophes")
+    if name.lower() == INSTRUCTOR:
+        raise ClassroomError("that name is the instructor's; choose another")
+    if not PIN_PATTERN.match(str(pin)):
+        raise ClassroomError("a PIN is 4 to 8 digits")
+    accounts = _accounts(runs_dir)
+    key = name.lower()
+    if key in accounts:
+        account = accounts[key]
+        if not hmac.compare_digest(account["hash"], _hash(pin, bytes.fromhex(account["salt"]))):
+            raise ClassroomError(f"the name “{name}” is taken and this PIN does not match; if it is yours, ask the "
+                                 "instructor to reset your PIN")
+        return Identity(account["name"])
+    salt = secrets.token_bytes(16)
+    accounts[key] = {"name": name, "salt": salt.hex(), "hash": _hash(pin, salt), "created": runs.now_iso()}
+    runs.write_json(_folder(runs_dir) / "accounts.json", accounts)
+    return Identity(name)
+
+
+def instructor_sign_in(password: str, configured: str | None) -> Identity:
+    if not configured:
+        raise ClassroomError("no instructor password is set (CLASSROOM_INSTRUCTOR_PASSWORD)")
+    if not hmac.compare_digest(str(password).encode(), configured.encode()):
+        raise ClassroomError("that is not the instructor's password")
+    return Identity("Instructor", INSTRUCTOR)
+
+
+def reset_pin(runs_dir, actor: Identity, name: str) -> None:
+    """The instructor forgets a student's PIN: the next sign-in with that name sets a new one."""
+    require_instructor(actor, "reset a PIN")
+    accounts = _accounts(runs_dir)
+    if accounts.pop(name.lower(), None) is None:
+        raise ClassroomError(f"there is no student called “{name}”")
+    runs.write_json(_folder(runs_dir) / "accounts.json", accounts)
+
+
+def students(runs_dir) -> list[str]:
+    return sorted(a["name"] for a in _accounts(runs_dir).values())
+
+
+def require_instructor(actor: Identity | None, what: str) -> None:
+    if actor is None or not actor.instructor:
+        raise ClassroomError(f"only the instructor can {what}")
+
+
+def may_change(actor: Identity | None, record: dict) -> bool:
+    """Rename, delete, notes, Stop: the owner and the instructor. Without sign-in (actor None), anyone here."""
+    return actor is None or actor.instructor or record.get("owner") == actor.name
+
+
+# --- the class's rules ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Rules:
+    max_queued: int = 2  # waiting or training jobs per student
+    paused: bool = False  # workers take no new job
+    max_epochs: int | None = None
+    max_images: int | None = None  # the image limit (0 = all) a student's run may not exceed
+
+
+def rules(runs_dir) -> Rules:
+    try:
+        values = json.loads((Path(runs_dir) / FOLDER / "class.json").read_text())
+        return Rules(**{k: v for k, v in values.items() if k in Rules.__dataclass_fields__})
+    except (OSError, ValueError, TypeError):
+        return Rules()
+
+
+def set_rules(runs_dir, actor: Identity, **changes) -> Rules:
+    require_instructor(actor, "change the class's rules")
+    new = Rules(**{**asdict(rules(runs_dir)), **changes})
+    if not 1 <= new.max_queued <= 20:
+        raise ClassroomError("each student may have 1 to 20 jobs in the queue")
+    runs.write_json(_folder(runs_dir) / "class.json", asdict(new))
+    return new
+
+
+def check_job(runs_dir, actor: Identity | None, config, queued_by_actor: int, assignment: Assignment | None = None) -> None:
+    """A student's job must fit the class's rules and the assignment's; the instructor's always does."""
+    if actor is None or actor.instructor:
+        return
+    r = rules(runs_dir)
+    if queued_by_actor >= r.max_queued:
+        raise ClassroomError(f"you have {queued_by_actor} runs waiting or training; the class allows {r.max_queued} at a "
+                             "time: wait for one to finish, or stop one")
+    epoch_cap = min(x for x in (r.max_epochs, assignment.epoch_budget if assignment else None, 10**9) if x)
+    if config.epochs > epoch_cap:
+        raise ClassroomError(f"{config.epochs} epochs is more than the {epoch_cap} this class allows")
+    if r.max_images and (config.limit == 0 or config.limit > r.max_images):
+        raise ClassroomError(f"this class trains on at most {r.max_images:,} images: set the image limit to {r.max_images:,} "
+                             "or less")
+    if assignment:
+        assignment.check(config)
+
+
+# --- assignments --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Assignment:
+    id: str
+    title: str
+    preset: str
+    text: str = ""
+    allowed: dict = field(default_factory=dict)  # {field: [low, high]} the sliders students may move, within these
+    epoch_budget: int | None = None
+    deadline: str | None = None  # ISO date
+
+    def check(self, config) -> None:
+        """A config may differ from the starting preset only in the allowed fields, within their ranges."""
+        from core.presets import get
+
+        for name, (start, value) in get(self.preset).differences(config).items():
+            if name == "seed":
+                continue
+            if name not in self.allowed:
+                raise ClassroomError(f"this assignment keeps {name.replace('_', ' ')} at {start}")
+            low, high = self.allowed[name]
+            if not (low <= value <= high):
+                raise ClassroomError(f"this assignment allows {name.replace('_', ' ')} from {low} to {high}")
+
+
+def _assignment_from(values: dict) -> Assignment:
+    from core.config import FIELDS
+    from core.presets import PRESETS
+
+    try:
+        a = Assignment(**{k: v for k, v in values.items() if k in Assignment.__dataclass_fields__})
+    except TypeError as e:
+        raise ClassroomError(f"not an assignment ({e})") from None
+    if not isinstance(a.title, str) or not a.title.strip() or len(a.title) > 80:
+        raise ClassroomError("an assignment needs a title of at most 80 characters")
+    if a.preset not in PRESETS:
+        raise ClassroomError(f"unknown starting preset {a.preset!r}")
+    for name, bounds in a.allowed.items():
+        if name not in FIELDS or FIELDS[name].metadata["kind"] != "number" or len(bounds) != 2:
+            raise ClassroomError(f"{name!r} cannot be an allowed slider (numbers only, with a [low, high] range)")
+    return a
+
+
+def save_assignment(runs_dir, actor: Identity, values: dict) -> Assignment:
+    require_instructor(actor, "set assignments")
+    a = _assignment_from({"id": values.get("id") or "a-" + runs.new_run_id(), **values})
+    folder = _folder(runs_dir) / "assignments"
+    folder.mkdir(exist_ok=True)
+    runs.write_json(folder / f"{a.id}.json", asdict(a))
+    return a
+
+
+def assignments(runs_dir) -> list[Assignment]:
+    out = []
+    for path in sorted((Path(runs_dir) / FOLDER / "assignments").glob("a-*.json")):
+        try:
+            out.append(_assignment_from(json.loads(path.read_text())))
+        except (OSError, ValueError, ClassroomError):
+            continue  # a damaged file is skipped, not shown half
+    return sorted(out, key=lambda a: a.id, reverse=True)
+
+
+def import_assignment(runs_dir, actor: Identity, data: bytes) -> Assignment:
+    """An assignment exported from another classroom (its JSON file)."""
+    try:
+        values = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ClassroomError(f"not an assignment file ({e})") from None
+    if not isinstance(values, dict):
+        raise ClassroomError("not an assignment file (expected a JSON object)")
+    return save_assignment(runs_dir, actor, {**values, "id": None})
+
+
+# --- the class board ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Standing:
+    owner: str
+    run: runs.Run
+    accuracy: float
+    low: float  # 95 % interval of the test accuracy
+    high: float
+    changed: dict  # {field: [preset's, run's]}: what this run changed from the assignment's starting preset
+    distinguishable: bool  # its interval does not overlap the leader's (the leader: False)
+
+
+def leaderboard(candidates: list[runs.Run], assignment: Assignment) -> list[Standing]:
+    """Each student's best finished run for the assignment, best first; a run whose 95 % interval overlaps the
+    leader's cannot be told apart from it on this test set."""
+    from core.presets import get
+
+    best: dict[str, Standing] = {}
+    for r in candidates:
+        if r.record.get("assignment") != assignment.id or r.status != "completed":
+            continue
+        try:
+            m = r.metrics()
+        except runs.RunError:
+            continue
+        low, high = 1 - m["test_error_ci95"][1], 1 - m["test_error_ci95"][0]
+        owner = r.record.get("owner") or "?"
+        changed = {k: v for k, v in get(assignment.preset).differences(r.config).items() if k != "seed"}
+        if owner not in best or m["test_accuracy"] > best[owner].accuracy:
+            best[owner] = Standing(owner, r, m["test_accuracy"], low, high, changed, False)
+    ranked = sorted(best.values(), key=lambda s: -s.accuracy)
+    if not ranked:
+        return []
+    leader = ranked[0]
+    return [ranked[0]] + [Standing(s.owner, s.run, s.accuracy, s.low, s.high, s.changed, s.high < leader.low)
+                          for s in ranked[1:]]

@@ -1,0 +1,157 @@
+"""core.classroom: who is who, and what each may do, enforced in the core (the pages only show it)."""
+
+import json
+import stat
+
+import pytest
+
+from core import classroom, jobs, runs
+from core.classroom import ClassroomError, Identity
+from core.config import TrainConfig
+
+TEACHER = Identity("Instructor", "instructor")
+
+
+def test_a_new_name_is_claimed_with_its_pin_which_is_stored_only_as_a_salted_hash(tmp_path):
+    ann = classroom.sign_in(tmp_path, "  Ann  Lee ", "1234")
+    assert ann == Identity("Ann Lee") and not ann.instructor
+    stored = (tmp_path / classroom.FOLDER / "accounts.json").read_text()
+    assert "1234" not in stored and json.loads(stored)["ann lee"]["hash"]
+    assert classroom.sign_in(tmp_path, "ann lee", "1234") == Identity("Ann Lee")  # the same student, any case
+    with pytest.raises(ClassroomError, match="is taken and this PIN does not match"):
+        classroom.sign_in(tmp_path, "Ann Lee", "9999")
+    for name, pin, message in (("", "1234", "a name is"), ("x/y", "1234", "a name is"), ("Bob", "12", "a PIN is 4 to 8 digits"),
+                               ("instructor", "1234", "the instructor's")):
+        with pytest.raises(ClassroomError, match=message):
+            classroom.sign_in(tmp_path, name, pin)
+
+
+def test_the_instructor_resets_a_forgotten_pin(tmp_path):
+    classroom.sign_in(tmp_path, "Ann", "1234")
+    with pytest.raises(ClassroomError, match="only the instructor"):
+        classroom.reset_pin(tmp_path, Identity("Bob"), "Ann")
+    classroom.reset_pin(tmp_path, TEACHER, "ann")
+    assert classroom.sign_in(tmp_path, "Ann", "5678") == Identity("Ann")  # claimed again with a new PIN
+    assert classroom.students(tmp_path) == ["Ann"]
+
+
+def test_a_signed_identity_survives_and_a_forged_edited_or_expired_one_is_refused(tmp_path):
+    key = classroom.secret(tmp_path)
+    assert stat.S_IMODE((tmp_path / classroom.FOLDER / "secret").stat().st_mode) == 0o600
+    assert classroom.secret(tmp_path) == key  # made once
+    token = classroom.token_for(Identity("Ann"), key)
+    assert classroom.identity_from(token, key) == Identity("Ann")
+    payload, signature = token.split(".")
+    import base64
+
+    edited = base64.urlsafe_b64encode(base64.urlsafe_b64decode(payload).replace(b"student", b"instructor")).decode()
+    assert classroom.identity_from(f"{edited}.{signature}", key) is None  # promoted by hand: refused
+    assert classroom.identity_from(token, b"another server's key") is None
+    assert classroom.identity_from(classroom.token_for(Identity("Ann"), key, days=-1), key) is None  # expired
+    assert classroom.identity_from("garbage", key) is None and classroom.identity_from(None, key) is None
+    assert classroom.secret(tmp_path, {"CLASSROOM_SECRET": "from the environment"}) == b"from the environment"
+
+
+def test_the_instructor_signs_in_with_the_configured_password_only(tmp_path):
+    assert classroom.instructor_sign_in("s3cret", "s3cret").instructor
+    with pytest.raises(ClassroomError, match="not the instructor's password"):
+        classroom.instructor_sign_in("guess", "s3cret")
+    with pytest.raises(ClassroomError, match="no instructor password is set"):
+        classroom.instructor_sign_in("s3cret", None)
+
+
+def test_only_the_owner_and_the_instructor_change_a_run_and_the_core_refuses_the_rest(tmp_path, fake_run):
+    path = fake_run(tmp_path, "ann's run")
+    runs.update_record(path, owner="Ann")
+    run = runs.read_run(path)
+    for change in (lambda who: runs.rename_run(run, "mine now", who), lambda who: runs.annotate_run(run, notes="x", actor=who),
+                   lambda who: runs.delete_run(run, who)):
+        with pytest.raises(runs.RunError, match="Ann's: only its owner and the instructor"):
+            change(Identity("Bob"))
+    runs.rename_run(run, "renamed by Ann", Identity("Ann"))
+    runs.annotate_run(runs.read_run(path), notes="checked", actor=TEACHER)
+    assert runs.read_run(path).record["notes"] == "checked"
+    runs.delete_run(runs.read_run(path), TEACHER)
+    assert not path.exists()
+
+
+def test_a_student_may_queue_at_most_k_jobs_within_the_limits(tmp_path):
+    queue = jobs.Queue(tmp_path)
+    ann = Identity("Ann")
+    spec = lambda **c: jobs.make_job(TrainConfig(epochs=5, limit=1000, **c), tmp_path, name="r")  # noqa: E731
+    queue.submit(spec(), "Ann", identity=ann)
+    queue.submit(spec(), "Ann", identity=ann)
+    with pytest.raises(ClassroomError, match="you have 2 runs waiting or training; the class allows 2"):
+        queue.submit(spec(), "Ann", identity=ann)
+    queue.submit(spec(), "Instructor", identity=TEACHER)  # the instructor is not limited
+    classroom.set_rules(tmp_path, TEACHER, max_queued=5, max_epochs=3, max_images=500)
+    with pytest.raises(ClassroomError, match="5 epochs is more than the 3"):
+        queue.submit(spec(), "Ann", identity=ann)
+    with pytest.raises(ClassroomError, match="at most 500 images"):
+        queue.submit(jobs.make_job(TrainConfig(epochs=2, limit=0), tmp_path, name="r"), "Ann", identity=ann)
+    with pytest.raises(ClassroomError, match="only the instructor"):
+        classroom.set_rules(tmp_path, ann, paused=True)
+    assert len(queue.jobs()) == 3
+
+
+def test_paused_training_takes_no_job_and_the_instructor_clears_the_queue(tmp_path):
+    queue = jobs.Queue(tmp_path)
+    first = queue.submit(jobs.make_job(TrainConfig(epochs=1), tmp_path, name="a"), "Ann")
+    queue.submit(jobs.make_job(TrainConfig(epochs=1), tmp_path, name="b"), "Bob")
+    classroom.set_rules(tmp_path, TEACHER, paused=True)
+    assert queue.claim() is None
+    classroom.set_rules(tmp_path, TEACHER, paused=False)
+    assert queue.claim().id == first
+    with pytest.raises(ClassroomError, match="Ann's: only they and the instructor"):
+        queue.cancel(first, Identity("Bob"))
+    queue.cancel(first, TEACHER)
+    assert queue.clear(TEACHER) == 1 and [j.status for j in queue.jobs()] == ["running", "cancelled"]
+    assert queue.get(first).cancel_requested
+
+
+def test_an_assignment_lets_students_move_only_its_sliders_within_their_ranges(tmp_path):
+    a = classroom.save_assignment(tmp_path, TEACHER, {"title": "Dropout against overfitting", "preset": "fmnist-arch1-tr1",
+                                                      "allowed": {"dropout": [0.0, 0.5], "epochs": [1, 10]},
+                                                      "epoch_budget": 10, "text": "Find the best dropout."})
+    assert classroom.assignments(tmp_path) == [a]
+    start = TrainConfig(architecture="fmnist_arch1", epochs=10)
+    a.check(start.replace(dropout=0.3, seed=4))
+    with pytest.raises(ClassroomError, match="allows dropout from 0.0 to 0.5"):
+        a.check(start.replace(dropout=0.7))
+    with pytest.raises(ClassroomError, match="keeps learning rate at 0.001"):
+        a.check(start.replace(learning_rate=0.01))
+    exported = json.dumps(json.loads((tmp_path / classroom.FOLDER / "assignments" / f"{a.id}.json").read_text())).encode()
+    copy = classroom.import_assignment(tmp_path / "other", TEACHER, exported)
+    assert copy.title == a.title and copy.id != a.id
+    for bad, message in ((b"{not json", "not an assignment file"),
+                         (b'{"title": "x", "preset": "nope"}', "unknown starting preset"),
+                         (b'{"title": "x", "preset": "fmnist-arch1-tr1", "allowed": {"optimizer": [0, 1]}}',
+                          "cannot be an allowed")):
+        with pytest.raises(ClassroomError, match=message):
+            classroom.import_assignment(tmp_path, TEACHER, bad)
+
+
+def test_the_board_ranks_each_students_best_run_and_marks_what_cannot_be_told_apart(tmp_path):
+    from tools.fake_runs import make_config, write_run
+
+    a = classroom.save_assignment(tmp_path, TEACHER, {"title": "Dropout", "preset": "fmnist-arch1-tr1",
+                                                      "allowed": {"dropout": [0.0, 0.5]}})
+
+    def submitted(owner, accuracy, dropout, assignment=a.id):
+        n = 2000
+        y = [i % 10 for i in range(n)]
+        wrong = round((1 - accuracy) * n)
+        path = write_run(tmp_path / "runs", name=f"{owner} {dropout}", y_true=y, y_pred=[(v + 1) % 10 if i < wrong else v
+                                                                                         for i, v in enumerate(y)],
+                         preset="fmnist-arch1-tr1", config=make_config(preset="fmnist-arch1-tr1", dropout=dropout))
+        runs.update_record(path, owner=owner, assignment=assignment)
+
+    submitted("Ann", 0.90, 0.2)
+    submitted("Ann", 0.85, 0.4)  # Ann's weaker try: not on the board
+    submitted("Bob", 0.895, 0.3)  # within the leader's interval
+    submitted("Cy", 0.70, 0.5)  # clearly behind
+    submitted("Dee", 0.99, 0.1, assignment=None)  # not for this assignment
+    board = classroom.leaderboard(runs.list_runs(tmp_path / "runs", pretrained_dir=None), a)
+    assert [(s.owner, round(s.accuracy, 3)) for s in board] == [("Ann", 0.9), ("Bob", 0.895), ("Cy", 0.7)]
+    assert [s.distinguishable for s in board] == [False, False, True]
+    assert board[0].changed == {"dropout": [0.0, 0.2]}

@@ -1,0 +1,89 @@
+"""A classroom with sign-in (CLASSROOM_INSTRUCTOR_PASSWORD set): students, the instructor, assignments, the board."""
+
+from __future__ import annotations
+
+import pytest
+from run_factory import fashion_run, texts
+
+from core import classroom, jobs, runs
+from core.classroom import Identity
+from ui import session
+
+PASSWORD = "teach-me"
+
+
+@pytest.fixture
+def classroom_on(dirs, monkeypatch):
+    monkeypatch.setenv("CLASSROOM_INSTRUCTOR_PASSWORD", PASSWORD)
+    session.settings.cache_clear()
+    return dirs
+
+
+def signed_in(at, identity: Identity):
+    """A browser presenting a valid signed identity (what the cookie or this session holds)."""
+    at.session_state["app.token"] = classroom.token_for(identity, classroom.secret(session.settings().runs_dir))
+    return at
+
+
+def test_training_needs_a_sign_in_and_a_students_job_is_theirs(classroom_on, app, open_page):
+    at = open_page(app, "pages/train.py")
+    assert "Sign in to train a network" in texts(at.info)
+    assert not [b for b in at.button if b.key == "train.submit"]  # no Train before signing in
+    form = at.text_input(key="app.name")
+    form.set_value("Ann")
+    at.text_input(key="app.pin").set_value("2468")
+    at.button[0].click().run()  # the student form's Sign in
+    assert "Signed in" not in texts(at.error)
+    at.switch_page("pages/train.py").run()
+    at.button(key="train.submit").click().run()
+    (job,) = jobs.Queue(classroom_on["runs"]).jobs()
+    assert job.owner == "Ann" and job.spec.owner == "Ann"
+
+
+def test_a_forged_identity_is_signed_out(classroom_on, app, open_page):
+    at = signed_in(app, Identity("Ann"))
+    token = at.session_state["app.token"]
+    at.session_state["app.token"] = token[:-2] + ("aa" if not token.endswith("aa") else "bb")  # a signature edited by hand
+    at = open_page(at, "pages/train.py")
+    assert not [b for b in at.button if b.key == "train.submit"]
+
+
+def test_a_student_cannot_change_another_students_run_even_with_a_forged_click(classroom_on, make_app, open_page):
+    theirs = fashion_run(classroom_on["runs"], "bob's run", range(0, 10), 1)
+    runs.update_record(theirs, owner="Bob")
+    at = open_page(signed_in(make_app(), Identity("Ann")), "pages/compare.py")
+    assert at.button(key="compare.rename").disabled and "**Bob**'s: only they and the instructor" in texts(at.info)
+    at.button(key="compare.rename")._value = True  # a hand-made websocket message clicking anyway
+    at.text_input(key=f"compare.name_{theirs.name}")._value = "mine now"
+    at.run()
+    assert runs.read_run(theirs).name == "bob's run"
+    teacher = open_page(signed_in(make_app(), classroom.Identity("Instructor", "instructor")), "pages/compare.py")
+    assert not teacher.button(key="compare.rename").disabled
+
+
+def test_the_instructor_sets_the_rules_and_a_student_is_held_to_them(classroom_on, make_app, open_page):
+    teacher = open_page(signed_in(make_app(), Identity("Instructor", "instructor")), "pages/classroom.py")
+    assert "Rules for the class" in [s.value for s in teacher.subheader]
+    teacher.number_input[0].set_value(1)  # runs waiting or training per student
+    [save] = [b for b in teacher.button if "Save the rules" in str(b.label)]
+    save.click().run()
+    assert classroom.rules(classroom_on["runs"]).max_queued == 1
+    student = open_page(signed_in(make_app(), Identity("Ann")), "pages/train.py")
+    student.button(key="train.submit").click().run()
+    student.switch_page("pages/train.py").run()
+    assert student.button(key="train.submit").disabled  # one run at a time per browser anyway
+    queue = jobs.Queue(classroom_on["runs"])
+    with pytest.raises(classroom.ClassroomError, match="the class allows 1"):
+        queue.submit(queue.jobs()[0].spec, "Ann", identity=Identity("Ann"))
+
+
+def test_the_board_ranks_the_students_best_runs_for_the_assignment(classroom_on, app, open_page):
+    a = classroom.save_assignment(classroom_on["runs"], Identity("Instructor", "instructor"),
+                                  {"title": "Dropout", "preset": "fmnist-arch1-tr1", "allowed": {"dropout": [0.0, 0.5]}})
+    for owner, wrong, minute in (("Ann", 10, 1), ("Bob", 60, 2)):
+        path = fashion_run(classroom_on["runs"], f"{owner}'s", range(0, wrong), minute, dropout=0.2)
+        runs.update_record(path, owner=owner, assignment=a.id, preset="fmnist-arch1-tr1")
+    at = open_page(app, "pages/board.py")
+    table = at.table[0].value
+    assert table["Student"].tolist() == ["Ann", "Bob"] and table["Versus the leader"].tolist() == ["leader", "behind"]
+    assert table["Changed"].tolist()[0].startswith("dropout 0.2")
