@@ -6,11 +6,12 @@ import argparse
 import os
 from pathlib import Path
 
-from core import datasets, explain_cli, presets, runs
+from core import cluster, datasets, explain_cli, export_cli, presets, runs
 from core.config import ConfigError, from_dict, parse_assignments
 from core.settings import Settings, SettingsError
 
 ENGINES = ("fast", "fit")  # core.fast.ENGINES, without importing Keras for --help
+RAY_HELP = "host:port of a Ray cluster's head to train on (default $CLASSROOM_RAY_ADDRESS; docs/cluster.md)"
 ENGINE_HELP = (
     "training loop: fast (data on the device, many steps per call) or fit (plain model.fit); default $CLASSROOM_ENGINE, else fast"
 )
@@ -80,6 +81,15 @@ def cmd_train(args) -> int:
 
     config = _config_for(args)
     name = runs.clean_name(args.name) if args.name else (args.preset or config.architecture)
+    if args.ray or args.settings.ray_address:  # on a Ray cluster (core.cluster), each node with its own engine
+        if args.engine:
+            raise UsageError("--engine cannot be used with --ray: each Ray node trains with its own $CLASSROOM_ENGINE")
+        from core.jobs import make_seed_jobs
+
+        specs = make_seed_jobs(config, args.runs_dir, name=name, seeds=args.seeds, preset=args.preset, data_dir=args.data_dir)
+        for run_dir in cluster.train_on_cluster(args.ray or args.settings.ray_address, specs):
+            _print_result(run_dir)
+        return 0
     if args.seeds == 1:
         _print_result(train(config, args.runs_dir, name=name, preset=args.preset, data_dir=args.data_dir,
                             listener=ProgressBar(), engine=args.engine))
@@ -143,6 +153,9 @@ def cmd_worker(args) -> int:
     from core.worker import serve
 
     os.nice(args.nice)
+    if args.ray or args.settings.ray_address:  # the queue's jobs go to a Ray cluster instead
+        cluster.serve_ray(args.runs_dir, args.ray or args.settings.ray_address, parent_pid=args.parent_pid)
+        return 0
     serve(args.runs_dir, slot=args.slot, parent_pid=args.parent_pid)
     return 0
 
@@ -212,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data-dir", help="folder with the Fashion-MNIST .gz files and/or cifar100.npz")
     train.add_argument("--runs-dir", help="runs folder (default $CLASSROOM_RUNS_DIR, else runs)")
     train.add_argument("--engine", choices=ENGINES, help=ENGINE_HELP)
+    train.add_argument("--ray", metavar="ADDRESS", help=RAY_HELP)
     train.set_defaults(func=cmd_train)
 
     resume = sub.add_parser("resume", help="continue a stopped, failed or killed run from its last completed epoch")
@@ -223,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     resume.set_defaults(func=cmd_resume)
 
     explain_cli.add_parser(sub)
+    export_cli.add_parser(sub)
 
     listing = sub.add_parser("runs", help="the saved runs with status and test accuracy")
     listing.add_argument("--runs-dir", help="runs folder (default $CLASSROOM_RUNS_DIR, else runs)")
@@ -238,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--nice", type=int, default=0, choices=range(20), metavar="0-19",
                         help="lower this worker's CPU priority by this much (the dashboard's workers use 10)")
     worker.add_argument("--parent-pid", type=int, help="once idle, exit when this process (the dashboard's server) is gone")
+    worker.add_argument("--ray", metavar="ADDRESS", help=RAY_HELP)
     worker.set_defaults(func=cmd_worker)
 
     explainer = sub.add_parser("explainer", help="draw the Inspect page's look-inside views for the dashboard")
@@ -269,7 +285,7 @@ def main(argv=None) -> int:
         if getattr(args, "data_dir", "") is None:
             args.data_dir = args.settings.data_dir
         return args.func(args)
-    except (UsageError, ConfigError, SettingsError, datasets.DataError, runs.RunError) as e:
+    except (UsageError, ConfigError, SettingsError, datasets.DataError, runs.RunError, cluster.ClusterError) as e:
         parser.exit(2, f"{parser.prog}: error: {e}\n")
     except KeyboardInterrupt:
         parser.exit(130, "interrupted; the run is marked failed\n")

@@ -35,6 +35,8 @@ def histories_long(runs_list) -> pd.DataFrame:
     frames = []
     for run in runs_list:
         history = run.history()
+        if history.empty:  # no epoch yet, no rows; its untyped empty columns would turn the others' numbers to objects
+            continue
         frame = history.melt(id_vars="epoch", value_vars=[m for m in METRICS if m in history], var_name="metric",
                              value_name="value")
         # melt lists metric by metric; a stable sort by epoch gives each epoch's metrics in history.csv's order

@@ -10,8 +10,8 @@ from core import export, runs
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("export-tensorboard",
                                    help="write runs as TensorBoard event files (then: tensorboard --logdir DIR)")
-    parser.add_argument("runs", nargs="+", metavar="RUN", help="a run's folder, or a run's id (looked up in --runs-dir, "
-                                                               "then among the shipped runs)")
+    parser.add_argument("runs", nargs="+", metavar="RUN",
+                        help="a run's folder, or a run's id (looked up in --runs-dir, then among the shipped runs)")
     parser.add_argument("--out", required=True, help="folder for the event files (made if missing)")
     parser.add_argument("--runs-dir", help="where to look up run ids (default $CLASSROOM_RUNS_DIR, else runs)")
     parser.set_defaults(func=cmd_export_tensorboard)

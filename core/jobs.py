@@ -68,6 +68,7 @@ class JobSpec:
     group: dict | None = None  # one of several seeds of the same settings (see seed_group)
     owner: str | None = None  # recorded in the run (who may change it)
     assignment: str | None = None  # the assignment it answers (core.classroom), recorded in the run
+    lr_find: bool = False  # a learning-rate range test (core.lr_finder) instead of a run: its result is a file
 
     @property
     def run_dir(self) -> Path:
@@ -142,6 +143,16 @@ def make_seed_jobs(config: TrainConfig, runs_dir, *, name: str, seeds: int, pres
 def seeded_name(name: str, seed: int) -> str:
     suffix = f" · seed {seed}"
     return runs.clean_name(name[: runs.MAX_NAME_LENGTH - len(suffix)].rstrip() + suffix)
+
+
+def lr_find_file(runs_dir, run_id: str) -> Path:
+    """Where a learning-rate range test job writes its result (JSON)."""
+    return Path(runs_dir) / ".lrfind" / f"{run_id}.json"
+
+
+def make_lr_find_job(config: TrainConfig, runs_dir, *, data_dir=None) -> JobSpec:
+    return JobSpec(config, "learning-rate finder", runs.new_run_id(), str(Path(runs_dir).resolve()),
+                   data_dir=str(data_dir) if data_dir else None, lr_find=True)
 
 
 def make_resume_job(run: runs.Run, *, epochs: int | None = None, data_dir=None) -> JobSpec:
@@ -283,6 +294,21 @@ class Queue:
     def finish(self, job_id: int, status: str, error: str | None = None) -> None:
         with self._transaction() as db:
             db.execute("UPDATE jobs SET status = ?, error = ?, finished = ? WHERE id = ?", (status, error, time.time(), job_id))
+
+    def requeue(self, job_id: int, reason: str) -> str:
+        """A running job whose training died elsewhere (a cluster node, core.cluster), as reap does for local
+        workers: back in the queue, first in line, or failed after MAX_ATTEMPTS starts. Returns the error recorded."""
+        with self._transaction() as db:
+            attempts = db.execute("SELECT attempts FROM jobs WHERE id = ?", (job_id,)).fetchone()[0]
+            if attempts < MAX_ATTEMPTS:
+                reason += f"; it continues from its last completed epoch (attempt {attempts + 1} of {MAX_ATTEMPTS})"
+                db.execute("UPDATE jobs SET status = 'queued', error = ?, worker_pid = NULL, started = NULL WHERE id = ?",
+                           (reason, job_id))
+            else:
+                reason += f", {MAX_ATTEMPTS} times; the run keeps its last checkpoint"
+                db.execute("UPDATE jobs SET status = 'failed', error = ?, finished = ? WHERE id = ?",
+                           (reason, time.time(), job_id))
+        return reason
 
     def reap(self) -> list[int]:
         """Running jobs whose worker process (on this host) is gone: back in the queue, first in line, to be

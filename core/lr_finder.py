@@ -1,4 +1,4 @@
-"""The learning-rate range test (Smith 2015, "Cyclical learning rates", §3.3; Smith 2018, "A disciplined approach..."):
+"""The learning-rate range test (L. Smith, "Cyclical Learning Rates for Training Neural Networks", 2015/2017):
 train the config's network from its seeded initial weights while the learning rate rises exponentially, one batch
 per rate, and watch the loss. Where it falls fastest, the rate is large enough to make progress and still small
 enough to be stable; where it shoots up, the rate is too large: training there diverges or kills the ReLUs.
@@ -36,10 +36,11 @@ class LRFinderResult:
 
     @property
     def suggestion(self) -> float | None:
-        """The rate where the smoothed loss falls fastest per factor of learning rate, before its minimum (None if the
-        curve is too short to tell). The rule of Smith's range test: a rate that still makes good progress per step,
-        well below the edge of stability; the alternative below depends on where that edge is (the noisiest part)."""
-        end = int(np.argmin(self.smoothed))
+        """The rate where the smoothed loss falls fastest per factor of learning rate, before its minimum; None if the
+        curve is too short to tell. Returned as the suggestion because it lies well inside the stable range, and does
+        not need the curve to have reached the edge: the alternative (a tenth of the rate at the lowest loss) does,
+        and a range that ends before the loss turns up (a small set learnt by heart) puts that rate at `high`."""
+        end = int(np.argmin(self.smoothed)) if self.smoothed else 0
         if end - SKIP_START < 2:
             return None
         slope = np.gradient(np.asarray(self.smoothed[SKIP_START:end + 1]), np.log(self.learning_rates[SKIP_START:end + 1]))
@@ -76,9 +77,9 @@ def find_learning_rate(config: TrainConfig, dataset: datasets.Dataset, *, steps:
         raise ValueError(f"a range test needs 0 < low < high and at least 2 steps (got low={low}, high={high}, steps={steps})")
     data = prepare_data(config, dataset)
     classes = len(data.info.class_names)
-    n, batch = len(data.x_train), min(config.batch_size, len(data.x_train))
+    n, batch = len(data.x_train), config.batch_size
     # The config's optimizer with a constant rate, set by hand before each batch (a schedule would override it).
-    model = compile_model(config.replace(schedule="constant", reduce_lr=0), math.ceil(n / batch))
+    model = compile_model(config.replace(schedule="constant"), math.ceil(n / batch))
     rng = np.random.default_rng(config.seed)
     order = np.concatenate([rng.permutation(n) for _ in range(math.ceil(steps * batch / n))])  # shuffled epochs, end to end
     rates = low * (high / low) ** (np.arange(steps) / (steps - 1))
@@ -91,7 +92,8 @@ def find_learning_rate(config: TrainConfig, dataset: datasets.Dataset, *, steps:
                 break
             model.optimizer.learning_rate = float(rate)
             index = order[step * batch:(step + 1) * batch]
-            loss = float(model.train_on_batch(data.x_train[index], one_hot(data.y_train[index], classes), return_dict=True)["loss"])
+            logs = model.train_on_batch(data.x_train[index], one_hot(data.y_train[index], classes), return_dict=True)
+            loss = float(logs["loss"])
             if not math.isfinite(loss):
                 result.stop_reason = "diverged"
                 break

@@ -9,6 +9,7 @@
 | `CLASSROOM_PRETRAINED_DIR` | the shipped runs (default the project's `pretrained/`) |
 | `CLASSROOM_DATA_DIR` | a folder searched first for the datasets |
 | `CLASSROOM_WORKERS` | training workers (default one per GPU, one on a CPU-only machine) |
+| `CLASSROOM_RAY_ADDRESS` | `host:port` of a Ray cluster's head: queued jobs train there (docs/cluster.md); unset: local workers |
 | `CLASSROOM_INSTRUCTOR_PASSWORD` | turns on sign-in: students with a name and PIN, the instructor with this password |
 """
 
@@ -32,6 +33,7 @@ class Settings:
     pretrained_dir: Path = field(default=runs.PRETRAINED_DIR)
     data_dir: str | None = None  # absolute: workers run from the project folder, whatever the server's
     workers: int | None = None  # None: one per GPU
+    ray_address: str | None = None  # None: local workers; else jobs go to this Ray cluster (core.cluster)
     instructor_password: str | None = None  # set: a classroom with sign-in (core.classroom); unset: one person, no sign-in
 
     @classmethod
@@ -48,4 +50,5 @@ class Settings:
                    pretrained_dir=path("CLASSROOM_PRETRAINED_DIR", runs.PRETRAINED_DIR),
                    data_dir=str(Path(data_dir).resolve()) if data_dir else None,
                    workers=int(workers) if workers else None,
+                   ray_address=environ.get("CLASSROOM_RAY_ADDRESS", "").strip() or None,
                    instructor_password=environ.get("CLASSROOM_INSTRUCTOR_PASSWORD") or None)

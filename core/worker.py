@@ -38,6 +38,8 @@ def run_job(spec: jobs.JobSpec | dict, should_stop=lambda: False, listener=None)
     from core.training import resume, train
 
     spec = spec if isinstance(spec, jobs.JobSpec) else jobs.JobSpec.from_dict(spec)
+    if spec.lr_find:
+        return str(_lr_find(spec, should_stop))
     run_dir = spec.run_dir
     if not spec.resume and run_dir.is_dir() and runs.read_run(run_dir).has_results:
         return str(run_dir)  # its worker died after the run was saved, before the queue heard of it
@@ -55,6 +57,18 @@ def hold_lock(runs_dir, name: str):
     folder = Path(runs_dir) / WORKERS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     return _try_lock(folder / f"{name}.lock")
+
+
+def _lr_find(spec: jobs.JobSpec, should_stop) -> Path:
+    """A learning-rate range test: its curve and suggestion as JSON, for the Train page's chart."""
+    from core import datasets
+    from core.lr_finder import find_learning_rate
+
+    result = find_learning_rate(spec.config, datasets.load(spec.config.dataset, spec.data_dir), should_stop=should_stop)
+    target = jobs.lr_find_file(spec.runs_dir, spec.run_id)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    runs.write_json(target, result.to_dict())
+    return target
 
 
 def _slot_paths(runs_dir: Path, slot: int) -> tuple[Path, Path]:
@@ -116,7 +130,11 @@ def _run_claimed(queue: jobs.Queue, job: jobs.Job) -> None:
         return last_check[1]
 
     try:
-        run = runs.read_run(Path(run_job(job.spec, should_stop)))
+        made = Path(run_job(job.spec, should_stop))
+        if job.spec.lr_find:
+            queue.finish(job.id, "cancelled" if should_stop() else "completed")
+            return
+        run = runs.read_run(made)
         queue.finish(job.id, run.status if run.has_results else "failed")
     except Exception as e:  # recorded in the run by train(); the queue goes on to the next job
         queue.finish(job.id, "failed", str(e) if isinstance(e, runs.RunError) else f"{type(e).__name__}: {e}")
@@ -148,7 +166,15 @@ def stop_started_workers() -> None:
 
 def ensure_workers(runs_dir=runs.DEFAULT_RUNS_DIR, slots: int | None = None) -> list[int]:
     """Start a worker for every slot nobody serves (a live worker left by an earlier server is reused); returns
-    the slots started. The workers end with this process when it exits normally, and when idle after a crash."""
+    the slots started. The workers end with this process when it exits normally, and when idle after a crash.
+    With CLASSROOM_RAY_ADDRESS set, one dispatcher to that Ray cluster (core.cluster) instead, as slot 0."""
+    from core.cluster import DISPATCHER_LOCK
+    from core.settings import Settings
+
+    address = Settings.from_env().ray_address
+    if address:
+        return [0] if ensure_helper(runs_dir, DISPATCHER_LOCK, ["worker", "--runs-dir", str(Path(runs_dir).resolve()),
+                                                                "--ray", address, "--nice", str(NICENESS)]) else []
     slots = default_slots() if slots is None else slots
     return [slot for slot in range(slots) if ensure_helper(runs_dir, f"slot-{slot}", [
         "worker", "--runs-dir", str(Path(runs_dir).resolve()), "--slot", str(slot), "--nice", str(NICENESS)])]

@@ -71,6 +71,7 @@ else:
 
     st.subheader("Training curves")
     compare_view.curve_charts(rows)
+    compare_view.export_section(chosen, rows)
 
 st.divider()
 if (selection := manage.section(listed, [r.id for r in chosen])) is not None:

@@ -5,9 +5,9 @@ No Keras here: the device comes from what a worker published, or from what the m
 
 import streamlit as st
 
-from core import datasets, device, worker
+from core import classroom, datasets, device, worker
 from core.datasets import DATASET_INFO
-from ui import navigation
+from ui import classroom_view, navigation
 from ui.session import all_runs, readable_jobs, settings
 
 navigation.ensure_entry()
@@ -19,6 +19,11 @@ st.markdown(
     "and accuracy change epoch by epoch. Then compare runs, and look at the pictures each network gets wrong."
 )
 navigation.links()
+
+if assignments := classroom.assignments(config.runs_dir):
+    st.subheader("Assignments")
+    for a in assignments[:3]:
+        classroom_view.assignment_card(a)
 
 left, middle, right = st.columns(3, border=True)
 

@@ -15,7 +15,7 @@ from core.architectures import ARCHITECTURES
 from core.config import DATASETS, ConfigError, from_dict
 from core.datasets import DATASET_INFO, availability
 from core.jobs import MAX_SEEDS, make_seed_jobs
-from ui import identity, model_view, navigation, train_live
+from ui import identity, lr_finder_view, model_view, navigation, train_live
 from ui import train_settings as form
 from ui.session import client_id, queue, settings
 
@@ -101,6 +101,7 @@ else:
             st.warning(f"For this assignment: {fmt.text(e)}.", icon=":material/assignment:")
 
 if config is not None:
+    lr_finder_view.section(config)
     st.header("The network")
     model_view.show(config)
 

@@ -298,3 +298,36 @@ def seeds_section(chosen: list[Entry]) -> None:
     st.caption("Welch's t-test compares the two means against how much each group's seeds scatter. It assumes the seeds' "
                "results are independent and scatter roughly like a bell curve, and it does not need the two spreads to be "
                "equal. With few seeds it is cautious: more seeds make a small real gap easier to see.")
+
+
+def export_section(chosen_runs: list[runs.Run], chosen: list[Entry]) -> None:
+    """The chosen runs' histories and results as CSV, and any chart of this page as a picture."""
+    from core import export
+
+    st.subheader("Export")
+    order = [e.label for e in chosen]
+    colour = alt.Scale(domain=order, scheme="tableau10" if len(chosen) <= 10 else "tableau20")
+    charts = {
+        "Accuracy per epoch": lambda: curves_chart(chosen, colour, "accuracy", "Accuracy per epoch"),
+        "Loss per epoch": lambda: curves_chart(chosen, colour, "loss", "Loss per epoch"),
+        "Accuracy, every measure": lambda: points_chart(accuracy_points(chosen), order, ACCURACY_MEASURES, "Accuracy",
+                                                        "accuracy (%)"),
+        "Loss, every measure": lambda: points_chart(loss_points(chosen), order, LOSS_MEASURES, "Loss", "loss"),
+    }
+    left, middle, right = st.columns([1, 1, 2], vertical_alignment="bottom")
+    left.download_button("Histories (CSV)", lambda: export.to_csv_bytes(export.histories_long(chosen_runs)),
+                         file_name="histories.csv", mime="text/csv", on_click="ignore", icon=":material/download:",
+                         help="One row per run, epoch and measure: run, name, epoch, metric, value.")
+    middle.download_button("Results (CSV)", lambda: export.to_csv_bytes(export.results_table(chosen_runs)),
+                           file_name="results.csv", mime="text/csv", on_click="ignore", icon=":material/download:",
+                           help="One row per run: every setting, the test accuracy with its interval, time, notes.")
+    with right:
+        which_col, kind_col, button_col = st.columns([2, 1, 1.2], vertical_alignment="bottom")
+        which = which_col.selectbox("Chart", list(charts), key="compare.export_chart")
+        kind = kind_col.segmented_control("As", ["png", "svg"], default="png", required=True, key="compare.export_format")
+        button_col.download_button(f"{kind.upper()}", lambda: export.chart_bytes(runs_view.styled(charts[which]()), kind),
+                                   file_name=f"{which.lower().replace(',', '').replace(' ', '-')}.{kind}",
+                                   mime="image/png" if kind == "png" else "image/svg+xml", on_click="ignore",
+                                   icon=":material/image:", width="stretch")
+    st.caption("For TensorBoard (scalars and hyperparameters): `python -m core export-tensorboard RUN... --out DIR`, "
+               "then `tensorboard --logdir DIR`.")

@@ -25,7 +25,7 @@ POLL_S, POLL_BACK_IN_QUEUE_S = 1.0, 3.0
 
 def latest_job() -> jobs.Job | None:
     """This browser's latest job; for a group of seeds, the first of them still waiting or training."""
-    mine = readable_jobs(owner=identity.owner())
+    mine = [j for j in readable_jobs(owner=identity.owner()) if not j.spec.lr_find]  # a finder test is not a run
     if not mine:
         return None
     group = (mine[-1].spec.group or {}).get("id")
@@ -61,6 +61,8 @@ def _chance(config) -> float:
 def _left_of(job: jobs.Job) -> float:
     """Seconds until a job of the queue is done (its estimate, or what its progress says)."""
     prior = estimate_for(job.spec.config)
+    if job.spec.lr_find:  # 200 batches
+        return prior.epoch_s * 200 * job.spec.config.batch_size / estimate.training_images(job.spec.config) if prior else 0.0
     if job.status == "running":
         folder = runs.open_live(job.run_dir)
         history = folder.history()

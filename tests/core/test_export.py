@@ -46,6 +46,9 @@ def test_histories_long_of_nothing_and_of_a_run_without_history(tmp_path):
     assert list(export.histories_long([]).columns) == ["run", "name", "epoch", "metric", "value"]
     fresh = runs.read_run(runs.create_run(tmp_path, make_config(), "just started", None, {}))
     assert export.histories_long([fresh]).empty
+    trained = two_runs(tmp_path)[0]
+    long = export.histories_long([fresh, trained])
+    assert set(long["run"]) == {trained.id} and long["value"].dtype == float and long["epoch"].dtype == int
 
 
 def test_results_table_turns_the_error_interval_into_an_accuracy_interval(tmp_path):

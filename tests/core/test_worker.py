@@ -80,3 +80,18 @@ def test_default_slots_are_one_per_gpu_and_one_without(monkeypatch):
     for listing, slots in answers.items():
         monkeypatch.setattr(subprocess, "run", lambda *a, out=listing, **k: subprocess.CompletedProcess(a, 0, out, ""))
         assert worker.default_slots() == slots
+
+
+def test_a_learning_rate_finder_job_writes_its_curve_and_makes_no_run(tmp_path, fashion_dir):
+    import json
+
+    config = presets.get(PRESET).config.replace(limit=300, label_smoothing=0.1)
+    queue = jobs.Queue(tmp_path)
+    spec = jobs.make_lr_find_job(config, tmp_path, data_dir=fashion_dir)
+    job_id = queue.submit(spec, "me")
+    assert worker.serve(tmp_path, slot=0, idle_exit_s=5, max_jobs=1) == 1
+    assert queue.get(job_id).status == "completed"
+    result = json.loads(jobs.lr_find_file(tmp_path, spec.run_id).read_text())
+    rates = result["learning_rates"]
+    assert rates == sorted(rates) and rates[0] < 1e-5 and len(rates) == len(result["losses"]) > 20
+    assert runs.list_runs(tmp_path, pretrained_dir=None) == []

@@ -292,3 +292,14 @@ def test_the_search_finds_runs_by_name_tags_and_notes(dirs, app, open_page):
         assert at.dataframe[0].value["Name"].tolist() == ["first"], query
     assert sorted(chosen(at)) == sorted([tagged.name, (own / sorted(p.name for p in own.iterdir() if p.name != tagged.name
                                                                     and not p.name.startswith("."))[0]).name])
+
+
+def test_the_chosen_runs_export_as_csv_and_their_charts_as_pictures(dirs, app, open_page):
+    own = dirs["runs"]
+    fashion_run(own, "first", range(0, 10), 1)
+    fashion_run(own, "second", range(0, 20), 2)
+    at = open_page(app, "pages/compare.py")
+    buttons = {b.proto.label: b for b in at.get("download_button")}
+    assert {"Histories (CSV)", "Results (CSV)", "PNG"} <= set(buttons)
+    assert at.selectbox(key="compare.export_chart").options == ["Accuracy per epoch", "Loss per epoch",
+                                                                "Accuracy, every measure", "Loss, every measure"]

@@ -58,7 +58,7 @@ def test_saved_runs_are_counted_by_where_they_come_from(app, dirs, open_page, wr
 def test_every_other_page_has_a_link(app, open_page):
     at = open_page(app, HOME)
     links = {link.proto.page for link in at.get("page_link")}
-    assert links == {"train", "compare", "inspect", "report"}
+    assert links == {"train", "compare", "inspect", "report", "classroom", "board"}
 
 
 def test_home_does_not_import_tensorflow_or_keras(dirs):
@@ -76,3 +76,14 @@ def test_home_does_not_import_tensorflow_or_keras(dirs):
     env = {**os.environ, "CLASSROOM_RUNS_DIR": str(dirs["runs"]), "CLASSROOM_PRETRAINED_DIR": str(dirs["pretrained"])}
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_students_see_the_assignments_on_home(app, dirs, open_page):
+    from core import classroom
+
+    classroom.save_assignment(dirs["runs"], classroom.Identity("Instructor", "instructor"),
+                              {"title": "Find the best dropout", "preset": "fmnist-arch1-tr1", "text": "Try 0 to 0.5.",
+                               "allowed": {"dropout": [0.0, 0.5]}, "epoch_budget": 10})
+    at = open_page(app, HOME)
+    shown = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
+    assert "Find the best dropout" in shown and "at most 10 epochs" in shown

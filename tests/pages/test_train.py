@@ -305,3 +305,24 @@ def test_the_settings_are_in_the_address_and_a_link_opens_them(make_app, open_pa
 def test_the_image_limit_offers_3000(app, open_page):
     at = open_page(app, TRAIN)
     assert "3,000" in at.select_slider(key="cfg.limit").options and "2,000" in at.select_slider(key="cfg.limit").options
+
+
+def test_the_learning_rate_finder_is_a_queued_test_whose_suggestion_sets_the_slider(app, dirs, open_page):
+    at = open_page(app, TRAIN)
+    at.button(key="train.lr_find").click().run()
+    queue = jobs.Queue(dirs["runs"])
+    (finder,) = [j for j in queue.jobs() if j.spec.lr_find]
+    assert finder.status == "queued" and finder.spec.config.architecture == "fmnist_arch1"
+    assert not [b for b in at.button if b.key == "train.cancel"]  # a finder test is not the browser's run
+    # A worker runs it: the curve and its suggestion land in the runs folder.
+    queue.claim()
+    path = jobs.lr_find_file(dirs["runs"], finder.run_id)
+    path.parent.mkdir(parents=True)
+    rates = [1e-6 * 10 ** (i / 20) for i in range(100)]
+    runs.write_json(path, {"learning_rates": rates, "losses": [2.3] * 100, "smoothed": [2.3] * 100, "stop_reason": "diverged",
+                           "suggestion": 3.16e-4})
+    queue.finish(finder.id, "completed")
+    at.run()
+    assert any('"Loss while the learning rate rises"' in c.proto.spec for c in at.get("vega_lite_chart"))
+    at.button(key="train.lr_use").click().run()
+    assert at.select_slider(key="cfg.learning_rate").value == 3.2e-4
