@@ -227,18 +227,8 @@ def cifar_resnet(config):
     return keras.Model(inputs, outputs, name="cifar_resnet")
 
 
-_COMMON = (
-    "learning_rate",
-    "beta_1",
-    "optimizer",
-    "schedule",
-    "batch_size",
-    "epochs",
-    "validation_split",
-    "limit",
-    "seed",
-    "label_smoothing",
-)
+_COMMON = ("learning_rate", "beta_1", "optimizer", "schedule", "batch_size", "epochs", "validation_split", "limit", "seed",
+           "label_smoothing", "early_stopping", "reduce_lr")
 
 ARCHITECTURES: dict[str, Architecture] = {
     a.name: a

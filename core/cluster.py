@@ -179,7 +179,7 @@ class _NodeLink:
         self.run_dir: Path | None = None
         self.stop, self._last = False, 0.0
 
-    def _push(self, names) -> None:
+    def _push(self, names=()) -> None:
         files = {n: (self.run_dir / n).read_bytes() for n in names if (self.run_dir / n).is_file()}
         self.stop = self.ray.get(self.relay.push.remote(self.key, files))
         self._last = time.monotonic()
@@ -200,6 +200,8 @@ class _NodeLink:
         self._push([runs.RUN_FILE, runs.HISTORY_FILE, runs.PROGRESS_FILE, *saved])
 
     def should_stop(self) -> bool:
+        if time.monotonic() - self._last >= POLL_S:  # a job that pushes nothing (the learning-rate finder) asks
+            self._push()
         return self.stop
 
 
@@ -214,7 +216,8 @@ def _node_data_dir(server_dir: str | None) -> str | None:
 def train_on_node(spec: dict, folder: bytes | None, relay) -> dict:
     """The Ray task: the job trained with core.worker.run_job in a temporary runs folder of this node (from the
     run folder `folder` if it has one: a resume, or a job whose node died). Returns {"folder": the run folder as a
-    zip or None, "error": why it failed or None, "node": where it ran}."""
+    zip or None, "lr_find": a learning-rate finder job's result file or None, "stopped": whether Stop reached it,
+    "error": why it failed or None, "node": where it ran}."""
     import ray
 
     node = {"id": ray.get_runtime_context().get_node_id(), "ip": ray.util.get_node_ip_address(), "host": socket.gethostname()}
@@ -228,8 +231,9 @@ def train_on_node(spec: dict, folder: bytes | None, relay) -> dict:
             worker.run_job(job, link.should_stop, link)
         except Exception as e:  # recorded in the run by train(); as core.worker words it for the queue
             error = str(e) if isinstance(e, runs.RunError) else f"{type(e).__name__}: {e}"
-        made = (job.run_dir / runs.RUN_FILE).is_file()
-        return {"folder": zip_folder(job.run_dir) if made else None, "error": error, "node": node}
+        made, found = (job.run_dir / runs.RUN_FILE).is_file(), jobs.lr_find_file(tmp, job.run_id)
+        return {"folder": zip_folder(job.run_dir) if made else None, "lr_find": found.read_bytes() if found.is_file() else None,
+                "stopped": link.stop, "error": error, "node": node}
 
 
 # --- the dispatcher's side -----------------------------------------------------------------------------
@@ -327,6 +331,11 @@ class Dispatcher:
             write_final(flight.spec.run_dir, result["folder"])
         if result["error"]:
             return Outcome(flight, "failed", result["error"], result["node"])
+        if flight.spec.lr_find:  # its result is a file, not a run folder (core.worker._lr_find)
+            target = jobs.lr_find_file(flight.spec.runs_dir, flight.spec.run_id)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            runs.write_atomic(target, result["lr_find"])
+            return Outcome(flight, "cancelled" if result["stopped"] else "completed", None, result["node"])
         run = runs.read_run(flight.spec.run_dir)
         return Outcome(flight, run.status if run.has_results else "failed", run.record.get("error"), result["node"])
 

@@ -8,6 +8,7 @@ queue going on with the next job, and completed runs left byte for byte as they 
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -188,7 +189,8 @@ def test_queue_survives_a_server_restart_and_finds_a_client_job_again(tmp_path):
 
     restarted = jobs.Queue(runs_dir)  # a new server process: a new Queue on the same folder
     (found,) = restarted.jobs(owner="browser-7f3a")
-    assert found.spec == job and found.status == "queued" and restarted.position(found.id) == 0
+    assert found.spec == dataclasses.replace(job, owner="browser-7f3a") and found.status == "queued"
+    assert restarted.position(found.id) == 0
     assert [j.spec.name for j in restarted.jobs(active_only=True)] == ["submitted before the restart", "someone else's"]
     claimed = jobs.Queue(runs_dir).claim()  # a worker, with yet another connection, takes it in order
     assert claimed.id == found.id and jobs.Queue(runs_dir).get(found.id).status == "running"
