@@ -214,7 +214,7 @@ def test_at_1280_pixels_nothing_is_cut_and_names_show_as_typed(app):
         page.get_by_text("Data and length").wait_for()
         _settled(page)
         for label in ("Fashion-MNIST", "CIFAR-100"):  # the dataset switch shows whole names, not "C"
-            button = page.get_by_role("button", name=label, exact=True)
+            button = page.get_by_role("radio", name=label, exact=True)
             assert button.evaluate("b => b.scrollWidth <= b.clientWidth + 1"), label
 
         page.goto(f"{url}/inspect?client=e2e-narrow")
