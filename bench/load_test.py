@@ -9,7 +9,7 @@ run, every 0.5 s it times
   - GET /                 the page's HTML,
   - GET /_stcore/health   the server's health endpoint,
   - a rerun in one more browser session (a browser of its own): switching between Compare and Home in the
-    sidebar and waiting for the page's title,
+    page list and waiting for the page's title,
 samples the resident memory of the server and the worker processes (VmRSS and VmHWM from /proc), and
 watches the queue (core.jobs.Queue) until every job is completed or the time is up. Prints a table and
 one JSON line.
@@ -41,9 +41,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from core import jobs, worker  # noqa: E402
+from core import classroom, jobs, worker  # noqa: E402
 from tools.app_server import CHROMIUM, CHROMIUM_ARGS, free_port, quiet, wait_healthy  # noqa: E402
 from tools.fake_data import write_fashion  # noqa: E402
+from ui import identity  # noqa: E402
 
 PROBE_EVERY_S = 0.5
 RERUN_TIMEOUT_S = 30
@@ -166,10 +167,10 @@ def students_chromium(folder: Path, niceness: int) -> str:
 
 
 def rerun_probe(page, target: str) -> float:
-    """Click a page in the sidebar and wait for its title: one full rerun of that page, as a student sees it."""
+    """Click a page in the page list and wait for its title: one full rerun of that page, as a student sees it."""
     title = {"Compare": "Compare runs", "Home": "How neural networks train"}[target]
     t0 = time.perf_counter()
-    page.get_by_test_id("stSidebarNavLink").filter(has_text=target).click(timeout=RERUN_TIMEOUT_S * 1000)
+    page.get_by_test_id("stTopNavLink").filter(has_text=target).click(timeout=RERUN_TIMEOUT_S * 1000)
     page.locator("h1", has_text=title).wait_for(state="visible", timeout=RERUN_TIMEOUT_S * 1000)
     return time.perf_counter() - t0
 
@@ -185,6 +186,8 @@ def main(argv=None) -> int:
     parser.add_argument("--students-nice", type=int, default=0, choices=range(20), metavar="0-19",
                         help="run the students' browser at this lower CPU priority, as if on their own laptops; the "
                              "probing session keeps its own browser at normal priority (default 0: all equal)")
+    parser.add_argument("--sign-in", action="store_true",
+                        help="a class with sign-in: every session is a signed-in student (issue 16's load test)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (runs, logs) for a look afterwards")
     parser.add_argument("--app-dir", type=Path, default=ROOT,
                         help="run the streamlit_app.py of this folder (a copy with a change, to compare); default: this project")
@@ -203,6 +206,9 @@ def main(argv=None) -> int:
     env = {**os.environ, "CLASSROOM_RUNS_DIR": str(runs_dir), "CLASSROOM_PRETRAINED_DIR": str(root / "pretrained"),
            "CLASSROOM_DATA_DIR": str(data_dir), "KERAS_HOME": str(root / "keras"), "TF_CPP_MIN_LOG_LEVEL": "3"}
     (root / "pretrained").mkdir()
+    if args.sign_in:  # the server reads the same key from the runs folder: students arrive with signed cookies
+        env["CLASSROOM_INSTRUCTOR_PASSWORD"] = "load-test"
+        key = classroom.secret(runs_dir)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     server_log = open(root / "streamlit.log", "wb")
@@ -261,13 +267,17 @@ def main(argv=None) -> int:
         # the server and starts a worker).
         pages = []
         for i in range(args.sessions):
-            page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            if args.sign_in:
+                token = classroom.token_for(classroom.Identity(f"load-{i:02d}"), key)
+                context.add_cookies([{"name": identity.COOKIE, "value": token, "url": url}])
+            page = context.new_page()
             page.set_default_timeout(180_000)
             page.goto(f"{url}/?client=load-{i:02d}")
             pages.append(page)
         for page in pages:
             page.locator("h1", has_text="How neural networks train").wait_for()
-            page.get_by_test_id("stSidebarNavLink").filter(has_text="Train").click()
+            page.get_by_test_id("stTopNavLink").filter(has_text="Train").click()
         for page in pages:
             page.get_by_test_id("stBaseButton-primary").filter(has_text="Train").wait_for(state="visible")
             settled(page)
@@ -303,9 +313,9 @@ def main(argv=None) -> int:
             loop_started = time.monotonic()
             target = probe_rerun(watcher, target)
             sample()
-            listed = [j for j in queue.jobs() if j["owner"].startswith("load-")]
-            state["running_max"] = max(state["running_max"], sum(j["status"] == "running" for j in listed))
-            done = [j for j in listed if j["status"] in ("completed", "failed", "cancelled")]
+            listed = [j for j in queue.jobs() if j.owner.startswith("load-")]
+            state["running_max"] = max(state["running_max"], sum(j.status == "running" for j in listed))
+            done = [j for j in listed if j.status in ("completed", "failed", "cancelled")]
             if len(listed) == args.sessions and len(done) == args.sessions:
                 break
             time.sleep(max(0.0, PROBE_EVERY_S - (time.monotonic() - loop_started)))
@@ -315,23 +325,23 @@ def main(argv=None) -> int:
         probe.join(timeout=35)
         sample()
 
-        listed = [j for j in jobs.Queue(runs_dir).jobs() if j["owner"].startswith("load-")]
-        statuses = {s: sum(j["status"] == s for j in listed) for s in ("queued", "running", "completed", "failed", "cancelled")}
-        waits = [j["started"] - j["created"] for j in listed if j["started"]]
-        trains = [j["finished"] - j["started"] for j in listed if j["finished"] and j["started"]]
+        listed = [j for j in jobs.Queue(runs_dir).jobs() if j.owner.startswith("load-")]
+        statuses = {s: sum(j.status == s for j in listed) for s in ("queued", "running", "completed", "failed", "cancelled")}
+        waits = [j.started - j.created for j in listed if j.started]
+        trains = [j.finished - j.started for j in listed if j.finished and j.started]
         mem_total_kb = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
                                 if line.startswith("MemTotal")))
 
         def phase(samples, loaded: bool):
             return summary([v for when, v in samples if (when >= pressed_at) == loaded and when <= all_done_at])
 
-        measures = {**probe.samples, "rerun (sidebar to title)": reruns}
+        measures = {**probe.samples, "rerun (page link to title)": reruns}
         busy_s = all_done_at - pressed_at
         result = {
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "sessions": args.sessions, "train_images": args.train_images, "app_dir": str(args.app_dir),
+            "sessions": args.sessions, "signed_in": args.sign_in, "train_images": args.train_images, "app_dir": str(args.app_dir),
             "students_nice": args.students_nice,
-            "jobs_submitted": len(listed), "sessions_with_a_job": len({j["owner"] for j in listed}),
+            "jobs_submitted": len(listed), "sessions_with_a_job": len({j.owner for j in listed}),
             **{f"jobs_{k}": v for k, v in statuses.items()},
             "sessions_opened_s": round(opened_s, 1), "train_pressed_within_s": round(press_spread_s, 2),
             "all_jobs_done_s": round(busy_s, 1), "timed_out": time.monotonic() >= deadline,

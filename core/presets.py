@@ -114,6 +114,15 @@ PRESETS: dict[str, Preset] = {
                     l2=2.5e-4, label_smoothing=0.1, augment=True),
                ReportFigures("beyond the report (its best: 42 % validation)"),
                "SGD with Nesterov momentum, one-cycle schedule, weight decay 5e-4 (as L2 2.5e-4), label smoothing 0.1."),
+        Preset("cifar-fast", "CIFAR-100 fast ResNet: one hour on a 2-core CPU (beyond the report)",
+               dict(dataset="cifar100", architecture="cifar_fastres", epochs=13, validation_split=0.05,
+                    batch_size=128, optimizer="sgd", learning_rate=0.2, beta_1=0.9, schedule="onecycle",
+                    l2=2.5e-4, label_smoothing=0.1, augment=True),
+               ReportFigures("beyond the report (its best: 42 % validation)"),
+               "What a modern recipe does with the same computer: batch normalization, residual blocks, crop and "
+               "flip augmentation, SGD with Nesterov momentum on a one-cycle schedule, label smoothing, 13 epochs "
+               "on 95 % of the training images. Measured here on 2026-11-30 (2-core AMD EPYC CPU, idle): 62.7 % "
+               "test accuracy in 57 minutes end to end, where the report's best network needs 5-9 hours for 42 %."),
     ]
 }
 

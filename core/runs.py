@@ -34,6 +34,7 @@ METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "predictions.npz"
 MISCLASSIFIED_FILE = "misclassified.npz"
 MODEL_FILE = "model.keras"
+PER_CLASS_METRICS = ("confusion", "per_class")  # the bulk of metrics.json: 100x100 counts for CIFAR-100
 PROGRESS_FILE = "progress.json"
 REQUIRED_COMPLETED = (RUN_FILE, HISTORY_FILE, METRICS_FILE, PREDICTIONS_FILE, MISCLASSIFIED_FILE)
 STATUSES = ("running", "completed", "cancelled", "failed")
@@ -149,6 +150,10 @@ class Run:
 
     def metrics(self) -> dict:
         return _read_json(self.path / METRICS_FILE)
+
+    def headline(self) -> dict:
+        """The metrics without the per-class tables: what a table of many runs needs (a hundredth of the size)."""
+        return {k: v for k, v in self.metrics().items() if k not in PER_CLASS_METRICS}
 
     def history(self) -> pd.DataFrame:
         path = self.path / HISTORY_FILE
@@ -279,6 +284,36 @@ def open_live(path) -> Run:
     return Run(path, record, False)
 
 
+_SETTLED: dict[tuple[Path, bool], tuple[tuple, Run]] = {}  # list_runs' finished runs, by their files' times
+MAX_SETTLED = 20_000
+
+
+def _stamps(path: Path) -> tuple:
+    """Changes whenever a run's record or metrics change or a file is added to or removed from its folder."""
+    out = []
+    for p in (path, path / RUN_FILE, path / METRICS_FILE):
+        try:
+            out.append(p.stat().st_mtime_ns)
+        except OSError:
+            out.append(None)
+    return tuple(out)
+
+
+def _read_listed(path: Path, shipped: bool) -> Run:
+    """read_run, reusing the last reading of a run that has finished and not changed since: a class's hundreds
+    of runs are listed on every page view. A running run is always read again (its worker may have died)."""
+    stamps = _stamps(path)
+    cached = _SETTLED.get((path, shipped))
+    if cached is not None and cached[0] == stamps:
+        return cached[1]
+    run = read_run(path, shipped)
+    if run.record.get("status") in RESULT_STATUSES + ("failed",):
+        if len(_SETTLED) >= MAX_SETTLED:  # deleted runs' entries: start afresh now and then
+            _SETTLED.clear()
+        _SETTLED[(path, shipped)] = (stamps, run)
+    return run
+
+
 def list_runs(runs_dir=DEFAULT_RUNS_DIR, pretrained_dir=PRETRAINED_DIR) -> list[Run]:
     """Shipped runs and one's own, newest first; broken folders are listed with their problem."""
     runs = []
@@ -287,7 +322,7 @@ def list_runs(runs_dir=DEFAULT_RUNS_DIR, pretrained_dir=PRETRAINED_DIR) -> list[
             continue
         for child in Path(folder).iterdir():
             if child.is_dir() and not child.name.startswith(".") and not child.is_symlink():
-                runs.append(read_run(child, shipped))
+                runs.append(_read_listed(child, shipped))
     return sorted(runs, key=lambda r: (str(r.record.get("created", "")), r.id), reverse=True)
 
 

@@ -380,10 +380,16 @@ def _finish(run_dir: Path, model, data: PreparedData, history: list[dict], confi
     probabilities = model.predict(data.x_test, batch_size=batch, verbose=0)
     predictions = evaluation.per_example(np.asarray(probabilities, np.float32), data.y_test)
     runs.write_results(run_dir, predictions, data.x_test, data.info.class_names, history, test_loss)
-    # Saved without the optimizer's state: the weights are what a run keeps (and a third of the size).
-    export = keras.models.clone_model(model)
-    export.set_weights(model.get_weights())
-    tmp = run_dir / ".model.tmp.keras"
-    export.save(tmp)
-    tmp.replace(run_dir / runs.MODEL_FILE)
+    save_weights_only_model(model, run_dir / runs.MODEL_FILE)
     keras.backend.clear_session()
+
+
+def save_weights_only_model(model, path: Path) -> None:
+    """Save the network without its optimizer's state (half to a third of the file): a finished run keeps its
+    weights; the checkpoint is what continues training. Rebuilt from its config, uncompiled, since
+    keras.models.clone_model compiles the clone and so saves an optimizer again. Written atomically."""
+    export = type(model).from_config(model.get_config())
+    export.set_weights(model.get_weights())
+    tmp = path.with_name(f".{path.name}.tmp.keras")
+    export.save(tmp)
+    tmp.replace(path)

@@ -1,11 +1,13 @@
 """Screenshots of the dashboard's pages for docs/screenshots/, taken in headless chromium.
 
-    .venv/bin/python tools/screenshots.py                      # starts the app, all five pages
+    .venv/bin/python tools/screenshots.py                      # starts the app: home, train, compare, inspect, report
     .venv/bin/python tools/screenshots.py --url http://localhost:8501 --client abc123 train "inspect?run=ID"
+    .venv/bin/python tools/screenshots.py --url http://localhost:8501 "inspect?run=ID#Look inside"   # a tab
 
 Without --url it starts the app itself with this environment (CLASSROOM_RUNS_DIR, CLASSROOM_PRETRAINED_DIR,
 CLASSROOM_DATA_DIR choose what the pages show) and stops it, and any training worker it caused, at the end.
---client is the browser's id (?client=): the Train page shows that browser's latest run. Every page is taken
+--client is the browser's id (?client=): the Train page shows that browser's latest run. `#Tab name` after a
+page opens that tab and waits for what it draws (inspect-look-inside.png). Every page is taken
 1600 px wide at its full height: what a user scrolls through on a 1600x1000 screen. Uses the system's
 chromium; never downloads a browser.
 """
@@ -26,7 +28,10 @@ if str(ROOT) not in sys.path:  # run as a script: tools/ is on the path, the pro
 
 from tools.app_server import CHROMIUM, CHROMIUM_ARGS, free_port, quiet, wait_healthy  # noqa: E402
 
-PAGES = {"home": "", "train": "train", "compare": "compare", "inspect": "inspect", "report": "report"}
+PAGES = {"home": "", "train": "train", "compare": "compare", "inspect": "inspect", "report": "report", "classroom": "classroom",
+         "board": "board"}
+DEFAULT_PAGES = ["home", "train", "compare", "inspect", "report"]
+DRAWN_S = 180  # a tab whose views a helper process draws (Keras' import included on a busy machine)
 WIDTH, HEIGHT = 1600, 1000
 
 
@@ -44,6 +49,14 @@ def capture(page, path: Path) -> None:
     settle(page)  # elements that come into view load only then
     page.screenshot(path=str(path))
     page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
+
+
+def open_tab(page, tab: str) -> None:
+    """Click a tab, then wait until its "Drawing the views…" notes are gone: a helper process draws them."""
+    page.get_by_role("tab", name=tab).click()
+    page.wait_for_timeout(1000)
+    page.get_by_text("Drawing the").first.wait_for(state="detached", timeout=DRAWN_S * 1000)
+    settle(page)
 
 
 def _worker_pids(runs_dir: Path) -> set[int]:
@@ -78,24 +91,29 @@ def shoot(url: str, out: Path, pages: list[str], client: str) -> None:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
         for wanted in pages:
+            wanted, _, tab = wanted.partition("#")
             name, _, query = wanted.partition("?")
             query = "&".join(q for q in (query, f"client={client}") if q)
             page.goto(f"{url.rstrip('/')}/{PAGES[name]}?{query}")
             settle(page)
-            capture(page, out / f"{name}.png")
-            print(out / f"{name}.png")
+            if tab:
+                open_tab(page, tab)
+            path = out / (f"{name}-{tab.lower().replace(' ', '-')}.png" if tab else f"{name}.png")
+            capture(page, path)
+            print(path)
         browser.close()
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("pages", nargs="*", default=list(PAGES),
-                        help=f"pages to take ({', '.join(PAGES)}; default all), each with an optional ?query")
+    parser.add_argument("pages", nargs="*", default=DEFAULT_PAGES,
+                        help=f"pages to take ({', '.join(PAGES)}; default {', '.join(DEFAULT_PAGES)}), each with an optional "
+                             "?query and #tab")
     parser.add_argument("--url", help="a running dashboard; default: start one with this environment")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument("--client", default="screenshots", help="browser id whose runs the Train page shows")
     args = parser.parse_args(argv)
-    unknown = [p for p in args.pages if p.partition("?")[0] not in PAGES]
+    unknown = [p for p in args.pages if p.partition("#")[0].partition("?")[0] not in PAGES]
     if unknown:
         parser.error(f"unknown page(s) {', '.join(unknown)}; choose from {', '.join(PAGES)}")
     if not Path(CHROMIUM).exists():

@@ -42,7 +42,7 @@ class Entry:
         return self.runs[0].record.get("dataset")
 
     def values(self, key: str) -> list[float]:
-        return [v for r in self.runs if isinstance(v := runs_view.metrics(r).get(key), (int, float))]
+        return [v for r in self.runs if isinstance(v := runs_view.headline(r).get(key), (int, float))]
 
     def mean(self, key: str) -> float | None:
         values = self.values(key)
@@ -110,7 +110,7 @@ def results_table(chosen: list[Entry]) -> pd.DataFrame:
     mixed = len({e.dataset for e in chosen}) > 1
     rows = []
     for e in chosen:
-        m = runs_view.metrics(e.runs[0])
+        m = runs_view.headline(e.runs[0])
         loss = lambda key: f"{v:.3f}" if (v := e.mean(key)) is not None else fmt.DASH  # noqa: E731
         row = {"Run": e.label}
         if mixed:
@@ -139,7 +139,7 @@ def accuracy_points(chosen: list[Entry]) -> pd.DataFrame:
             s = e.seeds()
             test_ci, val_ci = (s.low, s.high), None
         else:
-            m, r = runs_view.metrics(e.runs[0]), e.runs[0]
+            m, r = runs_view.headline(e.runs[0]), e.runs[0]
             test_ci, val_ci = fmt.accuracy_interval(m), None
             val, n_val = m.get("val_accuracy"), (r.record.get("data") or {}).get("validation")
             if isinstance(val, (int, float)) and n_val:

@@ -18,7 +18,7 @@ SOURCES = ["report", "reproduction"]
 def _variants(preset: Preset, others: list[runs.Run]) -> None:
     """The other runs that started from this trial: what they changed and what they reached."""
     rows = [{"Run": r.name, "Whose": runs_view.owner(r), "Changed": reproduction.departures(preset, r.config) or "the seed",
-             "Test accuracy": fmt.pct(runs_view.metrics(r).get("test_accuracy"))} for r in others[:10]]
+             "Test accuracy": fmt.pct(runs_view.headline(r).get("test_accuracy"))} for r in others[:10]]
     with st.expander(f"{len(others)} variant{'s' if len(others) > 1 else ''}: runs that started from this trial and changed it"):
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
@@ -39,7 +39,7 @@ def trial_card(preset: Preset, run: runs.Run | None, others: list[runs.Run], att
                 st.caption(f"Latest attempt: {fmt.text(attempts[0].name)} ({attempts[0].status}"
                            f"{f', {done} epochs done' if done else ''}).")
         else:
-            m = runs_view.metrics(run)
+            m = runs_view.headline(run)
             named = "" if run.name == preset.title else f" “{fmt.text(run.name)}”"
             st.caption(f"Reproduced by {'a shipped run' if run.shipped else 'your run'}{named}, "
                        f"finished {str(run.record.get('finished') or '?')[:10]}")
@@ -62,7 +62,7 @@ def overview_chart(found: dict[str, runs.Run], label: str, key: str, with_names:
     """Report vs reproduction, one line per trial: how far each reproduction lands from the report."""
     rows = []
     for preset in PRESETS.values():
-        ours = runs_view.metrics(found[preset.id]).get(key) if preset.id in found else None
+        ours = runs_view.headline(found[preset.id]).get(key) if preset.id in found else None
         for source, value in (("report", getattr(preset.report, key)), ("reproduction", ours)):
             if isinstance(value, (int, float)):
                 rows.append({"trial": preset.short_title, "source": source, "value": value * 100})

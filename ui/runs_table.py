@@ -19,7 +19,7 @@ SHOWN = ["Name", "Whose", "Dataset", "Network", "Test acc. (%)", "95 % interval"
 
 def _row(entry) -> dict:
     first = entry.runs[0]
-    c, m = first.config, runs_view.metrics(first)
+    c, m = first.config, runs_view.headline(first)
     total = sum((r.record.get("durations") or {}).get("total_s") or 0 for r in entry.runs)
     if entry.is_group:
         s = entry.seeds()

@@ -39,6 +39,13 @@ EXPECTED_PARAMETERS = {
                     + dense(8 * 8 * 128, 100) + dense(100, 100)),
     # Pre-activation ResNet-18 (widths 64-512): pinned as built, to catch accidental changes.
     "cifar_resnet": 11_226_148,
+    # Stride-2 stem 64, then one basic block per resolution (64-128-256), a 1x1 projection where the width
+    # changes; convs without bias, each with batch norm; global pooling -> Dense 100.
+    "cifar_fastres": (conv(3, 3, 64, False) + batch_norm(64)
+                      + sum(conv(3, c_in, c, False) + conv(3, c, c, False) + 2 * batch_norm(c)
+                            for c_in, c in ((64, 64), (64, 128), (128, 256)))
+                      + sum(conv(1, c_in, c, False) + batch_norm(c) for c_in, c in ((64, 128), (128, 256)))
+                      + dense(256, 100)),
 }
 
 
@@ -58,7 +65,7 @@ def test_registry_is_complete_and_consistent():
         assert set(arch.uses) <= set(FIELDS), name
         assert "dataset" not in arch.uses and "architecture" not in arch.uses
     assert "depth" in ARCHITECTURES["fmnist_arch2"].uses and "depth" not in ARCHITECTURES["fmnist_arch1"].uses
-    assert "augment" in ARCHITECTURES["cifar_resnet"].uses
+    assert "augment" in ARCHITECTURES["cifar_resnet"].uses and "augment" in ARCHITECTURES["cifar_fastres"].uses
 
 
 @pytest.mark.backend

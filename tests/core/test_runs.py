@@ -117,6 +117,27 @@ def test_listing_skips_hidden_folders_files_and_missing_dirs(tmp_path, fake_run)
     assert runs.list_runs(tmp_path / "nowhere", pretrained_dir=None) == []
 
 
+def test_listing_again_sees_every_change_to_a_finished_run(tmp_path, fake_run):
+    path = fake_run(tmp_path, "first name", accuracy=0.75)
+    listed = lambda: {r.id: r for r in runs.list_runs(tmp_path, pretrained_dir=None)}[path.name]  # noqa: E731
+    assert listed() is listed(), "an unchanged finished run is read once"
+    runs.rename_run(listed(), "second name")
+    runs.annotate_run(listed(), notes="dropout helped", tags=["week 2"])
+    assert (listed().name, listed().record["notes"], listed().record["tags"]) == ("second name", "dropout helped", ["week 2"])
+    metrics = json.loads((path / runs.METRICS_FILE).read_text())
+    runs.write_json(path / runs.METRICS_FILE, {**metrics, "test_accuracy": 0.5})
+    assert listed().metrics()["test_accuracy"] == 0.5
+    (path / runs.PREDICTIONS_FILE).unlink()
+    assert listed().status == "broken" and runs.PREDICTIONS_FILE in listed().problem
+
+
+def test_the_headline_is_the_metrics_without_the_per_class_tables(tmp_path, fake_run):
+    run = runs.read_run(fake_run(tmp_path, "sound", accuracy=0.75))
+    full, headline = run.metrics(), run.headline()
+    assert set(runs.PER_CLASS_METRICS) <= set(full) and not set(runs.PER_CLASS_METRICS) & set(headline)
+    assert headline == {k: v for k, v in full.items() if k not in runs.PER_CLASS_METRICS} and headline["test_accuracy"] == 0.75
+
+
 def test_reading_a_sound_run(tmp_path, fake_run):
     path = fake_run(tmp_path, "sound", accuracy=0.75)
     run = runs.find_run(path.name, tmp_path, pretrained_dir=tmp_path / "none")

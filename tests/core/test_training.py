@@ -4,8 +4,11 @@ Every run here uses the same shapes (the fmnist-arch1-tr1 network on the first 3
 toy images), so that compiled programs are reused and the suite stays fast under JAX too.
 """
 
+import io
 import json
+import zipfile
 
+import h5py
 import numpy as np
 import pytest
 
@@ -115,6 +118,12 @@ def test_saved_model_loads_safely_and_predicts_the_stored_predictions(toy_run, f
     pred = runs.read_run(run_dir).predictions()
     np.testing.assert_array_equal(probabilities.argmax(axis=1), pred["y_pred"])
     np.testing.assert_allclose(probabilities.max(axis=1), pred["confidence"], atol=1e-5)
+
+
+def test_saved_model_keeps_the_weights_without_the_optimizer_state(toy_run):
+    run_dir, _ = toy_run
+    with zipfile.ZipFile(run_dir / runs.MODEL_FILE) as z, h5py.File(io.BytesIO(z.read("model.weights.h5"))) as weights:
+        assert "layers" in weights and "optimizer" not in weights  # Adam's two moments would triple the file
 
 
 def test_same_seed_same_split_weights_and_first_epoch(toy_run, fashion_data, tmp_path):
