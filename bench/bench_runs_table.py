@@ -114,7 +114,8 @@ def main(argv=None) -> int:
         shutil.rmtree(root, ignore_errors=True)
     result = {"bench": "runs_table", "runs": args.runs, "written_s": round(written, 1), "first_switch_s": round(first, 2),
               "switch_median_s": round(statistics.median(times), 2), "switch_max_s": round(max(times), 2),
-              "switches": len(times), "switch_s": [round(t, 2) for t in times], "load1": os.getloadavg()[0], "cpu": platform.processor() or platform.machine(),
+              "switches": len(times), "switch_s": [round(t, 2) for t in times], "load1": os.getloadavg()[0],
+              "cpu": platform.processor() or platform.machine(),
               "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     print(f"{args.runs} runs written in {written:.1f} s")
     print(f"Home -> Compare, first (reads every run): {first:.2f} s")

@@ -48,6 +48,7 @@ from ui import identity  # noqa: E402
 
 PROBE_EVERY_S = 0.5
 RERUN_TIMEOUT_S = 30
+SETUP_TIMEOUT_S = 420  # 30 sessions opening Train at once, their browsers on the same 2 CPUs as the server
 
 
 # --- processes and their memory -----------------------------------------------------------------------
@@ -272,7 +273,7 @@ def main(argv=None) -> int:
                 token = classroom.token_for(classroom.Identity(f"load-{i:02d}"), key)
                 context.add_cookies([{"name": identity.COOKIE, "value": token, "url": url}])
             page = context.new_page()
-            page.set_default_timeout(180_000)
+            page.set_default_timeout(SETUP_TIMEOUT_S * 1000)
             page.goto(f"{url}/?client=load-{i:02d}")
             pages.append(page)
         for page in pages:

@@ -65,4 +65,4 @@ def test_lookup():
     fashion = presets.for_dataset("fashion_mnist")
     assert [p.id for p in fashion] == REPORT_TRIALS[:8]
     assert all(p.config.dataset == "cifar100" for p in presets.for_dataset("cifar100"))
-    assert len(presets.for_dataset("cifar100")) == 5
+    assert len(presets.for_dataset("cifar100")) == 6
