@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from core import cluster, datasets, explain_cli, export_cli, presets, runs
-from core.config import ConfigError, from_dict, parse_assignments
+from core.config import ConfigError, TrainConfig, from_dict, parse_assignments
 from core.settings import Settings, SettingsError
 
 ENGINES = ("fast", "fit")  # core.fast.ENGINES, without importing Keras for --help
@@ -167,6 +167,14 @@ def cmd_explainer(args) -> int:
     return 0
 
 
+def _same_config(saved: dict, config: TrainConfig) -> bool:
+    """Whether a run's saved config is `config`, fields added since it was saved taking their defaults."""
+    try:
+        return from_dict(saved) == config
+    except ConfigError:
+        return False
+
+
 def cmd_pretrain(args) -> int:
     """Train every preset (or --only some) into the shipped-runs folder: completed ones are skipped, an
     interrupted one is resumed from its checkpoint, and a finished run keeps no optimizer state."""
@@ -186,7 +194,7 @@ def cmd_pretrain(args) -> int:
         preset = presets.get(preset_id)
         config = preset.config.replace(**({"epochs": args.epochs} if args.epochs else {}))
         interrupted = [r for r in existing if r.record.get("preset") == preset_id and r.status in ("failed", "cancelled")
-                       and r.config == config.to_dict() and checkpoint.folder(r.path).is_dir()]
+                       and _same_config(r.config, config) and checkpoint.folder(r.path).is_dir()]
         if interrupted and not args.force:
             print(f"{preset_id}: resuming {interrupted[0].path}", flush=True)
             run_dir = resume(interrupted[0].path, data_dir=args.data_dir, listener=ProgressBar(), engine=args.engine)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import checkpoint, datasets, runs, training
+from core import checkpoint, datasets, presets, runs, training
 from core.config import TrainConfig
 from tools.fake_data import write_cifar_npz
 
@@ -219,3 +219,26 @@ def test_resume_refuses_with_one_line_and_changes_nothing(tmp_path, stopped_run,
 def test_resume_of_a_folder_that_is_no_run_says_so(tmp_path, run_cli):
     status, _, err = run_cli(["resume", tmp_path / "nothing-here"])
     assert status == 2 and "is not a run folder" in err
+
+
+def test_pretrain_resumes_an_interrupted_run_saved_before_newer_config_fields(tmp_path, fashion_dir, run_cli):
+    """A preset's run stopped after epoch 1, its config written before early_stopping and reduce_lr existed:
+    `pretrain` continues it from its checkpoint instead of starting the preset again."""
+    class CancelInEpoch2(training.BaseListener):
+        cancel = False
+
+        def on_batch(self, epoch, step, steps_per_epoch):
+            self.cancel = self.cancel or epoch == 2
+
+    listener = CancelInEpoch2()
+    config = presets.get("fmnist-arch1-tr1").config.replace(epochs=2)
+    run_dir = training.train(config, tmp_path, preset="fmnist-arch1-tr1", data_dir=fashion_dir, listener=listener,
+                             should_stop=lambda: listener.cancel)
+    older = {k: v for k, v in runs.read_run(run_dir).config.items() if k not in ("early_stopping", "reduce_lr")}
+    runs.update_record(run_dir, config=older)
+    status, out, err = run_cli(["pretrain", "--only", "fmnist-arch1-tr1", "--epochs", "2", "--out", tmp_path,
+                                "--data-dir", fashion_dir])
+    assert status == 0, err
+    assert f"resuming {run_dir}" in out and [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] == [run_dir.name]
+    run = runs.read_run(run_dir)
+    assert run.status == "completed" and [s["from_epoch"] for s in run.record["segments"]] == [0, 1]
