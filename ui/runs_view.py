@@ -110,7 +110,7 @@ def run_option(run: runs.Run) -> str:
     """A selectbox label: name, whose, and the test accuracy or the status (plain text: Streamlit shows
     options as typed)."""
     if has_results(run):
-        tail = f"test {fmt.pct(metrics(run).get('test_accuracy'))}"
+        tail = f"test {fmt.pct(headline(run).get('test_accuracy'))}"
         if run.status == "cancelled":
             tail += " (cancelled)"
     else:
