@@ -162,23 +162,30 @@ def make_resume_job(run: runs.Run, *, epochs: int | None = None, data_dir=None) 
                    str(data_dir) if data_dir else None, resume=True, epochs=epochs, group=run.record.get("group"))
 
 
+_READY: set[Path] = set()  # queue files whose schema this process has created or migrated
+
+
 class Queue:
     def __init__(self, runs_dir=runs.DEFAULT_RUNS_DIR):
         self.runs_dir = Path(runs_dir)
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.runs_dir / QUEUE_FILE
+        if self.path in _READY and self.path.exists():
+            return  # every page poll opens the queue: no write lock for a schema this process has made sure of
+        with self._connect() as db:  # WAL stays with the file; switching to it takes a lock no busy timeout waits for
+            db.execute("PRAGMA journal_mode=WAL")
         with self._transaction() as db:  # two processes opening an old queue at once migrate it once
             columns = {row["name"] for row in db.execute("PRAGMA table_info(jobs)")}
             script = _MIGRATE_V1 if columns and "attempts" not in columns else _SCHEMA
             for statement in filter(str.strip, script.split(";")):
                 db.execute(statement)
+        _READY.add(self.path)
 
     @contextmanager
     def _connect(self):
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         db.row_factory = sqlite3.Row
         try:
-            db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA busy_timeout=30000")
             yield db
         finally:

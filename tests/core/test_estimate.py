@@ -66,3 +66,16 @@ def test_after_the_last_epoch_the_time_left_is_the_test_counting_down():
     progress = {"epoch": 10, "epochs": 10, "step": 20, "steps": 20, "updated": now - 12}
     assert estimate.time_left(progress, [2.0] * 10, 10, prior, now=now) == pytest.approx(18)
     assert estimate.time_left({**progress, "updated": now - 100}, [2.0] * 10, 10, prior, now=now) == 1.0  # never "0 s"
+
+
+def test_a_run_is_measured_once_until_its_history_changes(tmp_path, monkeypatch):
+    run = finished(tmp_path, epoch_s=10.0)
+    reads = []
+    real = runs.Run.history
+    monkeypatch.setattr(runs.Run, "history", lambda self: reads.append(self.path) or real(self))
+    first = estimate.measure(run)
+    assert estimate.measure(run) == first and len(reads) == 1, "a waiting page asks every few seconds"
+    history = real(run).assign(seconds=[23.0, 20.0, 20.0, 20.0])
+    runs.write_csv(run.path / runs.HISTORY_FILE, history)
+    assert estimate.measure(runs.read_run(run.path)).images_per_s == pytest.approx(first.images_per_s / 2)
+    assert len(reads) == 2
