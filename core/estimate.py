@@ -69,22 +69,12 @@ _MEASURED: dict[tuple, Measured | None] = {}
 MAX_MEASURED = 20_000
 
 
-def _files_time(path) -> tuple:
-    out = []
-    for name in (runs.RUN_FILE, runs.HISTORY_FILE):
-        try:
-            out.append((path / name).stat().st_mtime_ns)
-        except OSError:
-            out.append(None)
-    return tuple(out)
-
-
 def measure(run: runs.Run) -> Measured | None:
     """The speed a finished run shows, or None if it shows none (too short, or missing its times). Kept per run
     until its record or history changes: every waiting student's page asks it of every run, every few seconds."""
     if not run.has_results:
         return None
-    key = (str(run.path), run.shipped, _files_time(run.path))
+    key = (str(run.path), run.shipped, runs.mtimes(run.path / runs.RUN_FILE, run.path / runs.HISTORY_FILE))
     if key not in _MEASURED:
         if len(_MEASURED) >= MAX_MEASURED:
             _MEASURED.clear()

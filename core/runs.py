@@ -288,15 +288,20 @@ _SETTLED: dict[tuple[Path, bool], tuple[tuple, Run]] = {}  # list_runs' finished
 MAX_SETTLED = 20_000
 
 
-def _stamps(path: Path) -> tuple:
-    """Changes whenever a run's record or metrics change or a file is added to or removed from its folder."""
+def mtimes(*paths: Path) -> tuple:
+    """The files' modification times (None for a missing one): a cache key that changes when any of them does."""
     out = []
-    for p in (path, path / RUN_FILE, path / METRICS_FILE):
+    for p in paths:
         try:
             out.append(p.stat().st_mtime_ns)
         except OSError:
             out.append(None)
     return tuple(out)
+
+
+def _stamps(path: Path) -> tuple:
+    """Changes whenever a run's record or metrics change or a file is added to or removed from its folder."""
+    return mtimes(path, path / RUN_FILE, path / METRICS_FILE)
 
 
 def _read_listed(path: Path, shipped: bool) -> Run:
