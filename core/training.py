@@ -264,7 +264,8 @@ def plan_resume(run_dir, epochs: int | None = None) -> tuple[TrainConfig, checkp
         saved = checkpoint.load(path)
     except checkpoint.CheckpointError as e:
         raise ResumeError(f"run {run.name!r} cannot be resumed: {e}") from None
-    if target <= saved.epoch:
+    # A run killed after its last epoch's checkpoint, before its results were saved, resumes to evaluate and save.
+    if target < saved.epoch or (target == saved.epoch and run.has_results):
         raise ResumeError(f"--epochs {target} is not more than the {saved.epoch} epochs run {run.name!r} has done")
     try:
         config = config.replace(epochs=target)

@@ -76,6 +76,21 @@ def test_a_run_resumed_after_epoch_2_of_4_equals_an_uninterrupted_one(tmp_path, 
 
 
 @pytest.mark.backend
+def test_a_run_killed_after_its_last_epoch_resumes_to_save_its_results(tmp_path, fashion_data):
+    """Killed while evaluating the test set: nothing left to train, the results still to save."""
+    config = TrainConfig(epochs=2, limit=300, seed=5)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(config, tmp_path, dataset=fashion_data, listener=StopAfter(2))
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert not runs.read_run(run_dir).has_results and checkpoint.describe(run_dir)["epoch"] == 2
+    training.resume(run_dir, dataset=fashion_data)
+    run = runs.read_run(run_dir)
+    assert run.status == "completed" and list(run.history()["epoch"]) == [1, 2] and run.metrics()["n_test"] > 0
+    segments = [(s["from_epoch"], s["to_epoch"], s["status"]) for s in run.record["segments"]]
+    assert segments == [(0, 2, "failed"), (2, 2, "completed")]
+
+
+@pytest.mark.backend
 def test_every_epoch_leaves_one_complete_checkpoint(tmp_path, fashion_data):
     config = TrainConfig(epochs=3, limit=300, schedule="constant")
     run_dir = training.train(config, tmp_path, dataset=fashion_data)

@@ -98,7 +98,8 @@ def test_jobs_train_on_the_cluster_show_live_stop_and_survive_a_killed_node(tmp_
     assert f"its Ray node {cluster.node_ip(1)} died" in requeued.error and f"attempt 2 of {jobs.MAX_ATTEMPTS}" in requeued.error
     wait_for(lambda: all(not queue.get(i).active for i in ids.values()), TIMEOUT_S, "every job to end", alive=alive)
     resumed = runs.read_run(doomed)
-    assert resumed.status == "completed" and queue.get(doomed_id).status == "completed"
+    assert resumed.status == "completed" and queue.get(doomed_id).status == "completed", (
+        f"{queue.get(doomed_id).error}\n{(tmp_path / 'dispatcher.log').read_text()[-4000:]}")
     assert node_ip(doomed) == cluster.node_ip(0)
     first, second = resumed.record["segments"]
     assert first["status"] == "failed" and second["from_epoch"] >= killed_at >= 2 and second["to_epoch"] == 8
