@@ -16,7 +16,7 @@ one JSON line.
 
     .venv/bin/python bench/load_test.py                 # 20 sessions, at most 10 minutes
     .venv/bin/python bench/load_test.py --sessions 5 --timeout 300 --keep   # keep the temporary folder
-    .venv/bin/python bench/load_test.py --students-nice 19   # the students' browser yields the CPU, as laptops would
+    .venv/bin/python bench/load_test.py --students-idle   # the students' browsers use only idle CPU, as laptops would
 
 Results and how to read them: docs/load-test.md.
 """
@@ -157,14 +157,27 @@ def settled(page, timeout_s: float = 120) -> None:
         raise TimeoutError(f"{page.url} kept running for {timeout_s} s")
 
 
-def students_chromium(folder: Path, niceness: int) -> str:
-    """Chromium as is, or a wrapper that starts it (and so every process it forks) at a lower CPU priority."""
-    if not niceness:
-        return CHROMIUM
-    wrapper = folder / "chromium-nice"
-    wrapper.write_text(f'#!/bin/sh\nexec nice -n {niceness} {CHROMIUM} "$@"\n')
+CPU_CGROUP = Path("/sys/fs/cgroup/cpu")  # cgroup v1's cpu controller (cpu.idle needs Linux 5.15)
+
+
+def students_chromium(folder: Path, idle: bool) -> tuple[str, Path | None]:
+    """Chromium as is, or a wrapper that starts it (and so every process it forks) in a cpu cgroup of its own
+    marked idle: it runs only on CPU time nothing else wants. Not `nice`: Chromium sets its own processes'
+    priorities (its browser and GPU processes run at nice -8), and a process cannot leave its cgroup.
+    Returns the executable and the cgroup to remove afterwards."""
+    if not idle:
+        return CHROMIUM, None
+    group = CPU_CGROUP / folder.name
+    try:
+        group.mkdir()
+        (group / "cpu.idle").write_text("1")
+    except OSError as e:
+        raise SystemExit(f"--students-idle needs a writable cgroup v1 cpu controller at {CPU_CGROUP} ({e.strerror}); "
+                         "run as root, or leave out --students-idle")
+    wrapper = folder / "chromium-idle"
+    wrapper.write_text(f'#!/bin/sh\necho $$ > {group}/cgroup.procs\nexec {CHROMIUM} "$@"\n')
     wrapper.chmod(0o755)
-    return str(wrapper)
+    return str(wrapper), group
 
 
 def rerun_probe(page, target: str) -> float:
@@ -184,9 +197,9 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=float, default=600, help="give up after this many seconds in all (default 600)")
     parser.add_argument("--baseline", type=float, default=10, help="seconds measured before anyone presses Train (default 10)")
     parser.add_argument("--train-images", type=int, default=400, help="images in the generated training set (default 400)")
-    parser.add_argument("--students-nice", type=int, default=0, choices=range(20), metavar="0-19",
-                        help="run the students' browser at this lower CPU priority, as if on their own laptops; the "
-                             "probing session keeps its own browser at normal priority (default 0: all equal)")
+    parser.add_argument("--students-idle", action="store_true",
+                        help="run the students' browsers on idle CPU only (a cpu cgroup), as if on their own laptops; "
+                             "the probing session keeps its own browser at normal priority (default: all equal)")
     parser.add_argument("--sign-in", action="store_true",
                         help="a class with sign-in: every session is a signed-in student (issue 16's load test)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (runs, logs) for a look afterwards")
@@ -223,7 +236,7 @@ def main(argv=None) -> int:
     state = {"live_workers_max": 0, "running_max": 0, "together_kb": 0, "rerun_timeouts": 0}  # together: server + workers
     reruns: list[tuple[float, float]] = []  # (when, seconds)
     result: dict = {}
-    browser = watcher_browser = playwright = None
+    browser = watcher_browser = playwright = students_group = None
 
     def sample():
         now_kb = 0
@@ -260,7 +273,8 @@ def main(argv=None) -> int:
         from playwright.sync_api import sync_playwright
 
         playwright = sync_playwright().start()
-        browser = playwright.chromium.launch(executable_path=students_chromium(root, args.students_nice), args=CHROMIUM_ARGS)
+        students_executable, students_group = students_chromium(root, args.students_idle)
+        browser = playwright.chromium.launch(executable_path=students_executable, args=CHROMIUM_ARGS)
         watcher_browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         print(f"server {url} (pid {server.pid}), folder {root}; opening {args.sessions} sessions", flush=True)
 
@@ -341,7 +355,7 @@ def main(argv=None) -> int:
         result = {
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "sessions": args.sessions, "signed_in": args.sign_in, "train_images": args.train_images, "app_dir": str(args.app_dir),
-            "students_nice": args.students_nice,
+            "students_idle": args.students_idle,
             "jobs_submitted": len(listed), "sessions_with_a_job": len({j.owner for j in listed}),
             **{f"jobs_{k}": v for k, v in statuses.items()},
             "sessions_opened_s": round(opened_s, 1), "train_pressed_within_s": round(press_spread_s, 2),
@@ -387,6 +401,12 @@ def main(argv=None) -> int:
             except ProcessLookupError:
                 pass
         server_log.close()
+        if students_group is not None:
+            try:
+                students_group.rmdir()  # empty once its browsers have ended
+            except OSError as e:
+                print(f"could not remove the cgroup {students_group} ({e.strerror}): rmdir it when its processes end",
+                      file=sys.stderr)
         if args.keep or not result:
             print(f"kept {root} (streamlit.log, runs/, runs/.workers/*.log)", file=sys.stderr)
         else:
@@ -400,8 +420,8 @@ def print_table(r: dict) -> None:
     print(f"sessions {r['sessions']}: jobs submitted {r['jobs_submitted']} (from {r['sessions_with_a_job']} sessions), "
           f"completed {r['jobs_completed']}, failed {r['jobs_failed']}, still queued/running "
           f"{r['jobs_queued']}/{r['jobs_running']}")
-    if r["students_nice"]:
-        print(f"the students' browser ran at nice {r['students_nice']}, the probing session's at the normal priority")
+    if r["students_idle"]:
+        print("the students' browsers ran on idle CPU only, the probing session's at the normal priority")
     print(f"Train pressed within {r['train_pressed_within_s']} s; all jobs done {r['all_jobs_done_s']} s later"
           + (" (TIMED OUT)" if r["timed_out"] else ""))
     print(f"{'measure':<30}{'phase':<18}{'n':>5}{'median s':>10}{'p95 s':>9}{'max s':>9}{'over 1 s':>10}")

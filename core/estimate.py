@@ -65,8 +65,7 @@ def training_images(config: TrainConfig | dict) -> int:
     return total - round(total * c["validation_split"])
 
 
-_MEASURED: dict[tuple, Measured | None] = {}
-MAX_MEASURED = 20_000
+_MEASURED = runs.FileMemo(limit=20_000)
 
 
 def measure(run: runs.Run) -> Measured | None:
@@ -74,12 +73,8 @@ def measure(run: runs.Run) -> Measured | None:
     until its record or history changes: every waiting student's page asks it of every run, every few seconds."""
     if not run.has_results:
         return None
-    key = (str(run.path), run.shipped, runs.mtimes(run.path / runs.RUN_FILE, run.path / runs.HISTORY_FILE))
-    if key not in _MEASURED:
-        if len(_MEASURED) >= MAX_MEASURED:
-            _MEASURED.clear()
-        _MEASURED[key] = _measure(run)
-    return _MEASURED[key]
+    stamps = runs.mtimes(run.path / runs.RUN_FILE, run.path / runs.HISTORY_FILE)
+    return _MEASURED.get((str(run.path), run.shipped), stamps, lambda: _measure(run))
 
 
 def _measure(run: runs.Run) -> Measured | None:

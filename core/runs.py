@@ -20,9 +20,11 @@ import tempfile
 import time
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -284,8 +286,27 @@ def open_live(path) -> Run:
     return Run(path, record, False)
 
 
-_SETTLED: dict[tuple[Path, bool], tuple[tuple, Run]] = {}  # list_runs' finished runs, by their files' times
-MAX_SETTLED = 20_000
+class FileMemo:
+    """Values computed from files, kept in this process while the files are unchanged (`stamps`, from mtimes, say
+    when). Bounded: at `limit` keys it starts afresh, so that the entries of deleted runs do not pile up."""
+
+    def __init__(self, limit: int):
+        self.limit, self._held = limit, {}
+
+    def get(self, key, stamps: tuple, compute: Callable[[], Any], keep: Callable[[Any], bool] = lambda value: True):
+        """The value kept for `key` if its stamps are `stamps`, else compute() (kept if keep(value))."""
+        held = self._held.get(key)
+        if held is not None and held[0] == stamps:
+            return held[1]
+        value = compute()
+        if keep(value):
+            if len(self._held) >= self.limit and key not in self._held:
+                self._held.clear()
+            self._held[key] = (stamps, value)
+        return value
+
+
+_SETTLED = FileMemo(limit=20_000)  # list_runs' finished runs
 
 
 def mtimes(*paths: Path) -> tuple:
@@ -307,16 +328,8 @@ def _stamps(path: Path) -> tuple:
 def _read_listed(path: Path, shipped: bool) -> Run:
     """read_run, reusing the last reading of a run that has finished and not changed since: a class's hundreds
     of runs are listed on every page view. A running run is always read again (its worker may have died)."""
-    stamps = _stamps(path)
-    cached = _SETTLED.get((path, shipped))
-    if cached is not None and cached[0] == stamps:
-        return cached[1]
-    run = read_run(path, shipped)
-    if run.record.get("status") in RESULT_STATUSES + ("failed",):
-        if len(_SETTLED) >= MAX_SETTLED:  # deleted runs' entries: start afresh now and then
-            _SETTLED.clear()
-        _SETTLED[(path, shipped)] = (stamps, run)
-    return run
+    return _SETTLED.get((path, shipped), _stamps(path), lambda: read_run(path, shipped),
+                        keep=lambda run: run.record.get("status") in RESULT_STATUSES + ("failed",))
 
 
 def list_runs(runs_dir=DEFAULT_RUNS_DIR, pretrained_dir=PRETRAINED_DIR) -> list[Run]:

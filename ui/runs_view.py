@@ -41,21 +41,14 @@ def metrics(run: runs.Run) -> dict:
     return _cached(run, "metrics", runs.METRICS_FILE)
 
 
-_HEADLINES: dict[tuple[str, int], dict] = {}
-MAX_HEADLINES = 5000  # a few KB each: a big class's runs, a few times over
+_HEADLINES = runs.FileMemo(limit=5000)  # a few KB each: a big class's runs, a few times over
 
 
 def headline(run: runs.Run) -> dict:
     """A run's metrics without its per-class tables, for the pages that list many runs. Kept in this process
     (not st.cache_data, which copies every value on every call) by folder and metrics.json's time; callers
     must not change the dict. Raises RunError for unreadable metrics."""
-    key = (str(run.path), _stamp(run.path / runs.METRICS_FILE))
-    found = _HEADLINES.get(key)
-    if found is None:
-        if len(_HEADLINES) >= MAX_HEADLINES:
-            _HEADLINES.clear()
-        found = _HEADLINES[key] = run.headline()
-    return found
+    return _HEADLINES.get(str(run.path), runs.mtimes(run.path / runs.METRICS_FILE), run.headline)
 
 
 def history(run: runs.Run) -> pd.DataFrame:

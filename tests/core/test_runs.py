@@ -131,6 +131,22 @@ def test_listing_again_sees_every_change_to_a_finished_run(tmp_path, fake_run):
     assert listed().status == "broken" and runs.PREDICTIONS_FILE in listed().problem
 
 
+def test_a_file_memo_computes_again_when_the_files_change_and_starts_afresh_at_its_bound():
+    memo, computed = runs.FileMemo(limit=2), []
+
+    def compute(value):
+        computed.append(value)
+        return value
+
+    assert memo.get("a", (1,), lambda: compute("a1")) == memo.get("a", (1,), lambda: compute("again")) == "a1"
+    assert memo.get("a", (2,), lambda: compute("a2")) == "a2", "a changed file is read again"
+    assert memo.get("b", (1,), lambda: compute(None), keep=lambda v: v is not None) is None
+    assert memo.get("b", (1,), lambda: compute("b1")) == "b1", "a value it was told not to keep is computed again"
+    memo.get("c", (1,), lambda: compute("c1"))  # a third key: the bound is reached, the memo starts afresh
+    assert memo.get("a", (2,), lambda: compute("a2 again")) == "a2 again"
+    assert computed == ["a1", "a2", None, "b1", "c1", "a2 again"]
+
+
 def test_the_headline_is_the_metrics_without_the_per_class_tables(tmp_path, fake_run):
     run = runs.read_run(fake_run(tmp_path, "sound", accuracy=0.75))
     full, headline = run.metrics(), run.headline()
