@@ -46,9 +46,10 @@ st.caption(f"{len(table)} runs with results ({len(shown)} shown); click a column
 unavailable = [r for r in listed if not runs_view.has_results(r)]
 if unavailable:
     with st.expander(f"{len(unavailable)} run{'' if len(unavailable) == 1 else 's'} without results to compare"):
+        whose = runs_view.owner_labeller()
         for r in unavailable:
             why = r.problem or r.record.get("error") or ("still training" if r.status == "running" else "no results written")
-            st.markdown(f"- **{fmt.text(r.name)}** ({runs_view.owner(r)}, {r.status}): {fmt.text(why)}")
+            st.markdown(f"- **{fmt.text(r.name)}** ({whose(r)}, {r.status}): {fmt.text(why)}")
 
 rows = compare_view.entries(chosen)
 if not rows:

@@ -34,7 +34,7 @@ elif ss.get(RUN_KEY) not in by_id:
 if handed is not None and handed not in by_id:
     st.warning(f"There is no run with id `{fmt.text(handed)}` any more; it may have been deleted.")
 
-run_id = st.selectbox("Run", list(by_id), format_func=lambda i: runs_view.run_option(by_id[i]), key=RUN_KEY,
+run_id = st.selectbox("Run", list(by_id), format_func=runs_view.run_options(list(by_id.values())).__getitem__, key=RUN_KEY,
                       persist_state="session")
 st.query_params["run"] = run_id  # the address bar now holds a link to this very run
 run = by_id[run_id]

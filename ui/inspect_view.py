@@ -246,8 +246,9 @@ def inside_tab(run: runs.Run, listed: list[runs.Run], pred: dict, names: tuple[s
         index = int(np.flatnonzero(pred["y_true"] == wanted)[0])
     peers = {r.id: r for r in listed if r.id != run.id and runs_view.has_results(r)
              and r.record.get("dataset") == run.record.get("dataset")}
+    labels = {None: "no other run", **runs_view.run_options(list(peers.values()))}
     second = other.selectbox("Beside another run (the same image)", [None, *peers], key="inspect.second",
-                             format_func=lambda i: "no other run" if i is None else runs_view.run_option(peers[i]))
+                             format_func=labels.__getitem__)
     explain_view.explained([run] + ([peers[second]] if second else []), int(index))
 
 

@@ -66,7 +66,7 @@ def _one_run(all_runs: list[runs.Run], selected_ids: list[str]) -> None:
         ss[SELECT_KEY] = ss.pop(NEXT_KEY)
     if ss.get(SELECT_KEY) not in by_id:
         ss[SELECT_KEY] = selected_ids[0] if selected_ids else all_runs[0].id
-    run = by_id[st.selectbox("Run", list(by_id), format_func=lambda i: runs_view.run_option(by_id[i]), key=SELECT_KEY)]
+    run = by_id[st.selectbox("Run", list(by_id), format_func=runs_view.run_options(all_runs).__getitem__, key=SELECT_KEY)]
     locked = run.shipped or not classroom.may_change(identity.current(), run.record)
     if run.shipped:
         st.info("This run is **shipped** with the dashboard, so it cannot be renamed or deleted. "

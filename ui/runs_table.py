@@ -17,7 +17,7 @@ SHOWN = ["Name", "Whose", "Dataset", "Network", "Test acc. (%)", "95 % interval"
          "Dropout", "L2", "Epochs", "Time", "Status", "Date", "Tags", "Notes"]
 
 
-def _row(entry) -> dict:
+def _row(entry, whose) -> dict:
     first = entry.runs[0]
     c, m = first.config, runs_view.headline(first)
     total = sum((r.record.get("durations") or {}).get("total_s") or 0 for r in entry.runs)
@@ -28,7 +28,7 @@ def _row(entry) -> dict:
         test, interval = round(m["test_accuracy"] * 100, 2), fmt.accuracy_interval_text(m)
     best = entry.mean("best_val_accuracy")
     return {
-        "id": entry.id, "Name": entry.label, "Whose": runs_view.owner(first),
+        "id": entry.id, "Name": entry.label, "Whose": whose(first),
         "Dataset": runs_view.dataset_title(first.record.get("dataset")),
         "Network": ARCHITECTURES[c["architecture"]].short_title if c.get("architecture") in ARCHITECTURES else fmt.DASH,
         "Test acc. (%)": test, "95 % interval": interval, "Best val. (%)": round(best * 100, 2) if best is not None else None,
@@ -42,9 +42,9 @@ def _row(entry) -> dict:
 def frame(listed: list[runs.Run], chosen_ids: set[str]) -> pd.DataFrame:
     """Every run with results, a group of seeds as one row (id: the group's), newest first; PICK is ticked for the
     chosen ones (a group counts as chosen when any of its seeds is)."""
-    rows = []
+    rows, whose = [], runs_view.owner_labeller()
     for entry in entries([r for r in listed if runs_view.has_results(r)]):
-        row = _row(entry)
+        row = _row(entry, whose)
         row[PICK] = entry.id in chosen_ids or any(r.id in chosen_ids for r in entry.runs)
         rows.append(row)
     return pd.DataFrame(rows, columns=["id", PICK, *SHOWN]).set_index("id")

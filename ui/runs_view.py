@@ -6,6 +6,7 @@ by file path and modification time, so a renamed or re-imported run is never sho
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import altair as alt
@@ -76,14 +77,25 @@ def has_results(run: runs.Run) -> bool:
 
 # --- words and numbers --------------------------------------------------------------------------
 
-def owner(run: runs.Run) -> str:
-    """Whose a run is, as this browser says it: shipped, yours, or (in a class with sign-in) the student's name."""
+def owner_labeller() -> Callable[[runs.Run], str]:
+    """owner() for many runs: who is looking is asked once (a lookup of Streamlit's secrets each time, without
+    a secrets file, cost a 500-run table a tenth of a second)."""
     from ui import identity
 
-    if run.shipped:
-        return "shipped"
-    recorded = run.record.get("owner")
-    return "yours" if not identity.enabled() or recorded in (None, identity.owner()) else str(recorded)
+    me = identity.owner() if identity.enabled() else None
+
+    def whose(run: runs.Run) -> str:
+        if run.shipped:
+            return "shipped"
+        recorded = run.record.get("owner")
+        return "yours" if me is None or recorded in (None, me) else str(recorded)
+
+    return whose
+
+
+def owner(run: runs.Run) -> str:
+    """Whose a run is, as this browser says it: shipped, yours, or (in a class with sign-in) the student's name."""
+    return owner_labeller()(run)
 
 
 def dataset_title(dataset: str | None) -> str:
@@ -99,16 +111,19 @@ def class_names(run: runs.Run) -> tuple[str, ...]:
     return tuple(pretty(n) for n in DATASET_INFO[run.record["dataset"]].class_names)
 
 
-def run_option(run: runs.Run) -> str:
-    """A selectbox label: name, whose, and the test accuracy or the status (plain text: Streamlit shows
-    options as typed)."""
-    if has_results(run):
-        tail = f"test {fmt.pct(headline(run).get('test_accuracy'))}"
-        if run.status == "cancelled":
-            tail += " (cancelled)"
-    else:
-        tail = run.status
-    return f"{run.name} · {owner(run)} · {tail}"
+def run_options(listed: list[runs.Run]) -> dict[str, str]:
+    """Run id -> a selectbox label: name, whose, and the test accuracy or the status (plain text: Streamlit
+    shows options as typed)."""
+    whose, labels = owner_labeller(), {}
+    for run in listed:
+        if has_results(run):
+            tail = f"test {fmt.pct(headline(run).get('test_accuracy'))}"
+            if run.status == "cancelled":
+                tail += " (cancelled)"
+        else:
+            tail = run.status
+        labels[run.id] = f"{run.name} · {whose(run)} · {tail}"
+    return labels
 
 
 def short_labels(selected: list[runs.Run]) -> dict[str, str]:
@@ -147,6 +162,18 @@ def upscale(image: np.ndarray, size: int = 160) -> np.ndarray:
     factor = max(1, size // image.shape[0])
     big = np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
     return big[..., 0] if big.ndim == 3 and big.shape[2] == 1 else big
+
+
+def vega_spec(chart: alt.TopLevelMixin) -> dict:
+    """The chart as a Vega-Lite spec for st.vega_lite_chart, without the size defaults of Altair's theme
+    (st.altair_chart leaves them out too): a spec can be kept, where building an Altair chart costs every rerun."""
+    spec = chart.to_dict()
+    view = spec.get("config", {}).get("view", {})
+    for key in ("continuousWidth", "continuousHeight"):
+        view.pop(key, None)
+    if "view" in spec.get("config", {}) and not view:
+        del spec["config"]["view"]
+    return spec
 
 
 def styled(chart: alt.TopLevelMixin, fit_width: bool = True) -> alt.TopLevelMixin:

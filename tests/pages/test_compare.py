@@ -62,6 +62,19 @@ def test_two_runs_side_by_side(dirs, app, open_page):
     assert '"x2": {"field": "high"' in charts[0].proto.spec
 
 
+def test_the_charts_follow_a_renamed_run(dirs, app, open_page):
+    """The charts' specs are kept per choice of runs: a rename (a new label and record) draws them again."""
+    own = dirs["runs"]
+    fashion_run(own, "baseline", range(0, 10), 1)
+    b = fashion_run(own, "more dropout", range(0, 50), 2, dropout=0.3)
+    at = open_page(app, "pages/compare.py")
+    assert all("more dropout" in c.proto.spec for c in at.get("vega_lite_chart"))
+    runs.rename_run(runs.read_run(b), "dropout 0.3")
+    at.run()
+    specs = [c.proto.spec for c in at.get("vega_lite_chart")]
+    assert len(specs) == 4 and all("dropout 0.3" in s and "more dropout" not in s for s in specs)
+
+
 def test_small_gap_is_not_shown_to_differ(dirs, app, open_page):
     own = dirs["runs"]
     fashion_run(own, "first", range(0, 10), 1)
