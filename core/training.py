@@ -375,14 +375,21 @@ def _finish(run_dir: Path, model, data: PreparedData, history: list[dict], confi
     """Evaluate on the test set and write metrics, predictions, mistakes and the model."""
     import keras
 
-    classes = len(data.info.class_names)
-    batch = max(256, config.batch_size)
-    test_loss, _ = model.evaluate(data.x_test, one_hot(data.y_test, classes), batch_size=batch, verbose=0)
-    probabilities = model.predict(data.x_test, batch_size=batch, verbose=0)
-    predictions = evaluation.per_example(np.asarray(probabilities, np.float32), data.y_test)
+    probabilities = np.asarray(model.predict(data.x_test, batch_size=max(256, config.batch_size), verbose=0), np.float32)
+    test_loss = loss_from_predictions(model, probabilities, data.y_test)
+    predictions = evaluation.per_example(probabilities, data.y_test)
     runs.write_results(run_dir, predictions, data.x_test, data.info.class_names, history, test_loss)
     save_weights_only_model(model, run_dir / runs.MODEL_FILE)
     keras.backend.clear_session()
+
+
+def loss_from_predictions(model, probabilities: np.ndarray, y: np.ndarray) -> float:
+    """The loss model.evaluate reports (the compiled loss, label smoothing included, plus the L2 penalty), from
+    predictions already made: one pass over the test set instead of two (a minute per Arch 3 run on the CPU)."""
+    import keras
+
+    loss = model.loss(one_hot(y, probabilities.shape[1]), probabilities)
+    return float(keras.ops.convert_to_numpy(loss)) + sum(float(keras.ops.convert_to_numpy(p)) for p in model.losses)
 
 
 def save_weights_only_model(model, path: Path) -> None:

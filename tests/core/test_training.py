@@ -120,6 +120,22 @@ def test_saved_model_loads_safely_and_predicts_the_stored_predictions(toy_run, f
     np.testing.assert_allclose(probabilities.max(axis=1), pred["confidence"], atol=1e-5)
 
 
+@pytest.mark.backend
+def test_the_test_loss_from_predictions_is_what_evaluate_reports():
+    """With label smoothing, an L2 penalty, dropout and batch normalization: one pass over the test set is enough."""
+    from core.config import TrainConfig
+
+    config = TrainConfig(dataset="cifar100", architecture="cifar_arch3", l2=1e-3, label_smoothing=0.1, dropout=0.3)
+    model = training.compile_model(config, 2, 1)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((40, 32, 32, 3), dtype=np.float32), rng.integers(0, 100, 40)
+    evaluated, _ = model.evaluate(x, training.one_hot(y, 100), batch_size=16, verbose=0)
+    probabilities = np.asarray(model.predict(x, batch_size=16, verbose=0), np.float32)
+    from_predictions = training.loss_from_predictions(model, probabilities, y)
+    assert from_predictions > training.loss_from_predictions(model, probabilities, probabilities.argmax(axis=1))
+    np.testing.assert_allclose(from_predictions, evaluated, rtol=1e-5)
+
+
 def test_saved_model_keeps_the_weights_without_the_optimizer_state(toy_run):
     run_dir, _ = toy_run
     with zipfile.ZipFile(run_dir / runs.MODEL_FILE) as z, h5py.File(io.BytesIO(z.read("model.weights.h5"))) as weights:
