@@ -7,7 +7,6 @@ by file path and modification time, so a renamed or re-imported run is never sho
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import altair as alt
 import numpy as np
@@ -21,21 +20,14 @@ from core.datasets import DATASET_INFO
 
 # --- cached reading -----------------------------------------------------------------------------
 
-def _stamp(path: Path) -> int:
-    try:
-        return path.stat().st_mtime_ns
-    except OSError:
-        return 0
-
-
 # The leading underscore keeps Streamlit from hashing the Run; the folder and file time are the key.
 @st.cache_data(max_entries=256, show_spinner=False)
-def _read(_run: runs.Run, what: str, folder: str, stamp: int):
+def _read(_run: runs.Run, what: str, folder: str, stamp: tuple):
     return getattr(_run, what)()
 
 
 def _cached(run: runs.Run, what: str, filename: str):
-    return _read(run, what, str(run.path), _stamp(run.path / filename))
+    return _read(run, what, str(run.path), runs.mtimes(run.path / filename))
 
 
 def metrics(run: runs.Run) -> dict:
