@@ -136,7 +136,14 @@ def cifar_arch3(config):
 
     Stem conv 64 -> residual block (two 3x3 conv+BN, identity skip, Fig. 6) -> max-pool ->
     bottleneck block (1x1 reduce, 3x3, 1x1 expand to 128, 1x1 projection skip, Fig. 7) -> max-pool ->
-    Flatten -> Dense 100 -> 40 % dropout -> Dense 100. L2 on every conv and dense layer.
+    Flatten -> batch norm -> Dense 100 -> 40 % dropout -> Dense 100. L2 on every conv and dense layer.
+
+    The batch norm after Flatten is ours, not the report's. The 8,192 flattened features come out of a ReLU
+    and a max-pool, so they are all positive with a large common mean. Every update then moves a Dense
+    unit's input the same way for every image, and the Dense ReLUs die. Measured here without it, batch 32:
+    at Adam 0.001 and at SGD 0.01 all of them died within 50 steps; at Adam 1e-4 90 % within 600, at 3e-5
+    46 % within 400 and rising. None of these learned, and a full run stayed at chance for 3 epochs.
+    Centred features keep them alive.
     """
     import keras
     from keras import layers
@@ -160,7 +167,8 @@ def cifar_arch3(config):
     x = layers.ReLU()(layers.Add(name="bneck_add")([skip, y]))
     x = layers.MaxPooling2D()(x)
     x = layers.Flatten()(x)
-    x = layers.Dense(100, activation="relu", kernel_regularizer=reg)(x)
+    x = layers.BatchNormalization(name="features_bn")(x)
+    x = layers.Dense(100, activation="relu", kernel_regularizer=reg, name="hidden")(x)
     if config.dropout > 0:
         x = layers.Dropout(config.dropout)(x)
     outputs = layers.Dense(100, activation="softmax", kernel_regularizer=reg, name="classes")(x)

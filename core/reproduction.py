@@ -37,6 +37,15 @@ def variants(candidates: list[runs.Run], reproduced: dict[str, runs.Run]) -> dic
     return out
 
 
+def shortened(preset: Preset, others: list[runs.Run]) -> runs.Run | None:
+    """Until a trial is reproduced, the furthest-trained shipped run that differs from it only by fewer epochs
+    (a long CPU training shipped part-way); a student's shortened run never stands in for the trial."""
+    fewer = [r for r in others if r.shipped and r.status == "completed"
+             and set(preset.differences(r.config)) - {"seed"} == {"epochs"}
+             and r.config.get("epochs", preset.config.epochs) < preset.config.epochs]
+    return max(fewer, key=lambda r: r.config["epochs"], default=None)
+
+
 def departures(preset: Preset, config: dict) -> str:
     """How a config departs from its preset, in words ("trained 5 of 50 epochs; dropout 0.3 instead of 0.2")."""
     parts = []
@@ -94,16 +103,15 @@ def difference(ours, theirs, accuracy: bool) -> str:
     return f"{(ours - theirs) * 100:+.1f} points" if accuracy else f"{ours - theirs:+.3f}"
 
 
-def comparison_rows(preset: Preset, metrics: dict | None) -> list[dict]:
-    """Report, reproduction and difference for each measure; the report alone while there is no run."""
+def comparison_rows(preset: Preset, metrics: dict | None, ours: str = "Reproduction") -> list[dict]:
+    """Report, our run (column `ours`) and difference for each measure; the report alone while there is no run."""
     rows = []
     for label, key, accuracy in MEASURES:
         theirs = getattr(preset.report, key)
         row = {"": label, "Report": report_number(theirs, accuracy)}
         if metrics is not None:
-            row.update(
-                Reproduction=our_number(metrics.get(key), accuracy), Difference=difference(metrics.get(key), theirs, accuracy)
-            )
+            value = metrics.get(key)
+            row.update({ours: our_number(value, accuracy), "Difference": difference(value, theirs, accuracy)})
         rows.append(row)
     return rows
 

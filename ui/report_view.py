@@ -23,13 +23,30 @@ def _variants(preset: Preset, others: list[runs.Run]) -> None:
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 
+def _shipped_part_way(preset: Preset, run: runs.Run, has_report: bool) -> None:
+    """A shipped run that trained fewer epochs than the trial: its figures, said to be part-way."""
+    epochs, asked = run.config["epochs"], preset.config.epochs
+    st.info(f"Not reproduced yet: the shipped run “{fmt.text(run.name)}” trained {epochs} of the trial's {asked} epochs, "
+            f"so its figures below are after epoch {epochs}, not {asked}.", icon=":material/hourglass_top:")
+    m = runs_view.headline(run)
+    if has_report:
+        st.table(pd.DataFrame(reproduction.comparison_rows(preset, m, ours=f"After {epochs} epochs")).set_index(""))
+    st.markdown(reproduction.accuracy_line(preset, m))
+    if preset.note:
+        st.caption(preset.note)
+    if st.button("Inspect this run", key=f"report.inspect_{preset.id}", icon=":material/search:"):
+        navigation.open_inspect(run.id)
+
+
 def trial_card(preset: Preset, run: runs.Run | None, others: list[runs.Run], attempts: list[runs.Run]) -> None:
     """One trial: the report's figures beside the reproduction's, or how to train it; variants apart."""
     with st.container(border=True):
         st.markdown(f"#### {preset.title}")
         st.caption(f"Report: {preset.report.source} · preset `{preset.id}`")
         has_report = any(getattr(preset.report, key) is not None for _, key, _ in reproduction.MEASURES)
-        if run is None:
+        if run is None and (part_way := reproduction.shortened(preset, others)) is not None:
+            _shipped_part_way(preset, part_way, has_report)
+        elif run is None:
             if has_report:
                 st.table(pd.DataFrame(reproduction.comparison_rows(preset, None)).set_index(""), width="content")
             st.info(f"Not reproduced yet: no finished run has this trial's settings. `python -m core pretrain --only "

@@ -36,7 +36,7 @@ EXPECTED_PARAMETERS = {
                     + conv(1, 64, 32, False) + conv(3, 32, 32, False) + conv(1, 32, 128, False)  # bottleneck
                     + conv(1, 64, 128, False)  # projection skip
                     + 3 * batch_norm(64) + 2 * batch_norm(32) + 2 * batch_norm(128)
-                    + dense(8 * 8 * 128, 100) + dense(100, 100)),
+                    + batch_norm(8 * 8 * 128) + dense(8 * 8 * 128, 100) + dense(100, 100)),  # ours: see below
     # Pre-activation ResNet-18 (widths 64-512): pinned as built, to catch accidental changes.
     "cifar_resnet": 11_226_148,
     # Stride-2 stem 64, then one basic block per resolution (64-128-256), a 1x1 projection where the width
@@ -127,3 +127,20 @@ def test_same_seed_same_initial_weights():
     a, b, c = weights(5), weights(5), weights(6)
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
     assert not np.array_equal(a[0], c[0])
+
+
+def test_arch3_keeps_its_dense_relus_alive_at_the_presets_learning_rate():
+    """Without the batch norm after Flatten, 20 Adam steps at 0.001 killed every Dense ReLU (real or random images)."""
+    import keras
+    import numpy as np
+
+    from core import presets, training
+
+    config = presets.get("cifar-arch3").config
+    model = training.compile_model(config, steps_per_epoch=20)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (20 * config.batch_size, 32, 32, 3)).astype("uint8")
+    labels = keras.utils.to_categorical(rng.integers(0, 100, len(images)), 100)
+    model.fit(images, labels, batch_size=config.batch_size, epochs=1, verbose=0)
+    hidden = keras.Model(model.inputs, model.get_layer("hidden").output)({"image": images[:64]}, training=True).numpy()
+    assert np.mean((hidden > 0).any(axis=0)) > 0.9

@@ -24,6 +24,21 @@ def test_only_a_run_with_the_presets_exact_settings_reproduces_it(tmp_path):
     assert failed.exists()
 
 
+def test_a_shipped_run_cut_short_stands_in_for_its_trial_until_a_reproduction_exists(tmp_path):
+    """Of the runs that only trained fewer epochs, the shipped one that went furthest; never a student's own run,
+    nor a shipped run that changed anything else."""
+    own, shipped = tmp_path / "runs", tmp_path / "pretrained"
+    run_of(shipped, "cifar-arch3", 1, epochs=8)
+    twelve = run_of(shipped, "cifar-arch3", 2, epochs=12, seed=3)
+    run_of(shipped, "cifar-arch3", 3, epochs=20, limit=2000)
+    run_of(own, "cifar-arch3", 4, epochs=30)
+    run_of(shipped, "cifar-arch3", 5, epochs=40, status="cancelled")
+    listed = runs.list_runs(own, pretrained_dir=shipped)
+    others = reproduction.variants(listed, reproduction.reproductions(listed))
+    assert reproduction.shortened(PRESETS["cifar-arch3"], others["cifar-arch3"]).path == twelve
+    assert reproduction.shortened(PRESETS["cifar-arch3"], [r for r in others["cifar-arch3"] if not r.shipped]) is None
+
+
 def test_departures_and_gaps_are_said_in_words():
     preset = PRESETS["fmnist-arch1-tr2"]
     config = {**preset.config.to_dict(), "epochs": 5, "limit": 1000, "l2": 0.025}

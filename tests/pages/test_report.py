@@ -88,6 +88,18 @@ def test_a_shortened_run_alone_does_not_reproduce_its_trial(dirs, app, open_page
     assert variants["Changed"].tolist() == ["trained 5 of 50 epochs"] and variants["Whose"].tolist() == ["yours"]
 
 
+def test_a_shipped_run_of_fewer_epochs_shows_its_figures_and_says_it_stopped_short(dirs, app, open_page):
+    reproduce(dirs["pretrained"], "cifar-arch3", train=(0.71, 1.4), val=(0.40, 2.5), epochs=12, name="Arch 3, part-way")
+    at = open_page(app, "pages/report.py")
+    [table] = [t.value for t in at.table if "After 12 epochs" in t.value.columns]
+    assert table.loc["Training accuracy"].tolist() == ["95%", "71.00%", "-24.0 points"]
+    assert table.loc["Validation accuracy"].tolist() == ["42%", "40.00%", "-2.0 points"]
+    assert ("Not reproduced yet: the shipped run “Arch 3, part-way” trained 12 of the trial's 50 epochs, so its figures "
+            "below are after epoch 12, not 50.") in texts(at.info)
+    assert "**Test accuracy 89.0%**" in texts(at.markdown)
+    assert f"0 of {len(PRESETS)} trials reproduced" in texts(at.caption)
+
+
 def test_the_newest_completed_run_of_a_preset_counts(dirs, app, open_page):
     own, shipped = dirs["runs"], dirs["pretrained"]
     reproduce(shipped, BEST, val=(0.85, 0.4), minute=1, name="older shipped")
