@@ -175,9 +175,25 @@ def _same_config(saved: dict, config: TrainConfig) -> bool:
         return False
 
 
+def _continuable(run: runs.Run, config: TrainConfig) -> bool:
+    """Whether `pretrain` can continue a run to `config` from its checkpoint: an interrupted run of the same
+    settings, or, with a constant learning rate, a run of the same settings that stopped at fewer epochs."""
+    from core import checkpoint
+
+    if run.status not in ("failed", "cancelled", "completed") or not checkpoint.folder(run.path).is_dir():
+        return False
+    epochs = run.config.get("epochs", 0)
+    if run.status == "completed" or epochs != config.epochs:
+        return (config.schedule == "constant" and 0 < epochs < config.epochs
+                and _same_config(run.config, config.replace(epochs=epochs)))
+    return _same_config(run.config, config)
+
+
 def cmd_pretrain(args) -> int:
-    """Train every preset (or --only some) into the shipped-runs folder: completed ones are skipped, an
-    interrupted one is resumed from its checkpoint, and a finished run keeps no optimizer state."""
+    """Train every preset (or --only some) into the shipped-runs folder. A preset with a finished run of at
+    least the epochs asked is skipped. A run that can be continued from its checkpoint is (see `_continuable`).
+    A run that reached its preset's epochs drops its optimizer state; a shorter one with a constant learning
+    rate keeps its checkpoint, so that a later `pretrain` extends it."""
     from core import checkpoint
     from core.training import resume, train
 
@@ -186,18 +202,18 @@ def cmd_pretrain(args) -> int:
     if unknown:
         raise UsageError(f"unknown preset(s) {', '.join(unknown)}; run `python -m core presets` for the list")
     existing = runs.list_runs(args.out, pretrained_dir=None)
-    done = {r.record.get("preset") for r in existing if r.status == "completed"}
     for preset_id in wanted:
-        if preset_id in done and not args.force:
-            print(f"{preset_id}: already in {args.out}, skipped (--force retrains)")
-            continue
         preset = presets.get(preset_id)
         config = preset.config.replace(**({"epochs": args.epochs} if args.epochs else {}))
-        interrupted = [r for r in existing if r.record.get("preset") == preset_id and r.status in ("failed", "cancelled")
-                       and _same_config(r.config, config) and checkpoint.folder(r.path).is_dir()]
-        if interrupted and not args.force:
-            print(f"{preset_id}: resuming {interrupted[0].path}", flush=True)
-            run_dir = resume(interrupted[0].path, data_dir=args.data_dir, listener=ProgressBar(), engine=args.engine)
+        own = [r for r in existing if r.record.get("preset") == preset_id]
+        if not args.force and any(r.status == "completed" and r.config.get("epochs", 0) >= config.epochs for r in own):
+            print(f"{preset_id}: already in {args.out}, skipped (--force retrains)")
+            continue
+        continuable = [r for r in own if _continuable(r, config)]
+        if continuable and not args.force:
+            print(f"{preset_id}: resuming {continuable[0].path} ({config.epochs} epochs in all)", flush=True)
+            run_dir = resume(continuable[0].path, epochs=config.epochs, data_dir=args.data_dir, listener=ProgressBar(),
+                             engine=args.engine)
         else:
             print(f"{preset_id}: training ({config.epochs} epochs)", flush=True)
             run_dir = train(
@@ -209,9 +225,13 @@ def cmd_pretrain(args) -> int:
                 listener=ProgressBar(),
                 engine=args.engine,
             )
-        checkpoint.remove(run_dir)
         finished = runs.read_run(run_dir)
         print(f"{preset_id}: {finished.status}, test accuracy {_pct(finished.metrics()['test_accuracy'])}")
+        if config.epochs < preset.config.epochs and config.schedule == "constant":
+            print(f"{preset_id}: {config.epochs} of the preset's {preset.config.epochs} epochs; its checkpoint stays, so "
+                  "`pretrain` without --epochs extends this run (git ignores checkpoints in pretrained/)")
+        else:
+            checkpoint.remove(run_dir)
         print(run_dir, flush=True)
     return 0
 

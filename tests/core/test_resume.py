@@ -257,3 +257,24 @@ def test_pretrain_resumes_an_interrupted_run_saved_before_newer_config_fields(tm
     assert f"resuming {run_dir}" in out and [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] == [run_dir.name]
     run = runs.read_run(run_dir)
     assert run.status == "completed" and [s["from_epoch"] for s in run.record["segments"]] == [0, 1]
+
+
+def test_pretrain_keeps_a_shortened_runs_checkpoint_and_a_later_pretrain_extends_that_run(tmp_path, fashion_dir, run_cli):
+    """How the long CIFAR-100 runs ship part-way: `--epochs 1` keeps its checkpoint (the preset asks 50, at a
+    constant rate); `--epochs 2` then continues the same run instead of starting another, and stops there."""
+    pretrain = ["pretrain", "--only", "fmnist-arch1-tr1", "--out", tmp_path, "--data-dir", fashion_dir, "--epochs"]
+    status, out, err = run_cli([*pretrain, "1"])
+    assert status == 0, err
+    [run_dir] = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
+    assert "1 of the preset's 50 epochs; its checkpoint stays" in out and checkpoint.load(run_dir).epoch == 1
+
+    status, out, err = run_cli([*pretrain, "2"])
+    assert status == 0, err
+    assert f"resuming {run_dir} (2 epochs in all)" in out
+    assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] == [run_dir.name]
+    run = runs.read_run(run_dir)
+    assert run.status == "completed" and run.config["epochs"] == 2 and len(run.history()) == 2
+    assert [s["from_epoch"] for s in run.record["segments"]] == [0, 1] and checkpoint.load(run_dir).epoch == 2
+
+    status, out, _ = run_cli([*pretrain, "2"])
+    assert status == 0 and "fmnist-arch1-tr1: already in" in out
