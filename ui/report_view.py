@@ -46,6 +46,7 @@ def trial_card(preset: Preset, run: runs.Run | None, others: list[runs.Run], att
         has_report = any(getattr(preset.report, key) is not None for _, key, _ in reproduction.MEASURES)
         if run is None and (part_way := reproduction.shortened(preset, others)) is not None:
             _shipped_part_way(preset, part_way, has_report)
+            others = [r for r in others if r.id != part_way.id]
         elif run is None:
             if has_report:
                 st.table(pd.DataFrame(reproduction.comparison_rows(preset, None)).set_index(""), width="content")

@@ -98,6 +98,7 @@ def test_a_shipped_run_of_fewer_epochs_shows_its_figures_and_says_it_stopped_sho
             "below are after epoch 12, not 50.") in texts(at.info)
     assert "**Test accuracy 89.0%**" in texts(at.markdown)
     assert f"0 of {len(PRESETS)} trials reproduced" in texts(at.caption)
+    assert not at.dataframe  # shown in the card, so not listed again as a variant
 
 
 def test_the_newest_completed_run_of_a_preset_counts(dirs, app, open_page):
