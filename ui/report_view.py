@@ -23,16 +23,18 @@ def _variants(preset: Preset, others: list[runs.Run]) -> None:
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 
-def _shipped_part_way(preset: Preset, run: runs.Run, has_report: bool) -> None:
-    """A shipped run that trained fewer epochs than the trial: its figures, said to be part-way."""
-    epochs, asked = run.config["epochs"], preset.config.epochs
-    st.info(f"Not reproduced yet: the shipped run “{fmt.text(run.name)}” trained {epochs} of the trial's {asked} epochs, "
-            f"so its figures below are after epoch {epochs}, not {asked}.", icon=":material/hourglass_top:")
+def _run_figures(preset: Preset, run: runs.Run, has_report: bool, column: str, explain_gaps: bool) -> None:
+    """A run's figures beside the report's (column `column`), its test accuracy, why it lands where it does, and
+    a way into Inspect."""
     m = runs_view.headline(run)
     if has_report:
-        st.table(pd.DataFrame(reproduction.comparison_rows(preset, m, ours=f"After {epochs} epochs")).set_index(""))
+        st.table(pd.DataFrame(reproduction.comparison_rows(preset, m, ours=column)).set_index(""))
+    else:
+        st.markdown("The report has no figures for this one: it goes beyond the report.")
     st.markdown(reproduction.accuracy_line(preset, m))
-    if preset.note:
+    if explain_gaps and (gaps := reproduction.gap_phrases(preset, m)):
+        st.warning(reproduction.why(preset, run, gaps), icon=":material/troubleshoot:")
+    elif preset.note:
         st.caption(preset.note)
     if st.button("Inspect this run", key=f"report.inspect_{preset.id}", icon=":material/search:"):
         navigation.open_inspect(run.id)
@@ -45,7 +47,12 @@ def trial_card(preset: Preset, run: runs.Run | None, others: list[runs.Run], att
         st.caption(f"Report: {preset.report.source} · preset `{preset.id}`")
         has_report = any(getattr(preset.report, key) is not None for _, key, _ in reproduction.MEASURES)
         if run is None and (part_way := reproduction.shortened(preset, others)) is not None:
-            _shipped_part_way(preset, part_way, has_report)
+            # Gaps to the report's 50-epoch figures are expected part-way, so they get no explanation.
+            epochs, asked = part_way.config["epochs"], preset.config.epochs
+            st.info(f"Not reproduced yet: the shipped run “{fmt.text(part_way.name)}” trained {epochs} of the trial's "
+                    f"{asked} epochs, so its figures below are after epoch {epochs}, not {asked}.",
+                    icon=":material/hourglass_top:")
+            _run_figures(preset, part_way, has_report, f"After {epochs} epochs", explain_gaps=False)
             others = [r for r in others if r.id != part_way.id]
         elif run is None:
             if has_report:
@@ -57,21 +64,10 @@ def trial_card(preset: Preset, run: runs.Run | None, others: list[runs.Run], att
                 st.caption(f"Latest attempt: {fmt.text(attempts[0].name)} ({attempts[0].status}"
                            f"{f', {done} epochs done' if done else ''}).")
         else:
-            m = runs_view.headline(run)
             named = "" if run.name == preset.title else f" “{fmt.text(run.name)}”"
             st.caption(f"Reproduced by {'a shipped run' if run.shipped else 'your run'}{named}, "
                        f"finished {str(run.record.get('finished') or '?')[:10]}")
-            if has_report:
-                st.table(pd.DataFrame(reproduction.comparison_rows(preset, m)).set_index(""))
-            else:
-                st.markdown("The report has no figures for this one: it goes beyond the report.")
-            st.markdown(reproduction.accuracy_line(preset, m))
-            if gaps := reproduction.gap_phrases(preset, m):
-                st.warning(reproduction.why(preset, run, gaps), icon=":material/troubleshoot:")
-            elif preset.note:
-                st.caption(preset.note)
-            if st.button("Inspect this run", key=f"report.inspect_{preset.id}", icon=":material/search:"):
-                navigation.open_inspect(run.id)
+            _run_figures(preset, run, has_report, "Reproduction", explain_gaps=True)
         if others:
             _variants(preset, others)
 
