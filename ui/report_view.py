@@ -47,7 +47,7 @@ def trial_card(preset: Preset, run: runs.Run | None, others: list[runs.Run], att
         st.caption(f"Report: {preset.report.source} · preset `{preset.id}`")
         has_report = any(getattr(preset.report, key) is not None for _, key, _ in reproduction.MEASURES)
         if run is None and (part_way := reproduction.shortened(preset, others)) is not None:
-            # Gaps to the report's 50-epoch figures are expected part-way, so they get no explanation.
+            # Gaps to the report's full-length figures are expected part-way, so they get no explanation.
             epochs, asked = part_way.config["epochs"], preset.config.epochs
             st.info(f"Not reproduced yet: the shipped run “{fmt.text(part_way.name)}” trained {epochs} of the trial's "
                     f"{asked} epochs, so its figures below are after epoch {epochs}, not {asked}.",
