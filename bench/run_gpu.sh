@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# The benchmark on the lent GPU machine (../shared/DEVICE.md): JAX, no TensorFlow, Keras from wheels.
+# The benchmark on a GPU machine with JAX, no TensorFlow and no internet: Keras from wheels.
 #
 #   bash bench/run_gpu.sh grid     # fit vs fast per epoch, data of the real sizes, every architecture (~6-8 min)
 #   bash bench/run_gpu.sh tr1      # Fashion-MNIST Arch 2 TR1, 50 epochs, real data, end to end: fit and fast,
 #                                  # then fast twice more (the second with JAX's compilation cache warm) (~4 min)
 #
 # Needs in the working tree (ignored paths, named in `carry`): .whl/ with the keras, namex and optree wheels
-# (DEVICE.md says how to download them) and, for `tr1`, .fmnist/ with the four Fashion-MNIST .gz files.
+# (`pip download keras namex optree --no-deps -d .whl` where there is internet) and, for `tr1`, .fmnist/ with
+# the four Fashion-MNIST .gz files.
 # Writes JSON lines and the printed table under $OUT.
 set -euo pipefail
 part="${1:-grid}"

@@ -32,6 +32,7 @@ FOLDER = ".classroom"
 TOKEN_DAYS = 30
 NAME_PATTERN = re.compile(r"^[\w][\w .'-]{0,39}$")
 PIN_PATTERN = re.compile(r"^[0-9]{4,8}$")
+ASSIGNMENT_ID = re.compile(r"^a-[\w-]{1,60}$")  # also its file's name, so no path can be made from it
 
 
 class ClassroomError(Exception):
@@ -198,14 +199,15 @@ def check_job(runs_dir, actor: Identity | None, config, queued_by_actor: int, as
     if queued_by_actor >= r.max_queued:
         raise ClassroomError(f"you have {queued_by_actor} runs waiting or training; the class allows {r.max_queued} at a "
                              "time: wait for one to finish, or stop one")
-    epoch_cap = min(x for x in (r.max_epochs, assignment.epoch_budget if assignment else None, 10**9) if x)
-    if config.epochs > epoch_cap:
-        raise ClassroomError(f"{config.epochs} epochs is more than the {epoch_cap} this class allows")
+    if r.max_epochs and config.epochs > r.max_epochs:
+        raise ClassroomError(f"{config.epochs} epochs is more than the {r.max_epochs} this class allows a run")
+    if assignment and assignment.epoch_budget and config.epochs > assignment.epoch_budget:
+        raise ClassroomError(f"{config.epochs} epochs is more than this assignment's budget of {assignment.epoch_budget}")
     if r.max_images and (config.limit == 0 or config.limit > r.max_images):
         raise ClassroomError(f"this class trains on at most {r.max_images:,} images: set the image limit to {r.max_images:,} "
                              "or less")
     if assignment:
-        assignment.check(config)
+        assignment.check(config, r)
 
 
 # --- assignments --------------------------------------------------------------------------------------------
@@ -220,15 +222,31 @@ class Assignment:
     epoch_budget: int | None = None
     deadline: str | None = None  # ISO date
 
-    def check(self, config) -> None:
-        """A config may differ from the starting preset only in the allowed fields, within their ranges."""
+    def starting_changes(self, class_rules: Rules | None = None) -> dict:
+        """How the starting preset is shortened to fit the epoch budget and the class's limits, so that a student
+        who leaves the kept sliders alone can always train."""
         from core.presets import get
 
-        for name, (start, value) in get(self.preset).differences(config).items():
-            if name == "seed":
+        start = get(self.preset).config
+        changes = {}
+        epoch_caps = [cap for cap in (self.epoch_budget, class_rules.max_epochs if class_rules else None) if cap]
+        if epoch_caps and start.epochs > min(epoch_caps):
+            changes["epochs"] = min(epoch_caps)
+        image_cap = class_rules.max_images if class_rules else None
+        if image_cap and (start.limit == 0 or start.limit > image_cap):
+            changes["limit"] = image_cap
+        return changes
+
+    def check(self, config, class_rules: Rules | None = None) -> None:
+        """A config may differ from the (shortened) starting preset only in the allowed fields, within their ranges."""
+        from core.presets import get
+
+        start = get(self.preset).config.replace(**self.starting_changes(class_rules)).to_dict()
+        for name, value in config.to_dict().items():
+            if name == "seed" or start[name] == value:
                 continue
             if name not in self.allowed:
-                raise ClassroomError(f"this assignment keeps {name.replace('_', ' ')} at {start}")
+                raise ClassroomError(f"this assignment keeps {name.replace('_', ' ')} at {start[name]}")
             low, high = self.allowed[name]
             if not (low <= value <= high):
                 raise ClassroomError(f"this assignment allows {name.replace('_', ' ')} from {low} to {high}")
@@ -244,17 +262,24 @@ def _assignment_from(values: dict) -> Assignment:
         raise ClassroomError(f"not an assignment ({e})") from None
     if not isinstance(a.title, str) or not a.title.strip() or len(a.title) > 80:
         raise ClassroomError("an assignment needs a title of at most 80 characters")
+    if not isinstance(a.id, str) or not ASSIGNMENT_ID.match(a.id):
+        raise ClassroomError(f"{a.id!r} is not an assignment id")
     if a.preset not in PRESETS:
         raise ClassroomError(f"unknown starting preset {a.preset!r}")
+    if a.epoch_budget is not None and (not isinstance(a.epoch_budget, int) or a.epoch_budget < 1):
+        raise ClassroomError("an epoch budget is a whole number of epochs, at least 1 (or none)")
     for name, bounds in a.allowed.items():
         if name not in FIELDS or FIELDS[name].metadata["kind"] != "number" or len(bounds) != 2:
             raise ClassroomError(f"{name!r} cannot be an allowed slider (numbers only, with a [low, high] range)")
+    if a.epoch_budget and "epochs" in a.allowed and a.allowed["epochs"][0] > a.epoch_budget:
+        raise ClassroomError(f"the epochs slider starts at {a.allowed['epochs'][0]}, above the budget of {a.epoch_budget} "
+                             "epochs: lower its range or raise the budget")
     return a
 
 
 def save_assignment(runs_dir, actor: Identity, values: dict) -> Assignment:
     require_instructor(actor, "set assignments")
-    a = _assignment_from({"id": values.get("id") or "a-" + runs.new_run_id(), **values})
+    a = _assignment_from({**values, "id": values.get("id") or "a-" + runs.new_run_id()})
     folder = _folder(runs_dir) / "assignments"
     folder.mkdir(exist_ok=True)
     runs.write_json(folder / f"{a.id}.json", asdict(a))

@@ -1,4 +1,5 @@
-"""`python -m core`: presets, train, runs, data, worker, pretrain — for instructors who pre-train."""
+"""`python -m core`: presets, train, resume, explain, export-tensorboard, runs, data, worker, explainer, pretrain:
+the dashboard's training without the dashboard, and what its background processes run."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import os
 from pathlib import Path
 
 from core import cluster, datasets, explain_cli, export_cli, presets, runs
+from core import formatting as fmt
 from core.config import ConfigError, TrainConfig, from_dict, parse_assignments
+from core.jobs import MAX_SEEDS
 from core.settings import Settings, SettingsError
 
 ENGINES = ("fast", "fit")  # core.fast.ENGINES, without importing Keras for --help
@@ -21,15 +24,11 @@ class UsageError(Exception):
     """Bad input from the command line: printed as one line, exit status 2."""
 
 
-def _pct(value) -> str:
-    return f"{value:.2%}" if isinstance(value, (int, float)) else "—"
-
-
 def cmd_presets(args) -> int:
     width = max(len(p) for p in presets.PRESETS)
     for p in presets.PRESETS.values():
         r = p.report
-        figures = f"report: train {_pct(r.train_accuracy)}, val {_pct(r.val_accuracy)}"
+        figures = f"report: train {fmt.pct(r.train_accuracy, 2)}, val {fmt.pct(r.val_accuracy, 2)}"
         if r.test_error_ci95:
             figures += f", test error CI95 {r.test_error_ci95}"
         print(f"{p.id:<{width}}  {p.title}  [{figures}]")
@@ -71,8 +70,9 @@ class ProgressBar:
 
     def on_epoch(self, row):
         self.bar = None
-        print(f"  loss {row['loss']:.4f}  accuracy {_pct(row.get('accuracy'))}  val_loss {row.get('val_loss', float('nan')):.4f}"
-              f"  val_accuracy {_pct(row.get('val_accuracy'))}  ({row['seconds']:.1f} s)", flush=True)
+        print(f"  loss {row['loss']:.4f}  accuracy {fmt.pct(row.get('accuracy'), 2)}  "
+              f"val_loss {row.get('val_loss', float('nan')):.4f}  val_accuracy {fmt.pct(row.get('val_accuracy'), 2)}  "
+              f"({row['seconds']:.1f} s)", flush=True)
 
 
 def cmd_train(args) -> int:
@@ -106,8 +106,8 @@ def _print_result(run_dir) -> None:
     run = runs.read_run(run_dir)
     m = run.metrics()
     low, high = m["test_error_ci95"]
-    print(f"{run.status}: test accuracy {_pct(m['test_accuracy'])}, 95% CI of the error ({low:.4f}, {high:.4f}), "
-          f"best validation accuracy {_pct(m.get('best_val_accuracy'))}")
+    print(f"{run.status}: test accuracy {fmt.pct(m['test_accuracy'], 2)}, 95% CI of the error ({low:.4f}, {high:.4f}), "
+          f"best validation accuracy {fmt.pct(m.get('best_val_accuracy'), 2)}")
     print(run_dir)
 
 
@@ -130,7 +130,7 @@ def cmd_runs(args) -> int:
         accuracy = "—"
         if run.status in ("completed", "cancelled"):
             try:
-                accuracy = _pct(run.metrics().get("test_accuracy"))
+                accuracy = fmt.pct(run.metrics().get("test_accuracy"), 2)
             except runs.RunError:
                 pass
         where = "shipped" if run.shipped else "own"
@@ -226,7 +226,7 @@ def cmd_pretrain(args) -> int:
                 engine=args.engine,
             )
         finished = runs.read_run(run_dir)
-        print(f"{preset_id}: {finished.status}, test accuracy {_pct(finished.metrics()['test_accuracy'])}")
+        print(f"{preset_id}: {finished.status}, test accuracy {fmt.pct(finished.metrics()['test_accuracy'], 2)}")
         if config.epochs < preset.config.epochs and config.schedule == "constant":
             print(f"{preset_id}: {config.epochs} of the preset's {preset.config.epochs} epochs; its checkpoint stays, so "
                   "`pretrain` without --epochs extends this run (git ignores checkpoints in pretrained/)")
@@ -248,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--limit", type=int, help="train on the first N training images")
     train.add_argument("--seed", type=int)
     train.add_argument("--seeds", type=int, default=1, metavar="N",
-                       help="repeat with N consecutive seeds (2-10), a group that Compare shows as one row")
+                       help=f"repeat with N consecutive seeds (2-{MAX_SEEDS}), a group that Compare shows as one row")
     train.add_argument("--name", help="the run's display name")
     train.add_argument("--data-dir", help="folder with the Fashion-MNIST .gz files and/or cifar100.npz")
     train.add_argument("--runs-dir", help="runs folder (default $CLASSROOM_RUNS_DIR, else runs)")

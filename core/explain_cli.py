@@ -1,17 +1,16 @@
-"""`python -m core explain RUN_DIR --index N --out DIR`: the pictures of core.explain for one test image, as PNG files."""
+"""`python -m core explain RUN_DIR --index N --out DIR`: the Inspect page's views of one test image, as files.
+
+The same pictures the explainer draws for the page (core.explainer.image_bundle): the image, Grad-CAM and saliency
+as heat maps whose transparency follows the heat (lay them over image.png), each layer, the first-layer filters
+or the dense templates, and bundle.json (top 5, what each file shows)."""
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
-import numpy as np
-
-from core import datasets, explain, modelfile, runs
+from core import datasets, explainer, modelfile, runs
 from core.config import ConfigError, from_dict
-
-MIN_WIDTH = 256  # small pictures (28 x 28) are enlarged pixel by pixel to about this width
 
 
 def add_parser(subparsers) -> None:
@@ -50,39 +49,6 @@ def load_run(run_dir, data_dir=None):
     return model, dataset
 
 
-def _scale(picture) -> int:
-    return max(1, MIN_WIDTH // picture.shape[1])
-
-
-def pictures(model, image, true_class: int, class_names) -> dict[str, object]:
-    """{file name: PNG picture or JSON object} for one image: every view that applies to this network."""
-    top = explain.top_classes(model, image, k=5)
-    predicted = top[0][0]
-    out = {
-        "image.png": image,
-        "top5.json": {"true": {"class": true_class, "name": class_names[true_class]},
-                      "top5": [{"class": c, "name": class_names[c], "probability": p} for c, p in top]},
-        "saliency.png": explain.colormap(explain.saliency(model, image, predicted)),
-    }
-    for which, c in (("predicted", predicted), ("true", true_class)):
-        cam = explain.grad_cam(model, image, c)
-        if cam is not None:
-            out[f"gradcam_{which}.png"] = explain.overlay(image, cam, 0.5)
-    for i, (name, _, shape, array) in enumerate(explain.activations(model, image)):
-        if len(shape) == 3:
-            maps = explain.stretch_each(np.moveaxis(array, -1, 0))
-            out[f"activations_{i:02d}_{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}.png"] = explain.grid(maps)
-    filters = explain.first_layer_filters(model)
-    if filters is not None:
-        out["filters.png"] = explain.grid(filters[..., 0] if filters.shape[-1] == 1 else filters)
-    templates = explain.dense_templates(model)
-    if templates is not None:
-        # Signed weights on one grey scale per unit: mid-grey is 0, white pushes the unit up, black down.
-        limit = np.abs(templates).reshape(len(templates), -1).max(1).reshape(-1, *[1] * (templates.ndim - 1))
-        out["dense_templates.png"] = explain.grid((templates / np.where(limit > 0, limit, 1) + 1) / 2)
-    return out
-
-
 def cmd_explain(args) -> int:
     model, dataset = load_run(args.run_dir, args.data_dir)
     n = len(dataset.x_test)
@@ -91,12 +57,9 @@ def cmd_explain(args) -> int:
                                  f"(0 to {n - 1})")
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    image = dataset.x_test[args.index]
-    for name, content in pictures(model, image, int(dataset.y_test[args.index]), dataset.info.class_names).items():
-        path = out_dir / name
-        if name.endswith(".json"):
-            path.write_text(json.dumps(content, indent=2))
-        else:
-            path.write_bytes(explain.to_png(content, _scale(content)))
-        print(path)
+    bundle, files = explainer.image_bundle(model, dataset.x_test[args.index], int(dataset.y_test[args.index]),
+                                           dataset.info.class_names)
+    for name, png in {**files, "bundle.json": json.dumps(bundle, indent=2).encode()}.items():
+        (out_dir / name).write_bytes(png)
+        print(out_dir / name)
     return 0

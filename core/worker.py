@@ -215,6 +215,16 @@ def _wait_for_lock(lock_path: Path, proc: subprocess.Popen, timeout_s: float = 1
         time.sleep(0.05)
 
 
+def summary(published: list[dict]) -> tuple[str, str]:
+    """Home's heading and line for the live workers: local workers publish their Keras, the Ray dispatcher its
+    cluster (core.cluster) and no Keras, since it imports none."""
+    env = published[0]["environment"]
+    if "ray" in env:
+        return env["device"], f"Jobs go to the Ray cluster with the **{env['backend']}** backend, one task per run"
+    count = f"{len(published)} training worker{'s' if len(published) > 1 else ''} ready"
+    return env["device"], f"Keras {env.get('keras', '')} with the **{env['backend']}** backend · {count}"
+
+
 def worker_status(runs_dir=runs.DEFAULT_RUNS_DIR) -> list[dict]:
     """What each live worker published about itself (backend, device)."""
     folder = Path(runs_dir) / WORKERS_DIR

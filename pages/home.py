@@ -32,10 +32,9 @@ with left:
     published = worker.worker_status(config.runs_dir)
     # Device names are long ("CPU (Intel(R) Xeon(R) ...)"): a heading wraps where a metric would cut them.
     if published:
-        env = published[0]["environment"]
-        st.markdown(f"#### {env['device']}")
-        st.markdown(f"Keras {env['keras']} with the **{env['backend']}** backend · "
-                    f"{len(published)} training worker{'s' if len(published) > 1 else ''} ready")
+        heading, line = worker.summary(published)
+        st.markdown(f"#### {heading}")
+        st.markdown(line)
     else:
         st.markdown(f"#### {device.expected_device()}")
         st.markdown(f"Keras with the **{device.configured_backend()}** backend. A training worker (a separate process: "

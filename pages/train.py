@@ -44,7 +44,8 @@ if job is not None and job.active:
             "[follow it at the bottom of the page](#your-run).")
 
 # --- what to train ---------------------------------------------------------------------------------------
-assignment = form.assignment_picker(classroom.assignments(config_env.runs_dir))
+class_rules = classroom.rules(config_env.runs_dir)
+assignment = form.assignment_picker(classroom.assignments(config_env.runs_dir), class_rules)
 dataset = ss[form.key("dataset")]
 st.segmented_control("Dataset", DATASETS, format_func=lambda d: DATASET_INFO[d].title, key=form.key("dataset"),
                      required=True, on_change=form.on_dataset, persist_state="session", disabled=assignment is not None)
@@ -96,7 +97,7 @@ else:
     st.query_params.from_dict({"client": client_id(), **form.link_params(config, preset_id)})
     if assignment is not None:
         try:
-            assignment.check(config)
+            assignment.check(config, class_rules)
         except classroom.ClassroomError as e:
             st.warning(f"For this assignment: {fmt.text(e)}.", icon=":material/assignment:")
 
@@ -126,8 +127,8 @@ auto_name = form.default_name(config, preset_id) if config is not None else ""
 typed = c_name.text_input("Run name", key="train.name", max_chars=runs.MAX_NAME_LENGTH, persist_state="session",
                           placeholder=auto_name, help="Leave it empty to use the name made from the settings.")
 seeds = c_seeds.number_input("Repeat with seeds", min_value=1, max_value=MAX_SEEDS, value=1, key="train.seeds",
-                             help="Train the same settings with 2 to 10 seeds (different initial weights, shuffling and "
-                                  "dropout): Compare then shows how much a result moves by chance alone.")
+                             help=f"Train the same settings with 2 to {MAX_SEEDS} seeds (different initial weights, "
+                                  "shuffling and dropout): Compare then shows how much a result moves by chance alone.")
 name = typed.strip() or auto_name
 name_ok = True
 try:

@@ -15,6 +15,8 @@ from core import formatting as fmt
 from core.config import FIELDS
 from ui.session import queue, readable_jobs, settings
 
+FLASH_KEY, IMPORT_ROUND_KEY = "class.flash", "class.import_round"
+
 
 def assignment_card(a: classroom.Assignment) -> None:
     with st.container(border=True):
@@ -43,15 +45,19 @@ def class_queue() -> None:
 
 
 def _act(action, done: str) -> None:
+    """Do it, then rerun so that the whole page (the assignments above, the queue) shows what changed."""
     try:
         action()
     except (classroom.ClassroomError, runs.RunError) as e:
         st.error(fmt.text(e))
     else:
-        st.success(done)
+        st.session_state[FLASH_KEY] = done
+        st.rerun()
 
 
 def instructor_panel(teacher: classroom.Identity) -> None:
+    if done := st.session_state.pop(FLASH_KEY, None):
+        st.success(done)
     rules = classroom.rules(settings().runs_dir)
     st.subheader("Rules for the class")
     with st.form("class.rules"):
@@ -96,6 +102,10 @@ def assignment_editor(teacher: classroom.Identity) -> None:
     for a in classroom.assignments(settings().runs_dir):
         st.download_button(f"Export “{a.title}”", json.dumps(asdict(a), indent=2), file_name=f"assignment {a.id}.json",
                            mime="application/json", key=f"class.export_{a.id}", on_click="ignore")
-    upload = st.file_uploader("Import an assignment (its JSON file)", type="json", key="class.import")
+    # A new uploader key after each upload empties it, so a later click on the page does not import it again.
+    upload_key = f"class.import_{st.session_state.setdefault(IMPORT_ROUND_KEY, 0)}"
+    upload = st.file_uploader("Import an assignment (its JSON file)", type="json", key=upload_key)
     if upload is not None:
-        _act(lambda: classroom.import_assignment(settings().runs_dir, teacher, upload.getvalue()), "Imported.")
+        st.session_state[IMPORT_ROUND_KEY] += 1
+        _act(lambda: classroom.import_assignment(settings().runs_dir, teacher, upload.getvalue()),
+             "Imported: it is listed under Assignments.")

@@ -68,7 +68,11 @@ def section(config: TrainConfig) -> None:
         if not path.is_file():
             st.error(f"The learning-rate test did not finish: {fmt.text(job.error or job.status)}.")
             return
-        result = json.loads(path.read_text())
+        try:
+            result = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            st.error(f"The learning-rate test's result cannot be read ({fmt.text(e)}): run the test again.")
+            return
         st.altair_chart(runs_view.styled(_chart(result)), width="stretch")
         if result.get("suggestion"):
             st.button(f"Use {result['suggestion']:.2g}", key="train.lr_use", on_click=_use, args=(result["suggestion"],),

@@ -13,6 +13,7 @@ import threading
 import pandas as pd
 import streamlit as st
 
+from core import formatting as fmt
 from core.architectures import ARCHITECTURES, build_model
 from core.config import TrainConfig
 from core.device import configured_backend
@@ -65,7 +66,7 @@ def show(config: TrainConfig) -> None:
         with st.spinner("Building the network (the first time loads Keras: a few seconds)…"):
             model = describe_model(config.architecture, structure)
     except Exception as e:  # noqa: BLE001 - any builder failure is shown, never a traceback
-        st.error(f"This network could not be built: {type(e).__name__}: {e}")
+        st.error(f"This network could not be built: {type(e).__name__}: {fmt.text(e)}")
         return
     left, right = st.columns([3, 2], gap="large")
     with left:

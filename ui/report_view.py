@@ -17,10 +17,17 @@ SOURCES = ["report", "reproduction"]
 
 def _variants(preset: Preset, others: list[runs.Run]) -> None:
     """The other runs that started from this trial: what they changed and what they reached."""
-    rows = [{"Run": r.name, "Whose": runs_view.owner(r), "Changed": reproduction.departures(preset, r.config) or "the seed",
+    whose = runs_view.owner_labeller()
+    rows = [{"Run": r.name, "Whose": whose(r), "Changed": reproduction.departures(preset, r.config) or "the seed",
              "Test accuracy": fmt.pct(runs_view.headline(r).get("test_accuracy"))} for r in others[:10]]
     with st.expander(f"{len(others)} variant{'s' if len(others) > 1 else ''}: runs that started from this trial and changed it"):
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+
+def _whose_run(run: runs.Run) -> str:
+    """"a shipped run", "your run", or in a class with sign-in "Bob's run"."""
+    whose = runs_view.owner(run)
+    return {"shipped": "a shipped run", "yours": "your run"}.get(whose, f"{fmt.text(whose)}'s run")
 
 
 def _run_figures(preset: Preset, run: runs.Run, has_report: bool, column: str, explain_gaps: bool) -> None:
@@ -65,7 +72,7 @@ def trial_card(preset: Preset, run: runs.Run | None, others: list[runs.Run], att
                            f"{f', {done} epochs done' if done else ''}).")
         else:
             named = "" if run.name == preset.title else f" “{fmt.text(run.name)}”"
-            st.caption(f"Reproduced by {'a shipped run' if run.shipped else 'your run'}{named}, "
+            st.caption(f"Reproduced by {_whose_run(run)}{named}, "
                        f"finished {str(run.record.get('finished') or '?')[:10]}")
             _run_figures(preset, run, has_report, "Reproduction", explain_gaps=True)
         if others:

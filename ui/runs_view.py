@@ -118,12 +118,6 @@ def run_options(listed: list[runs.Run]) -> dict[str, str]:
     return labels
 
 
-def short_labels(selected: list[runs.Run]) -> dict[str, str]:
-    """Run id -> a label unique among `selected` (the name, with the id's end when names repeat)."""
-    names = [r.name for r in selected]
-    return {r.id: r.name if names.count(r.name) == 1 else f"{r.name} ({r.id[-6:]})" for r in selected}
-
-
 def field_label(name: str) -> str:
     return FIELDS[name].metadata["help"] if name in FIELDS else name
 
@@ -131,7 +125,7 @@ def field_label(name: str) -> str:
 def status_notice(run: runs.Run) -> None:
     """Say plainly why a run has no results to show (running, failed, broken)."""
     if run.problem:
-        st.error(f"**This run folder is broken:** {run.problem}. Delete it on the Compare page, or copy the "
+        st.error(f"**This run folder is broken:** {fmt.text(run.problem)}. Delete it on the Compare page, or copy the "
                  f"missing files back into `{run.path}`.", icon=":material/broken_image:")
     elif run.status == "running":
         progress = run.progress()

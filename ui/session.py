@@ -1,7 +1,8 @@
 """What every page needs: the deployment's settings, this browser's id, the runs and the queue.
 
 Nothing here imports Keras: listing and showing runs must stay fast in the web server. Session-state keys
-are prefixed by the module that owns them ("app.", "nav.", "train.", "compare.", "inspect.", "report.").
+are prefixed by the page or module that owns them ("app.", "nav.", "train."/"cfg.", "compare.", "inspect.", "report.",
+"class.", "board.").
 """
 
 from __future__ import annotations

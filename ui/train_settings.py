@@ -220,15 +220,16 @@ def widgets(arch: Architecture, allowed: dict | None = None) -> None:
 ASSIGNMENT_KEY = "train.assignment"
 
 
-def assignment_picker(found: list) -> object | None:
-    """Work on an assignment (it loads its starting preset), or freely; returns the assignment or None."""
+def assignment_picker(found: list, class_rules) -> object | None:
+    """Work on an assignment (it loads its starting preset, shortened to fit its budget and the class's limits), or
+    freely; returns the assignment or None."""
     if not found:
         return None
     by_id = {a.id: a for a in found}
 
     def start() -> None:
-        if ss.get(ASSIGNMENT_KEY) in by_id:
-            apply_preset(by_id[ss[ASSIGNMENT_KEY]].preset)
+        if (a := by_id.get(ss.get(ASSIGNMENT_KEY))) is not None:
+            apply_preset(a.preset, a.starting_changes(class_rules))
 
     if ss.get(ASSIGNMENT_KEY) not in (None, *by_id):
         ss[ASSIGNMENT_KEY] = None

@@ -122,13 +122,41 @@ def test_an_assignment_lets_students_move_only_its_sliders_within_their_ranges(t
         a.check(start.replace(learning_rate=0.01))
     exported = json.dumps(json.loads((tmp_path / classroom.FOLDER / "assignments" / f"{a.id}.json").read_text())).encode()
     copy = classroom.import_assignment(tmp_path / "other", TEACHER, exported)
-    assert copy.title == a.title and copy.id != a.id
+    assert copy.title == a.title and copy.id != a.id and classroom.assignments(tmp_path / "other") == [copy]
     for bad, message in ((b"{not json", "not an assignment file"),
                          (b'{"title": "x", "preset": "nope"}', "unknown starting preset"),
                          (b'{"title": "x", "preset": "fmnist-arch1-tr1", "allowed": {"optimizer": [0, 1]}}',
                           "cannot be an allowed")):
         with pytest.raises(ClassroomError, match=message):
             classroom.import_assignment(tmp_path, TEACHER, bad)
+
+
+def test_an_assignment_starts_shortened_to_its_budget_and_the_class_limits_so_kept_sliders_can_train(tmp_path):
+    from core.presets import get
+
+    a = classroom.save_assignment(tmp_path, TEACHER, {"title": "Dropout", "preset": "fmnist-arch1-tr1",
+                                                      "allowed": {"dropout": [0.0, 0.5]}, "epoch_budget": 10})
+    classroom.set_rules(tmp_path, TEACHER, max_images=3000)
+    assert a.starting_changes() == {"epochs": 10}
+    assert a.starting_changes(classroom.rules(tmp_path)) == {"epochs": 10, "limit": 3000}
+    start = get("fmnist-arch1-tr1").config.replace(**a.starting_changes(classroom.rules(tmp_path)))
+    queue, ann = jobs.Queue(tmp_path), Identity("Ann")
+    queue.submit(jobs.make_job(start.replace(dropout=0.3), tmp_path, name="r"), "Ann", identity=ann, assignment=a)
+    with pytest.raises(ClassroomError, match="50 epochs is more than this assignment's budget of 10"):
+        queue.submit(jobs.make_job(start.replace(epochs=50), tmp_path, name="r"), "Ann", identity=ann, assignment=a)
+    with pytest.raises(ClassroomError, match="keeps epochs at 10"):
+        queue.submit(jobs.make_job(start.replace(epochs=5), tmp_path, name="r"), "Ann", identity=ann, assignment=a)
+    assert len(queue.jobs()) == 1
+
+
+def test_an_assignment_that_no_run_could_fit_or_whose_id_is_a_path_is_refused(tmp_path):
+    base = {"title": "t", "preset": "fmnist-arch1-tr1"}
+    for values, message in (({"allowed": {"epochs": [20, 50]}, "epoch_budget": 10}, "starts at 20, above the budget of 10"),
+                            ({"epoch_budget": 0.5}, "whole number of epochs"),
+                            ({"id": "../../escape"}, "not an assignment id")):
+        with pytest.raises(ClassroomError, match=message):
+            classroom.save_assignment(tmp_path, TEACHER, {**base, **values})
+    assert classroom.assignments(tmp_path) == [] and not (tmp_path / "escape.json").exists()
 
 
 def test_the_board_ranks_each_students_best_run_and_marks_what_cannot_be_told_apart(tmp_path):

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import datasets, explain, runs
+from core import datasets, explain, explainer, runs
 from core.architectures import build_model
 from core.config import TrainConfig
-from core.explain_cli import add_parser, cmd_explain, pictures
+from core.explain_cli import add_parser, cmd_explain
 
 pytestmark = pytest.mark.backend
 
@@ -182,13 +182,16 @@ def test_pictures():
     assert png.size == (8, 6) and png.mode == "RGB"
 
 
-def test_pictures_of_a_cnn():
+def test_the_views_of_a_cnn_image_have_grad_cam_for_both_classes_feature_maps_and_filters():
     model = build_model(TrainConfig(architecture="cifar_arch1", dataset="cifar100"))
-    out = pictures(model, noise((32, 32, 3)), 4, datasets.CIFAR100_FINE)
-    assert sorted(out) == ["activations_00_" + model.layers[1].name + ".png", "activations_01_" + model.layers[3].name + ".png",
-                           "filters.png", "gradcam_predicted.png", "gradcam_true.png", "image.png", "saliency.png", "top5.json"]
-    assert out["gradcam_true.png"].shape == (32, 32, 3) and out["filters.png"].shape == (6 * 4 - 1, 6 * 4 - 1, 3)
-    assert out["top5.json"]["true"] == {"class": 4, "name": "beaver"}
+    bundle, files = explainer.image_bundle(model, noise((32, 32, 3)), 4, datasets.CIFAR100_FINE)
+    assert bundle["gradcam"] == {"predicted": "gradcam-predicted.png", "true": "gradcam-true.png"}
+    assert [layer["kind"] for layer in bundle["layers"]][:2] == ["Conv2D", "Conv2D"] and bundle["templates"] is None
+    assert set(files) == {"image.png", "saliency.png", "filters.png", *bundle["gradcam"].values(),
+                          *(layer["file"] for layer in bundle["layers"])}
+    heat = Image.open(io.BytesIO(files["gradcam-true.png"]))
+    assert heat.mode == "RGBA" and heat.size == (224, 224)  # enlarged 7 times, transparency following the heat
+    assert bundle["true"] == 4 and bundle["class_names"][4] == "beaver"
 
 
 @pytest.fixture(scope="module")
@@ -210,14 +213,13 @@ def test_explain_writes_the_files_it_prints(trained_run, fashion_dir, fashion_da
     args = explain_args(trained_run, tmp_path / "out", data_dir=fashion_dir)
     assert args.func is cmd_explain and cmd_explain(args) == 0
     printed = capsys.readouterr().out.splitlines()
-    assert sorted(line.rsplit("/", 1)[1] for line in printed) == ["dense_templates.png", "image.png", "saliency.png", "top5.json"]
+    assert sorted(line.rsplit("/", 1)[1] for line in printed) == ["bundle.json", "image.png", "layer-00.png",
+                                                                   "layer-01.png", "saliency.png", "templates.png"]
     assert sorted(map(str, (tmp_path / "out").iterdir())) == sorted(printed)
-    for line in printed:
-        if line.endswith(".png"):
-            assert Image.open(line).size[0] >= 200
-    top5 = json.loads((tmp_path / "out" / "top5.json").read_text())
-    assert top5["true"]["class"] == fashion_data.y_test[3]
-    p = [row["probability"] for row in top5["top5"]]
+    assert Image.open(tmp_path / "out" / "image.png").size == (224, 224)  # 28 x 28, enlarged 8 times
+    bundle = json.loads((tmp_path / "out" / "bundle.json").read_text())
+    assert bundle["true"] == fashion_data.y_test[3]
+    p = [probability for _, probability in bundle["top5"]]
     assert p == sorted(p, reverse=True) and sum(p) <= 1 + 1e-6
 
 

@@ -143,65 +143,64 @@ def test_train_watch_and_open_in_compare_and_inspect(app):
 def _scenario(page, url, runs_dir) -> None:
     from playwright.sync_api import expect
 
-    if True:
-        page.goto(f"{url}/train?client=e2e-browser")
-        page.get_by_text("Data and length").wait_for()
-        _settled(page)
-        _no_exception(page)
+    page.goto(f"{url}/train?client=e2e-browser")
+    page.get_by_text("Data and length").wait_for()
+    _settled(page)
+    _no_exception(page)
 
-        # The network follows the sliders: 16 neurons -> 784*16+16 + 16*10+10 parameters.
-        assert _set_slider(page, "Neurons per hidden layer", 0) == "16"
-        expect(page.get_by_test_id("stMetric").filter(has_text="Parameters")).to_contain_text("12,730")
-        assert _set_slider(page, "Epochs", EPOCHS - 1) == str(EPOCHS)
-        assert _set_slider(page, "Batch size", 0) == "8"
-        name = page.get_by_role("textbox", name="Run name")
-        # Left empty, the name follows the settings.
-        expect(name).to_have_attribute("placeholder", f"Fashion-MNIST Arch 1, trial 1 · units 16 · batch 8 · epochs {EPOCHS}")
-        name.fill("e2e tiny run")
-        name.press("Enter")
-        _settled(page)
+    # The network follows the sliders: 16 neurons -> 784*16+16 + 16*10+10 parameters.
+    assert _set_slider(page, "Neurons per hidden layer", 0) == "16"
+    expect(page.get_by_test_id("stMetric").filter(has_text="Parameters")).to_contain_text("12,730")
+    assert _set_slider(page, "Epochs", EPOCHS - 1) == str(EPOCHS)
+    assert _set_slider(page, "Batch size", 0) == "8"
+    name = page.get_by_role("textbox", name="Run name")
+    # Left empty, the name follows the settings.
+    expect(name).to_have_attribute("placeholder", f"Fashion-MNIST Arch 1, trial 1 · units 16 · batch 8 · epochs {EPOCHS}")
+    name.fill("e2e tiny run")
+    name.press("Enter")
+    _settled(page)
 
-        page.get_by_test_id("stBaseButton-primary").filter(has_text="Train").click()
-        # Live: the progress bar, then epochs arriving one by one while the curves grow.
-        expect(page.get_by_text(re.compile(r"Training “e2e tiny run”|waiting in the queue"))).to_be_visible()
-        seen, with_curves = set(), set()
-        deadline = time.monotonic() + 300  # the worker imports TensorFlow first: slow on a busy machine
-        while time.monotonic() < deadline:
-            finished = _metric(page, "Epochs finished")
-            if finished:
-                epochs_done = int(finished.split(" of ")[0])
-                seen.add(epochs_done)
-                if page.get_by_test_id("stVegaLiteChart").count() == 2:  # accuracy and loss
-                    with_curves.add(epochs_done)
-            if page.get_by_text("“e2e tiny run” finished").count():
-                break
-            time.sleep(0.2)
-        partial = sorted(k for k in with_curves if 0 < k < EPOCHS)
-        assert len(partial) >= 1, f"never saw curves of a partly trained network (epochs seen: {sorted(seen)})"
+    page.get_by_test_id("stBaseButton-primary").filter(has_text="Train").click()
+    # Live: the progress bar, then epochs arriving one by one while the curves grow.
+    expect(page.get_by_text(re.compile(r"Training “e2e tiny run”|waiting in the queue"))).to_be_visible()
+    seen, with_curves = set(), set()
+    deadline = time.monotonic() + 300  # the worker imports TensorFlow first: slow on a busy machine
+    while time.monotonic() < deadline:
+        finished = _metric(page, "Epochs finished")
+        if finished:
+            epochs_done = int(finished.split(" of ")[0])
+            seen.add(epochs_done)
+            if page.get_by_test_id("stVegaLiteChart").count() == 2:  # accuracy and loss
+                with_curves.add(epochs_done)
+        if page.get_by_text("“e2e tiny run” finished").count():
+            break
+        time.sleep(0.2)
+    partial = sorted(k for k in with_curves if 0 < k < EPOCHS)
+    assert len(partial) >= 1, f"never saw curves of a partly trained network (epochs seen: {sorted(seen)})"
 
-        # The result, with its confidence interval, and the run on disk.
-        expect(page.get_by_text("“e2e tiny run” finished")).to_be_visible()
-        assert re.fullmatch(r"\d+\.\d%", _metric(page, "Test accuracy"))
-        expect(page.get_by_text("95 % confidence interval")).to_be_visible()
-        expect(page.get_by_test_id("stVegaLiteChart")).to_have_count(2)
-        _no_exception(page)
-        saved = [json.loads(f.read_text()) for f in runs_dir.glob("*/run.json")]
-        assert [(r["name"], r["status"], r["config"]["epochs"], r["config"]["units"]) for r in saved] == \
-            [("e2e tiny run", "completed", EPOCHS, 16)]
+    # The result, with its confidence interval, and the run on disk.
+    expect(page.get_by_text("“e2e tiny run” finished")).to_be_visible()
+    assert re.fullmatch(r"\d+\.\d%", _metric(page, "Test accuracy"))
+    expect(page.get_by_text("95 % confidence interval")).to_be_visible()
+    expect(page.get_by_test_id("stVegaLiteChart")).to_have_count(2)
+    _no_exception(page)
+    saved = [json.loads(f.read_text()) for f in runs_dir.glob("*/run.json")]
+    assert [(r["name"], r["status"], r["config"]["epochs"], r["config"]["units"]) for r in saved] == \
+        [("e2e tiny run", "completed", EPOCHS, 16)]
 
-        page.get_by_role("button", name=re.compile("Compare with")).click()
-        page.wait_for_url(re.compile(r"/compare"))
-        _settled(page)
-        _shows(page, "e2e tiny run")
-        _no_exception(page)
+    page.get_by_role("button", name=re.compile("Compare with")).click()
+    page.wait_for_url(re.compile(r"/compare"))
+    _settled(page)
+    _shows(page, "e2e tiny run")
+    _no_exception(page)
 
-        page.goto(f"{url}/train?client=e2e-browser")  # a reload finds the finished run again
-        expect(page.get_by_text("“e2e tiny run” finished")).to_be_visible()
-        page.get_by_role("button", name=re.compile("Inspect this run")).click()
-        page.wait_for_url(re.compile(r"/inspect"))
-        _settled(page)
-        _shows(page, "e2e tiny run")
-        _no_exception(page)
+    page.goto(f"{url}/train?client=e2e-browser")  # a reload finds the finished run again
+    expect(page.get_by_text("“e2e tiny run” finished")).to_be_visible()
+    page.get_by_role("button", name=re.compile("Inspect this run")).click()
+    page.wait_for_url(re.compile(r"/inspect"))
+    _settled(page)
+    _shows(page, "e2e tiny run")
+    _no_exception(page)
 
 
 def test_at_1280_pixels_nothing_is_cut_and_names_show_as_typed(app):

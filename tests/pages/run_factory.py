@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from core.datasets import CIFAR100_FINE
+from core.presets import PRESETS
 from tools.fake_runs import make_config, make_history, write_broken, write_run
 
 N = 200  # test images per fake Fashion-MNIST run: 20 of each class, in class order
@@ -58,5 +59,17 @@ def texts(elements) -> str:
     return re.sub(r"\\(.)", r"\1", "\n".join(str(e.value) for e in elements))
 
 
+def reproduce(folder, preset, *, train=(0.95, 0.2), val=(0.89, 0.4), minute=1, status="completed", name=None, **changes):
+    """A fake run of `preset` whose last epoch ends at the given (accuracy, loss) pairs."""
+    config = make_config(preset=preset, **changes)
+    reference = PRESETS[preset].config.to_dict()
+    return write_run(folder, name=name or PRESETS[preset].title, preset=preset, config=config, status=status,
+                     y_true=Y_TRUE, y_pred=predictions_with_mistakes(range(0, 22)),
+                     history=make_history(config["epochs"], train[0], val[0], train[1], val[1]),
+                     differs_from_preset={k: [reference[k], v] for k, v in config.items() if reference[k] != v},
+                     created=created(minute))
+
+
 __all__ = ["N", "Y_TRUE", "TSHIRT", "SHIRT", "cifar_run", "created", "fashion_run", "predictions_with_mistakes",
-           "texts", "write_broken", "write_run", "make_config", "make_history"]
+           "texts", "write_broken", "write_run", "make_config", "make_history",
+           "reproduce"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from run_factory import fashion_run, texts
+from run_factory import fashion_run, reproduce, texts
 
 from core import classroom, jobs, runs
 from core.classroom import Identity
@@ -87,3 +87,25 @@ def test_the_board_ranks_the_students_best_runs_for_the_assignment(classroom_on,
     table = at.table[0].value
     assert table["Student"].tolist() == ["Ann", "Bob"] and table["Versus the leader"].tolist() == ["leader", "behind"]
     assert table["Changed"].tolist()[0].startswith("dropout 0.2")
+
+
+def test_a_student_picking_an_assignment_gets_its_preset_shortened_to_the_budget_and_can_train_it(classroom_on, app,
+                                                                                                   open_page):
+    a = classroom.save_assignment(classroom_on["runs"], Identity("Instructor", "instructor"),
+                                  {"title": "Dropout", "preset": "fmnist-arch1-tr1", "allowed": {"dropout": [0.0, 0.5]},
+                                   "epoch_budget": 3})
+    at = open_page(signed_in(app, Identity("Ann")), "pages/train.py")
+    at.selectbox(key="train.assignment").set_value(a.id).run()
+    assert at.slider(key="cfg.epochs").value == 3 and at.slider(key="cfg.epochs").disabled
+    assert not [w for w in at.warning if "For this assignment" in str(w.value)]
+    at.button(key="train.submit").click().run()
+    (job,) = jobs.Queue(classroom_on["runs"]).jobs()
+    assert job.spec.config.epochs == 3 and job.spec.assignment == a.id
+
+
+def test_the_report_names_whose_run_reproduced_a_trial(classroom_on, make_app, open_page):
+    runs.update_record(reproduce(classroom_on["runs"], "fmnist-arch2-tr1"), owner="Bob")
+    ann = open_page(signed_in(make_app(), Identity("Ann")), "pages/report.py")
+    assert "Reproduced by Bob's run" in texts(ann.caption) and "your run" not in texts(ann.caption)
+    bob = open_page(signed_in(make_app(), Identity("Bob")), "pages/report.py")
+    assert "Reproduced by your run" in texts(bob.caption)

@@ -39,6 +39,18 @@ def test_a_workers_published_backend_and_device_are_shown(app, dirs, open_page):
     assert any("**tensorflow** backend · 1 training worker ready" in m.value for m in at.markdown)
 
 
+def test_a_ray_dispatcher_in_place_of_workers_shows_its_cluster(app, dirs, open_page):
+    folder = dirs["runs"] / ".workers"
+    folder.mkdir(parents=True)
+    env = {"device": "GPU · Ray cluster at 10.0.0.5:6379: 3 nodes, 48 CPUs, 3 GPUs", "backend": "jax", "host": "head",
+           "ray": "10.0.0.5:6379"}  # what core.cluster.serve_ray publishes: no Keras version
+    runs.write_json(folder / "slot-ray.json", {"slot": "ray", "pid": os.getpid(), "environment": env})
+    at = open_page(app, HOME)
+    assert not at.exception
+    assert any(m.value == f"#### {env['device']}" for m in at.markdown)
+    assert any("Ray cluster with the **jax** backend" in m.value for m in at.markdown)
+
+
 def test_datasets_say_where_they_are_or_how_to_get_them(app, dirs, open_page):
     at = open_page(app, HOME)
     text = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)

@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-from run_factory import Y_TRUE, make_config, make_history, predictions_with_mistakes, texts, write_run
+from run_factory import reproduce, texts
 
 from core.presets import PRESETS
 
 BEST = "fmnist-arch2-tr1"  # the report's best model, the one with an interval
-
-
-def reproduce(folder, preset, *, train=(0.95, 0.2), val=(0.89, 0.4), minute=1, status="completed", name=None, **changes):
-    """A fake run of `preset` whose last epoch ends at the given (accuracy, loss) pairs."""
-    config = make_config(preset=preset, **changes)
-    reference = PRESETS[preset].config.to_dict()
-    return write_run(folder, name=name or PRESETS[preset].title, preset=preset, config=config, status=status,
-                     y_true=Y_TRUE, y_pred=predictions_with_mistakes(range(0, 22)),
-                     history=make_history(config["epochs"], train[0], val[0], train[1], val[1]),
-                     differs_from_preset={k: [reference[k], v] for k, v in config.items() if reference[k] != v},
-                     created=f"2026-11-20T10:{minute:02d}:00+00:00")
 
 
 def card_tables(at):

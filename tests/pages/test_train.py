@@ -326,3 +326,18 @@ def test_the_learning_rate_finder_is_a_queued_test_whose_suggestion_sets_the_sli
     assert any('"Loss while the learning rate rises"' in c.proto.spec for c in at.get("vega_lite_chart"))
     at.button(key="train.lr_use").click().run()
     assert at.select_slider(key="cfg.learning_rate").value == 3.2e-4
+
+
+def test_a_damaged_learning_rate_result_is_a_message_not_a_traceback(app, dirs, open_page):
+    at = open_page(app, TRAIN)
+    at.button(key="train.lr_find").click().run()
+    queue = jobs.Queue(dirs["runs"])
+    (finder,) = [j for j in queue.jobs() if j.spec.lr_find]
+    queue.claim()
+    path = jobs.lr_find_file(dirs["runs"], finder.run_id)
+    path.parent.mkdir(parents=True)
+    path.write_text('{"learning_rates": [1e-6, 1e-5')  # cut off mid-write by a full disk
+    queue.finish(finder.id, "completed")
+    at.run()
+    assert not at.exception
+    assert any("result cannot be read" in e.value and "run the test again" in e.value for e in at.error)
