@@ -78,9 +78,15 @@ with st.container(border=True):
             low, high = r.test_error_ci95
             notes.append(f"Test accuracy 95 % CI in the report: {fmt.interval(1 - high, 1 - low)}.")
         if changed := preset.differences(form.current_values()):
+            if assignment is None:
+                how = "Choose the trial again under “Start from” to train it exactly as the report did."
+            elif assignment.starting_changes(class_rules):
+                how = "The assignment shortens the trial to fit its epoch budget and the class's limits."
+            else:
+                how = ""
             notes.append("Your settings differ from this trial in: " + ", ".join(
                 f"{k.replace('_', ' ')} {form.shown(k, a)} → {form.shown(k, b)}" for k, (a, b) in changed.items())
-                + ". Choose the trial again under “Start from” to train it exactly as the report did.")
+                + ". " + how)
         st.caption(" ".join(notes))
     else:
         st.markdown("**Your own settings**")

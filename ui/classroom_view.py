@@ -92,7 +92,9 @@ def assignment_editor(teacher: classroom.Identity) -> None:
         allowed = b.multiselect("Sliders students may move (within their full range)", numbers,
                                 format_func=lambda n: FIELDS[n].metadata["help"])
         c, d = st.columns(2)
-        budget = c.number_input("Epoch budget per run (0 = none)", 0, 300, 10)
+        budget = c.number_input("Epoch budget per run (0 = none)", 0, 300, 10,
+                                help="A preset of more epochs starts shortened to the budget, and so does one beyond the "
+                                     "class's epoch and image limits, so that students can train it as it opens.")
         deadline = d.date_input("Deadline", value=None)
         if st.form_submit_button("Save the assignment", type="primary"):
             ranges = {n: [FIELDS[n].metadata["low"], FIELDS[n].metadata["high"]] for n in allowed}

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from ui.session import client_id
+from core import formatting as fmt
+from ui.session import client_id, settings
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,15 @@ _declared = False  # this server process has declared the navigation (the entry 
 def run() -> None:
     """The entry's whole job after the page config: give the browser an id, declare the pages, run the chosen one.
     The page list is across the top: a sidebar would take a quarter of a 1280-pixel projector."""
+    from core.settings import SettingsError
     from ui import identity
 
+    try:
+        settings()
+    except SettingsError as e:  # a deployment mistake: said on every page, never a traceback
+        st.error(f"The dashboard cannot start: {fmt.text(e)}. Correct it in the environment the server is started "
+                 "from, then restart it (`make run`).", icon=":material/error:")
+        st.stop()
     global _declared
     client_id()
     identity.sync_cookie()

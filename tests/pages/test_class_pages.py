@@ -98,6 +98,7 @@ def test_a_student_picking_an_assignment_gets_its_preset_shortened_to_the_budget
     at.selectbox(key="train.assignment").set_value(a.id).run()
     assert at.slider(key="cfg.epochs").value == 3 and at.slider(key="cfg.epochs").disabled
     assert not [w for w in at.warning if "For this assignment" in str(w.value)]
+    assert "The assignment shortens the trial to fit its epoch budget" in texts(at.caption)
     at.button(key="train.submit").click().run()
     (job,) = jobs.Queue(classroom_on["runs"]).jobs()
     assert job.spec.config.epochs == 3 and job.spec.assignment == a.id

@@ -1,9 +1,11 @@
-"""The Streamlit settings a classroom relies on, as `streamlit run` reads them from .streamlit/config.toml."""
+"""The settings a classroom relies on: Streamlit's, as `streamlit run` reads them from .streamlit/config.toml, and the
+deployment's own (CLASSROOM_*), whose mistakes are one message."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from run_factory import texts
 from streamlit import config
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -22,3 +24,15 @@ def test_project_settings_keep_the_server_safe_and_responsive(monkeypatch):
     # Issue 11: an idle tab must not cost a core (no file watcher), and students get no developer toolbar.
     assert config.get_option("server.fileWatcherType") == "none" and config.get_option("server.runOnSave") is False
     assert config.get_option("client.toolbarMode") == "viewer"
+
+
+def test_a_bad_setting_is_one_message_on_every_page_not_a_traceback(make_app, monkeypatch):
+    from ui import session
+
+    monkeypatch.setenv("CLASSROOM_WORKERS", "0")
+    session.settings.cache_clear()
+    at = make_app().run()
+    assert not at.exception
+    assert "cannot start: CLASSROOM_WORKERS='0' is not a whole number of at least 1" in texts(at.error)
+    at.switch_page("pages/classroom.py").run()
+    assert not at.exception and len(at.error) == 1
