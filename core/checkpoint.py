@@ -4,8 +4,10 @@ A checkpoint is the folder `checkpoint/` of a run folder:
 
     epoch-0007.npz   every variable of the model (weights, batch-norm statistics, the random state of the
                      dropout and augmentation layers) and of its optimizer (step counter, moments), in order
+                     and, with early stopping's best weights kept, those weights
     state.json       the epoch, which .npz holds it and its SHA-256, the shuffling generator's state, the
-                     history so far, and the variables' names and shapes
+                     history so far, what early stopping and reduce-on-plateau have counted, and the
+                     variables' names and shapes
 
 The arrays are plain numpy, not a Keras file, so the same numbers load into TensorFlow or JAX (a variable's
 dtype may differ between backends, e.g. a seed state is int64 in TensorFlow and uint32 in JAX; values are
@@ -42,17 +44,26 @@ class Checkpoint:
     model_values: list[np.ndarray]
     optimizer_values: list[np.ndarray]
     backend: str
+    callbacks: dict  # {callback class name: {attribute: value}}: Keras callbacks' counters (core.training)
+    best_weights: list[np.ndarray]  # early stopping's best weights so far ([] when none are kept)
 
 
 def folder(run_dir) -> Path:
     return Path(run_dir) / FOLDER
 
 
+def exists(run_dir) -> bool:
+    """Whether a checkpoint was written: its state.json is written last, so a folder without it (a process killed
+    while writing the first checkpoint) holds nothing to resume from."""
+    return (folder(run_dir) / STATE_FILE).is_file()
+
+
 def _model_variables(model) -> list:
     return list(model.trainable_variables) + list(model.non_trainable_variables)
 
 
-def save(run_dir, model, epoch: int, history: list[dict], rng_state: dict | None) -> None:
+def save(run_dir, model, epoch: int, history: list[dict], rng_state: dict | None, callbacks: dict | None = None,
+         best_weights: list | None = None) -> None:
     """Write the checkpoint of `epoch` completed epochs (the model's optimizer must be built)."""
     import keras
 
@@ -63,6 +74,7 @@ def save(run_dir, model, epoch: int, history: list[dict], rng_state: dict | None
     model_vars, optimizer_vars = _model_variables(model), list(model.optimizer.variables)
     arrays = {f"m{i}": keras.ops.convert_to_numpy(v.value) for i, v in enumerate(model_vars)}
     arrays.update({f"o{i}": keras.ops.convert_to_numpy(v.value) for i, v in enumerate(optimizer_vars)})
+    arrays.update({f"b{i}": np.asarray(w) for i, w in enumerate(best_weights or [])})
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     data = buffer.getvalue()
@@ -75,6 +87,8 @@ def save(run_dir, model, epoch: int, history: list[dict], rng_state: dict | None
         "sha256": hashlib.sha256(data).hexdigest(),
         "rng_state": rng_state,
         "history": history,
+        "callbacks": callbacks or {},
+        "best_weights": len(best_weights or []),
         "backend": keras.backend.backend(),
         "model_variables": [[v.path, list(v.shape)] for v in model_vars],
         "optimizer_variables": [[v.path, list(v.shape)] for v in optimizer_vars],
@@ -123,10 +137,11 @@ def load(run_dir) -> Checkpoint:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             model_values = [npz[f"m{i}"] for i in range(len(state["model_variables"]))]
             optimizer_values = [npz[f"o{i}"] for i in range(len(state["optimizer_variables"]))]
+            best_weights = [npz[f"b{i}"] for i in range(int(state.get("best_weights") or 0))]
     except Exception as e:  # noqa: BLE001 - a damaged archive fails in many ways; the checksum caught most
         raise CheckpointError(f"{path} is damaged ({e})") from None
     return Checkpoint(state["epoch"], state["history"], state.get("rng_state"), model_values, optimizer_values,
-                      state["backend"])
+                      state["backend"], state.get("callbacks") or {}, best_weights)
 
 
 def restore(model, checkpoint: Checkpoint) -> None:

@@ -50,6 +50,9 @@ class Identity:
 
 
 INSTRUCTOR = "instructor"
+# Who is signed out in a class with sign-in: may look, change nothing. (None is the dashboard without sign-in,
+# where one person on one laptop owns everything; the pages pass VISITOR, never None, once sign-in is on.)
+VISITOR = Identity("", "visitor")
 
 
 def _folder(runs_dir) -> Path:
@@ -161,7 +164,9 @@ def require_instructor(actor: Identity | None, what: str) -> None:
 
 def may_change(actor: Identity | None, record: dict) -> bool:
     """Rename, delete, notes, Stop: the owner and the instructor. Without sign-in (actor None), anyone here."""
-    return actor is None or actor.instructor or record.get("owner") == actor.name
+    if actor is None:
+        return True
+    return actor != VISITOR and (actor.instructor or record.get("owner") == actor.name)
 
 
 # --- the class's rules ------------------------------------------------------------------------------------
@@ -191,14 +196,20 @@ def set_rules(runs_dir, actor: Identity, **changes) -> Rules:
     return new
 
 
-def check_job(runs_dir, actor: Identity | None, config, queued_by_actor: int, assignment: Assignment | None = None) -> None:
-    """A student's job must fit the class's rules and the assignment's; the instructor's always does."""
+def check_job(runs_dir, actor: Identity | None, config, queued_by_actor: int, assignment: Assignment | None = None,
+              short_test: bool = False) -> None:
+    """A student's job must fit the class's rules and the assignment's; the instructor's always does. A short test
+    (the learning-rate finder: 200 batches) counts in the queue but trains no epochs, so only the queue limit applies."""
+    if actor == VISITOR:
+        raise ClassroomError("sign in on the class page to train")
     if actor is None or actor.instructor:
         return
     r = rules(runs_dir)
     if queued_by_actor >= r.max_queued:
         raise ClassroomError(f"you have {queued_by_actor} runs waiting or training; the class allows {r.max_queued} at a "
                              "time: wait for one to finish, or stop one")
+    if short_test:
+        return
     if r.max_epochs and config.epochs > r.max_epochs:
         raise ClassroomError(f"{config.epochs} epochs is more than the {r.max_epochs} this class allows a run")
     if assignment and assignment.epoch_budget and config.epochs > assignment.epoch_budget:
@@ -327,7 +338,7 @@ def leaderboard(candidates: list[runs.Run], assignment: Assignment) -> list[Stan
 
     best: dict[str, Standing] = {}
     for r in candidates:
-        if r.record.get("assignment") != assignment.id or r.status != "completed":
+        if r.record.get("assignment") != assignment.id or r.status != "completed" or r.problem:
             continue
         try:
             m = r.metrics()

@@ -180,7 +180,7 @@ def _continuable(run: runs.Run, config: TrainConfig) -> bool:
     settings, or, with a constant learning rate, a run of the same settings that stopped at fewer epochs."""
     from core import checkpoint
 
-    if run.status not in ("failed", "cancelled", "completed") or not checkpoint.folder(run.path).is_dir():
+    if run.status not in ("failed", "cancelled", "completed") or not checkpoint.exists(run.path):
         return False
     epochs = run.config.get("epochs", 0)
     if run.status == "completed" or epochs != config.epochs:

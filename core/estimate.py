@@ -14,6 +14,8 @@ import statistics
 import time
 from dataclasses import dataclass
 
+import pandas as pd
+
 from core import runs
 from core.config import TrainConfig
 
@@ -79,9 +81,13 @@ def measure(run: runs.Run) -> Measured | None:
 
 def _measure(run: runs.Run) -> Measured | None:
     try:
-        seconds = [s for s in run.history()["seconds"].tolist() if s == s and s > 0]
-    except runs.RunError:
-        return None
+        return _measured(run)
+    except (runs.RunError, KeyError, TypeError, ValueError, ZeroDivisionError):
+        return None  # a run folder from elsewhere (an import) with its times missing or not numbers shows no speed
+
+
+def _measured(run: runs.Run) -> Measured | None:
+    seconds = [s for s in pd.to_numeric(run.history()["seconds"], errors="coerce").tolist() if s == s and s > 0]
     images = (run.record.get("data") or {}).get("train") or training_images(run.config)
     steady = seconds[1:] or seconds
     if not steady or not run.config:

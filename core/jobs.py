@@ -206,18 +206,35 @@ class Queue:
 
     def submit(self, spec: JobSpec, owner: str, identity=None, assignment=None) -> int:
         """Queue a job for `owner`. A signed-in student's (`identity`) must fit the class's rules and the
-        assignment's (core.classroom.check_job): ClassroomError says which one it breaks."""
+        assignment's (core.classroom.check_job): ClassroomError says which one it breaks. A run is continued
+        only by its owner or the instructor, within the rules of the assignment it was trained for, and by one
+        job at a time (RunError)."""
         from core import classroom
 
         spec = dataclasses.replace(spec, owner=spec.owner or owner)
         with self._transaction() as db:
+            if spec.resume and db.execute("SELECT 1 FROM jobs WHERE run_id = ? AND status IN ('queued', 'running')",
+                                          (spec.run_id,)).fetchone():
+                raise runs.RunError(f"“{spec.name}” is already in the queue: follow it on the Train page")
             if identity is not None:
+                if spec.resume:
+                    assignment = self._continued_assignment(spec, identity)
                 waiting = db.execute("SELECT COUNT(*) FROM jobs WHERE owner = ? AND status IN ('queued', 'running')",
                                      (owner,)).fetchone()[0]
-                classroom.check_job(self.runs_dir, identity, spec.config, waiting, assignment)
+                classroom.check_job(self.runs_dir, identity, spec.config, waiting, assignment, short_test=spec.lr_find)
             cur = db.execute("INSERT INTO jobs(owner, run_id, spec, status, created) VALUES (?, ?, ?, 'queued', ?)",
                              (owner, spec.run_id, json.dumps(spec.to_dict()), time.time()))
             return int(cur.lastrowid)
+
+    def _continued_assignment(self, spec: JobSpec, identity):
+        """The assignment whose rules a continued run stays under; ClassroomError if `identity` may not continue it."""
+        from core import classroom
+
+        record = runs.read_run(Path(spec.runs_dir) / spec.run_id).record
+        if not classroom.may_change(identity, record):
+            raise classroom.ClassroomError(f"“{spec.name}” is {record.get('owner') or 'someone else'}'s: only they and "
+                                           "the instructor can continue it")
+        return next((a for a in classroom.assignments(self.runs_dir) if a.id == record.get("assignment")), None)
 
     def get(self, job_id: int) -> Job | None:
         with self._connect() as db:
@@ -253,7 +270,7 @@ class Queue:
 
         if identity is not None and not identity.instructor:
             job = self.get(job_id)
-            if job is not None and job.owner != identity.name:
+            if job is not None and not classroom.may_change(identity, {"owner": job.owner}):
                 raise classroom.ClassroomError(f"“{job.name}” is {job.owner}'s: only they and the instructor can stop it")
         with self._transaction() as db:
             db.execute(

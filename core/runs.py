@@ -254,6 +254,9 @@ def check_run(path: Path) -> str | None:
             return str(e)
         if not isinstance(metrics.get("test_accuracy"), (int, float)):
             return f"{path / METRICS_FILE} lacks test_accuracy"
+        interval = metrics.get("test_error_ci95")
+        if not (isinstance(interval, list) and len(interval) == 2 and all(isinstance(x, (int, float)) for x in interval)):
+            return f"{path / METRICS_FILE} lacks test_error_ci95, the [low, high] interval of the test error"
     return None
 
 
@@ -491,10 +494,16 @@ def export_run(run: Run) -> bytes:
     return buffer.getvalue()
 
 
-def import_run(data: bytes, runs_dir=DEFAULT_RUNS_DIR) -> Run:
-    """Unpack an exported run into runs_dir under a new id; reject anything unsafe or unsound."""
+def import_run(data: bytes, runs_dir=DEFAULT_RUNS_DIR, owner: str | None = None, actor=None) -> Run:
+    """Unpack an exported run into runs_dir under a new id, as `owner`'s; reject anything unsafe or unsound.
+    An imported run belongs to whoever imports it and to no assignment or seed group: what a zip says about
+    whose it was, or which class board it counts on, is not believed."""
+    from core.classroom import VISITOR
     from core.config import ConfigError, from_dict
     from core.modelfile import ModelFileError, check_model_file
+
+    if actor == VISITOR:
+        raise RunError("sign in on the class page to import a run")
 
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
@@ -555,7 +564,10 @@ def import_run(data: bytes, runs_dir=DEFAULT_RUNS_DIR) -> Run:
         except (ConfigError, TypeError) as e:
             raise RunError(f"the imported run's config is invalid: {e}") from None
         new_id = new_run_id()
-        record.update(id=new_id, name=clean_name(record["name"]), imported={"at": now_iso(), "original_id": original})
+        for claim in ("assignment", "group"):
+            record.pop(claim, None)
+        record.update(id=new_id, name=clean_name(record["name"]), owner=owner,
+                      imported={"at": now_iso(), "original_id": original})
         write_json(staging / RUN_FILE, record)
         os.replace(staging, runs_dir / new_id)
         return read_run(runs_dir / new_id)

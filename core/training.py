@@ -118,8 +118,10 @@ def _callback_class():
         """Writes history, progress and a checkpoint into the run folder, feeds the listener, honours
         cancellation. `rows` starts with the history of the epochs done before (a resumed run)."""
 
-        def __init__(self, run_dir, epochs, steps, images, listener, should_stop, rows=(), save_checkpoint=None):
+        def __init__(self, run_dir, epochs, steps, images, listener, should_stop, rows=(), save_checkpoint=None,
+                     on_begin=None):
             super().__init__()
+            self.on_begin = on_begin
             self.run_dir, self.epochs, self.steps, self.images = run_dir, epochs, steps, images
             self.listener, self.should_stop = listener, should_stop
             self.rows: list[dict] = list(rows)
@@ -146,8 +148,13 @@ def _callback_class():
                 self.cancelled = True
                 self.model.stop_training = True
 
+        def on_train_begin(self, logs=None):
+            if self.on_begin:
+                self.on_begin()
+
         def on_epoch_begin(self, epoch, logs=None):
             self._epoch, self._epoch_start = epoch + 1, time.monotonic()
+            self._epoch_learning_rate = current_learning_rate(self.model)  # the rate this epoch trains at
             self._seen = (0, 0.0)
             self._progress(0, force=True)
 
@@ -172,7 +179,7 @@ def _callback_class():
             row = {
                 "epoch": epoch + 1,
                 **{k: float(logs[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in logs},
-                "learning_rate": current_learning_rate(self.model),
+                "learning_rate": self._epoch_learning_rate,
                 "seconds": time.monotonic() - self._epoch_start,
             }
             self.rows.append(row)
@@ -186,9 +193,35 @@ def _callback_class():
     return RunCallback
 
 
+# What Keras' callbacks count between epochs (reset by their on_train_begin): kept in the checkpoint so that a
+# resumed run goes on counting where it stopped.
+CALLBACK_COUNTERS = {"EarlyStopping": ("wait", "best", "best_epoch"), "ReduceLROnPlateau": ("wait", "best", "cooldown_counter")}
+
+
+def callback_state(callbacks) -> tuple[dict, list]:
+    """({class name: {counter: value}}, early stopping's best weights or []) of the callbacks in CALLBACK_COUNTERS."""
+    counters, best_weights = {}, []
+    for cb in callbacks:
+        kind = type(cb).__name__
+        if kind in CALLBACK_COUNTERS:
+            values = {name: getattr(cb, name) for name in CALLBACK_COUNTERS[kind]}
+            counters[kind] = {k: None if v is None or not math.isfinite(v) else float(v) for k, v in values.items()}
+            best_weights = list(getattr(cb, "best_weights", None) or best_weights)
+    return counters, best_weights
+
+
+def restore_callback_state(callbacks, counters: dict, best_weights: list) -> None:
+    for cb in callbacks:
+        kind = type(cb).__name__
+        for name, value in counters.get(kind, {}).items():
+            setattr(cb, name, value if name == "best" or value is None else int(value))
+        if kind == "EarlyStopping" and best_weights:
+            cb.best_weights = best_weights
+
+
 def keras_callbacks(config: TrainConfig) -> list:
     """Early stopping and reduce-on-plateau, as the config asks (Keras' own callbacks, on the validation loss).
-    Their patience counters start afresh when a run is resumed."""
+    A resumed run restores what they had counted (callback_state)."""
     import keras
 
     out = []
@@ -331,14 +364,22 @@ def _train_segment(run_dir: Path, config: TrainConfig, saved: checkpoint.Checkpo
                 rng.bit_generator.state = saved.rng_state
         listener.on_start(run_dir, config.epochs, steps)
 
+        watchers = keras_callbacks(config)
+
         def save_checkpoint(epoch: int, rows: list[dict]) -> None:
-            checkpoint.save(run_dir, model, epoch, rows, rng.bit_generator.state if fast_loop else None)
+            counters, best_weights = callback_state(watchers)
+            checkpoint.save(run_dir, model, epoch, rows, rng.bit_generator.state if fast_loop else None, counters,
+                            best_weights)
             segment.update(to_epoch=epoch, seconds=time.monotonic() - started)
             runs.update_record(run_dir, segments=segments, epochs_trained=epoch)
 
         callback = _callback_class()(run_dir, config.epochs, steps, len(data.x_train), listener, should_stop,
-                                     rows=saved.history if saved else (), save_checkpoint=save_checkpoint)
-        callbacks = [callback, *keras_callbacks(config)]
+                                     rows=saved.history if saved else (), save_checkpoint=save_checkpoint,
+                                     on_begin=(lambda: restore_callback_state(watchers, saved.callbacks, saved.best_weights))
+                                     if saved else None)
+        # Ours last: its on_train_begin restores the others' counters after they reset them, and its checkpoint
+        # holds what reduce-on-plateau has just decided for the next epoch.
+        callbacks = [*watchers, callback]
         fit_started = time.monotonic()
         if fast_loop:
             fast.fit(model, data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), batch_size=config.batch_size,
@@ -356,7 +397,7 @@ def _train_segment(run_dir: Path, config: TrainConfig, saved: checkpoint.Checkpo
                      "evaluate_s": time.monotonic() - evaluate_started,
                      "total_s": sum(s["seconds"] for s in segments[:-1]) + time.monotonic() - started}
         segment.update(status=status, to_epoch=len(callback.rows), seconds=time.monotonic() - started)
-        stopped = next((cb.stopped_epoch + 1 for cb in callbacks[1:] if getattr(cb, "stopped_epoch", 0)), None)
+        stopped = next((cb.stopped_epoch + 1 for cb in watchers if getattr(cb, "stopped_epoch", 0)), None)
         runs.update_record(run_dir, status=status, finished=runs.now_iso(), durations=durations,
                            epochs_trained=len(callback.rows), segments=segments, stopped_early_at=stopped)
         (run_dir / runs.PROGRESS_FILE).unlink(missing_ok=True)

@@ -43,7 +43,7 @@ def run_job(spec: jobs.JobSpec | dict, should_stop=lambda: False, listener=None)
     run_dir = spec.run_dir
     if not spec.resume and run_dir.is_dir() and runs.read_run(run_dir).has_results:
         return str(run_dir)  # its worker died after the run was saved, before the queue heard of it
-    if spec.resume or checkpoint.folder(run_dir).is_dir():
+    if spec.resume or checkpoint.exists(run_dir):
         return str(resume(run_dir, epochs=spec.epochs, data_dir=spec.data_dir, listener=listener, should_stop=should_stop))
     if run_dir.is_dir():
         shutil.rmtree(run_dir)  # nothing to keep: not one epoch was finished

@@ -42,6 +42,14 @@ def current() -> classroom.Identity | None:
     return classroom.identity_from(token, _key()) if token else None
 
 
+def actor() -> classroom.Identity | None:
+    """Who the core is told is acting: None without sign-in (one person, who owns everything); with sign-in, the
+    signed-in identity, else core.classroom.VISITOR, who may look and change nothing."""
+    if not enabled():
+        return None
+    return current() or classroom.VISITOR
+
+
 def owner() -> str:
     """Whose jobs and runs these are: the signed-in name, else this browser's id."""
     who = current()

@@ -9,8 +9,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from core import classroom, jobs, worker
 from core import formatting as fmt
-from core import jobs, worker
 from core.config import TrainConfig
 from ui import identity, runs_view
 from ui import train_settings as form
@@ -48,10 +48,14 @@ def section(config: TrainConfig) -> None:
                     "flat at its start) the rate is too high to learn, as in the report's CIFAR-100 trial at 0.01.")
         if st.button("Find a learning rate for these settings", key="train.lr_find", icon=":material/troubleshoot:"):
             spec = jobs.make_lr_find_job(config, settings().runs_dir, data_dir=settings().data_dir)
-            queue().submit(spec, owner=identity.owner())
-            worker.ensure_workers(settings().runs_dir, settings().workers)
-            ss[JOB_KEY] = spec.run_id
-            st.rerun()
+            try:
+                queue().submit(spec, owner=identity.owner(), identity=identity.actor())
+            except classroom.ClassroomError as e:
+                st.error(f"Not queued: {fmt.text(e)}.")
+            else:
+                worker.ensure_workers(settings().runs_dir, settings().workers)
+                ss[JOB_KEY] = spec.run_id
+                st.rerun()
         if job is None:
             return
         if job.active:

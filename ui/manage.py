@@ -12,6 +12,7 @@ import streamlit as st
 
 from core import classroom, runs
 from core import formatting as fmt
+from core.config import ConfigError
 from ui import identity, runs_view
 from ui.session import settings
 
@@ -31,7 +32,7 @@ def flash() -> None:
 
 def _rename(run: runs.Run, new_name: str) -> None:
     try:
-        runs.rename_run(run, new_name, identity.current())
+        runs.rename_run(run, new_name, identity.actor())
     except runs.RunError as e:
         st.error(f"Cannot rename: {fmt.text(e)}")
         return
@@ -49,7 +50,7 @@ def _delete_confirmation(run: runs.Run) -> None:
         if yes.button("Yes, delete it", type="primary", key="compare.delete_yes", width="stretch"):
             ss.pop(CONFIRM_KEY, None)
             try:
-                runs.delete_run(run, identity.current())
+                runs.delete_run(run, identity.actor())
             except runs.RunError as e:
                 st.error(f"Cannot delete: {fmt.text(e)}")
             else:
@@ -67,7 +68,7 @@ def _one_run(all_runs: list[runs.Run], selected_ids: list[str]) -> None:
     if ss.get(SELECT_KEY) not in by_id:
         ss[SELECT_KEY] = selected_ids[0] if selected_ids else all_runs[0].id
     run = by_id[st.selectbox("Run", list(by_id), format_func=runs_view.run_options(all_runs).__getitem__, key=SELECT_KEY)]
-    locked = run.shipped or not classroom.may_change(identity.current(), run.record)
+    locked = run.shipped or not classroom.may_change(identity.actor(), run.record)
     if run.shipped:
         st.info("This run is **shipped** with the dashboard, so it cannot be renamed or deleted. "
                 "Export it and import the copy to get one of your own.", icon=":material/lock:")
@@ -101,7 +102,7 @@ def _notes(run: runs.Run) -> None:
         tags = tags_col.text_input("Tags (comma-separated)", value=", ".join(run.record.get("tags") or []))
         if save_col.form_submit_button("Save notes", width="stretch"):
             try:
-                runs.annotate_run(run, notes=notes, tags=tags, actor=identity.current())
+                runs.annotate_run(run, notes=notes, tags=tags, actor=identity.actor())
             except runs.RunError as e:
                 st.error(f"Cannot save: {fmt.text(e)}")
             else:
@@ -124,8 +125,17 @@ def continue_run(run: runs.Run, key_prefix: str) -> None:
         return
     epochs = run.config.get("epochs", 0)
 
+    refused_key = f"{key_prefix}.continue_refused"
+    if message := ss.pop(refused_key, None):
+        st.error(message)
+
     def submit(total: int | None) -> None:
-        queue().submit(jobs.make_resume_job(run, epochs=total, data_dir=settings().data_dir), owner=identity.owner())
+        try:
+            queue().submit(jobs.make_resume_job(run, epochs=total, data_dir=settings().data_dir), owner=identity.owner(),
+                           identity=identity.actor())
+        except (classroom.ClassroomError, runs.RunError, ConfigError) as e:
+            ss[refused_key] = f"Not queued: {fmt.text(e)}."
+            return
         worker.ensure_workers(settings().runs_dir, settings().workers)
         if key_prefix == "compare":  # the Train page shows the job itself
             ss[FLASH_KEY] = f"“{fmt.text(run.name)}” is in the queue again: follow it on the Train page."
@@ -152,7 +162,7 @@ def _import(selected_ids: list[str]) -> list[str] | None:
         return None
     ss[ROUND_KEY] += 1
     try:
-        new = runs.import_run(uploaded.getvalue(), settings().runs_dir)
+        new = runs.import_run(uploaded.getvalue(), settings().runs_dir, owner=identity.owner(), actor=identity.actor())
     except runs.RunError as e:
         ss[ERROR_KEY] = f"Could not import {fmt.text(uploaded.name)}: {fmt.text(e)}"
         st.rerun()

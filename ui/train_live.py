@@ -142,7 +142,7 @@ def live(job: jobs.Job) -> None:
                   help="From the recent epochs' times, plus the final test on the held-out images and saving.")
         curves(history, epochs, _reference(job), _chance(job.spec.config), progress.get("batch_loss"))
     st.button("Cancel" if job.status == "queued" else "Stop training", key="train.cancel", icon=":material/stop_circle:",
-              on_click=q.cancel, args=(job.id, identity.current()), disabled=job.cancel_requested)
+              on_click=q.cancel, args=(job.id, identity.actor()), disabled=job.cancel_requested)
     queue_table()
 
 

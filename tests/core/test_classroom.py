@@ -66,8 +66,9 @@ def test_only_the_owner_and_the_instructor_change_a_run_and_the_core_refuses_the
     run = runs.read_run(path)
     for change in (lambda who: runs.rename_run(run, "mine now", who), lambda who: runs.annotate_run(run, notes="x", actor=who),
                    lambda who: runs.delete_run(run, who)):
-        with pytest.raises(runs.RunError, match="Ann's: only its owner and the instructor"):
-            change(Identity("Bob"))
+        for stranger in (Identity("Bob"), classroom.VISITOR):  # another student, and a signed-out browser
+            with pytest.raises(runs.RunError, match="Ann's: only its owner and the instructor"):
+                change(stranger)
     runs.rename_run(run, "renamed by Ann", Identity("Ann"))
     runs.annotate_run(runs.read_run(path), notes="checked", actor=TEACHER)
     assert runs.read_run(path).record["notes"] == "checked"
@@ -183,3 +184,43 @@ def test_the_board_ranks_each_students_best_run_and_marks_what_cannot_be_told_ap
     assert [(s.owner, round(s.accuracy, 3)) for s in board] == [("Ann", 0.9), ("Bob", 0.895), ("Cy", 0.7)]
     assert [s.distinguishable for s in board] == [False, False, True]
     assert board[0].changed == {"dropout": [0.0, 0.2]}
+
+
+def test_a_signed_out_visitor_may_look_but_not_train_stop_or_import(tmp_path, fake_run):
+    queue, ann = jobs.Queue(tmp_path), Identity("Ann")
+    job = queue.submit(jobs.make_job(TrainConfig(epochs=1, limit=100), tmp_path, name="r"), "Ann", identity=ann)
+    with pytest.raises(ClassroomError, match="sign in on the class page to train"):
+        queue.submit(jobs.make_job(TrainConfig(epochs=1, limit=100), tmp_path, name="r"), "someone", identity=classroom.VISITOR)
+    with pytest.raises(ClassroomError, match="Ann's: only they and the instructor can stop it"):
+        queue.cancel(job, classroom.VISITOR)
+    exported = runs.export_run(runs.read_run(fake_run(tmp_path / "elsewhere", "a run")))
+    with pytest.raises(runs.RunError, match="sign in on the class page to import"):
+        runs.import_run(exported, tmp_path, owner="someone", actor=classroom.VISITOR)
+    assert [j.status for j in queue.jobs()] == ["queued"] and not [p for p in tmp_path.iterdir() if p.name.startswith("2")]
+
+
+def test_a_run_is_continued_only_by_its_owner_once_at_a_time_and_within_the_class_rules(tmp_path, fake_run):
+    path = fake_run(tmp_path, "ann's run")
+    runs.update_record(path, owner="Ann")
+    run, queue = runs.read_run(path), jobs.Queue(tmp_path)
+    classroom.set_rules(tmp_path, TEACHER, max_epochs=5)
+    with pytest.raises(ClassroomError, match="Ann's: only they and the instructor can continue it"):
+        queue.submit(jobs.make_resume_job(run, epochs=4), "Bob", identity=Identity("Bob"))
+    with pytest.raises(ClassroomError, match="295 epochs is more than the 5 this class allows"):
+        queue.submit(jobs.make_resume_job(run, epochs=295), "Ann", identity=Identity("Ann"))
+    queue.submit(jobs.make_resume_job(run, epochs=4), "Ann", identity=Identity("Ann"))
+    with pytest.raises(runs.RunError, match="already in the queue"):  # a double click: one job, not two on one folder
+        queue.submit(jobs.make_resume_job(run, epochs=4), "Instructor", identity=TEACHER)
+    finder = jobs.make_lr_find_job(TrainConfig(epochs=50), tmp_path)  # 200 batches, whatever its epochs say
+    queue.submit(finder, "Ann", identity=Identity("Ann"))
+    assert len(queue.jobs(active_only=True)) == 2
+
+
+def test_an_imported_run_is_the_importers_and_counts_on_no_board(tmp_path, fake_run):
+    a = classroom.save_assignment(tmp_path, TEACHER, {"title": "t", "preset": "fmnist-arch1-tr1"})
+    path = fake_run(tmp_path / "home", "from home")
+    runs.update_record(path, owner="browser-at-home", assignment=a.id, group={"id": "g-1", "seeds": 2, "index": 0})
+    imported = runs.import_run(runs.export_run(runs.read_run(path)), tmp_path, owner="Bob", actor=Identity("Bob"))
+    assert imported.record["owner"] == "Bob" and "assignment" not in imported.record and "group" not in imported.record
+    assert classroom.leaderboard(runs.list_runs(tmp_path, pretrained_dir=None), a) == []
+    runs.rename_run(imported, "mine", Identity("Bob"))

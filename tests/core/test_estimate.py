@@ -79,3 +79,15 @@ def test_a_run_is_measured_once_until_its_history_changes(tmp_path, monkeypatch)
     runs.write_csv(run.path / runs.HISTORY_FILE, history)
     assert estimate.measure(runs.read_run(run.path)).images_per_s == pytest.approx(first.images_per_s / 2)
     assert len(reads) == 2
+
+
+def test_a_run_from_elsewhere_without_usable_times_gives_no_estimate_and_no_error(tmp_path):
+    sound = finished(tmp_path / "sound", epoch_s=10.0)
+    for folder, history in (("no-times", make_history(4, 0.9, 0.88, 0.3, 0.35).drop(columns=["seconds"])),
+                            ("text-times", make_history(4, 0.9, 0.88, 0.3, 0.35).assign(seconds=["fast", "", "x", "y"]))):
+        run = finished(tmp_path / folder, epoch_s=10.0)
+        runs.write_csv(run.path / runs.HISTORY_FILE, history)
+        odd = runs.read_run(run.path)
+        assert estimate.measure(odd) is None
+        guess = estimate.estimate_run(TrainConfig(architecture="fmnist_arch1", epochs=20), [odd, sound], CPU)
+        assert guess.epoch_s == pytest.approx(10.0)  # the sound run still times it

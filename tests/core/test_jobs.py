@@ -140,6 +140,7 @@ def test_a_queue_made_before_resumable_jobs_is_migrated_with_its_jobs(tmp_path):
     queue = jobs.Queue(tmp_path)
     (old,) = queue.jobs()
     assert (old.owner, old.run_id, old.status, old.attempts, old.spec) == ("ann", "r1", "queued", 0, None)
+    queue.cancel(old.id)
     queue.submit(jobs.JobSpec(TrainConfig(), "again", "r1", str(tmp_path), resume=True), "ann")  # the same run again
     assert [j.run_id for j in jobs.Queue(tmp_path).jobs()] == ["r1", "r1"]
 

@@ -44,11 +44,11 @@ def interrupted_then_resumed(config, runs_dir, data):
     return training.resume(run_dir, dataset=data)
 
 
-def assert_same_run(a: Path, b: Path):
+def assert_same_run(a: Path, b: Path, epochs: int = 4):
     import keras
 
     history_a, history_b = runs.read_run(a).history(), runs.read_run(b).history()
-    assert list(history_b["epoch"]) == [1, 2, 3, 4]
+    assert list(history_b["epoch"]) == list(history_a["epoch"]) == list(range(1, epochs + 1))
     columns = ["loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"]
     np.testing.assert_allclose(history_b[columns].to_numpy(), history_a[columns].to_numpy(), rtol=1e-5, atol=1e-6)
     weights_a = keras.saving.load_model(a / runs.MODEL_FILE).get_weights()
@@ -73,6 +73,36 @@ def test_a_run_resumed_after_epoch_2_of_4_equals_an_uninterrupted_one(tmp_path, 
     assert [(s["from_epoch"], s["to_epoch"], s["status"]) for s in record["segments"]] == [(0, 2, "failed"), (2, 4, "completed")]
     assert record["epochs_trained"] == 4 and record["status"] == "completed" and record["error"] is None
     assert all(s["backend"] and s["device"] and s["seconds"] > 0 for s in record["segments"])
+
+
+@pytest.mark.backend
+def test_a_rate_halved_at_the_epoch_a_run_stopped_is_the_rate_it_resumes_at(tmp_path, fashion_data):
+    """Reduce-on-plateau halves the rate at the end of epochs 2 and 3 (the validation loss stops falling on this
+    easy data); the run is stopped right after epoch 2. Its checkpoint must hold the halved rate for epoch 3."""
+    config = TrainConfig(epochs=4, limit=300, seed=11, learning_rate=0.05, reduce_lr=1)
+    whole = training.train(config, tmp_path / "whole", dataset=fashion_data)
+    rates = runs.read_run(whole).history()["learning_rate"].tolist()
+    assert rates == pytest.approx([0.05, 0.05, 0.025, 0.0125])
+    with pytest.raises(KeyboardInterrupt):
+        training.train(config, tmp_path / "resumed", dataset=fashion_data, listener=StopAfter(2))
+    (run_dir,) = [p for p in (tmp_path / "resumed").iterdir() if p.is_dir() and not p.name.startswith(".")]
+    assert_same_run(whole, training.resume(run_dir, dataset=fashion_data))
+
+
+@pytest.mark.backend
+def test_early_stopping_resumed_keeps_its_count_and_its_best_weights(tmp_path, fashion_data):
+    """Patience 2 on data learnt in a few epochs: the uninterrupted run stops early and goes back to its best
+    weights. Stopped one epoch before that and resumed, it must stop at the same epoch with the same weights."""
+    config = TrainConfig(epochs=8, limit=300, seed=11, learning_rate=0.05, early_stopping=2)
+    whole = training.train(config, tmp_path / "whole", dataset=fashion_data)
+    stopped_at = runs.read_run(whole).record["stopped_early_at"]
+    assert stopped_at is not None and stopped_at < 8
+    with pytest.raises(KeyboardInterrupt):
+        training.train(config, tmp_path / "resumed", dataset=fashion_data, listener=StopAfter(stopped_at - 1))
+    (run_dir,) = [p for p in (tmp_path / "resumed").iterdir() if p.is_dir() and not p.name.startswith(".")]
+    resumed = training.resume(run_dir, dataset=fashion_data)
+    assert runs.read_run(resumed).record["stopped_early_at"] == stopped_at
+    assert_same_run(whole, resumed, epochs=stopped_at)
 
 
 @pytest.mark.backend

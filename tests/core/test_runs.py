@@ -90,12 +90,13 @@ def test_training_process_killed_mid_run_is_never_completed(tmp_path, fashion_di
     (lambda p: (p / runs.METRICS_FILE).write_text('{"test_accuracy": 0.7'), "metrics.json: not valid JSON"),
     (lambda p: (p / runs.METRICS_FILE).write_text('{"loss": 1}'), "metrics.json lacks test_accuracy"),
     (lambda p: (p / runs.METRICS_FILE).write_text('[1, 2]'), "metrics.json: expected a JSON object"),
+    (lambda p: (p / runs.METRICS_FILE).write_text('{"test_accuracy": 0.7}'), "metrics.json lacks test_error_ci95"),
     (lambda p: (p / runs.RUN_FILE).write_text('{"id": '), "run.json: not valid JSON"),
     (lambda p: (p / runs.RUN_FILE).unlink(), "run.json is missing"),
     (lambda p: runs.write_json(p / runs.RUN_FILE, {"id": "x", "name": "y", "status": "done", "config": {}, "created": ""}),
      "unknown status 'done'"),
     (lambda p: runs.write_json(p / runs.RUN_FILE, {"id": "x", "status": "completed"}), "run.json lacks 'name'"),
-], ids=["no-predictions", "no-history", "metrics-malformed", "metrics-no-accuracy", "metrics-not-object",
+], ids=["no-predictions", "no-history", "metrics-malformed", "metrics-no-accuracy", "metrics-not-object", "metrics-no-interval",
         "record-malformed", "record-missing", "bad-status", "record-incomplete"])
 def test_damaged_completed_run_is_broken_and_others_still_load(tmp_path, fake_run, damage, problem):
     good = fake_run(tmp_path, "good", accuracy=0.8)

@@ -24,6 +24,17 @@ def test_run_job_makes_a_completed_run(tmp_path, fashion_dir):
 
 
 @pytest.mark.backend
+def test_a_job_whose_worker_died_while_writing_the_first_checkpoint_starts_over(tmp_path, fashion_dir):
+    from core import checkpoint
+
+    spec = tiny_job(tmp_path, fashion_dir)
+    checkpoint.folder(spec.run_dir).mkdir(parents=True)  # what such a death leaves: the folder, no state.json
+    (checkpoint.folder(spec.run_dir) / "epoch-0001.npz").write_bytes(b"cut off")
+    run = runs.read_run(worker.run_job(spec))
+    assert run.status == "completed" and run.record["epochs_trained"] == 1
+
+
+@pytest.mark.backend
 def test_serve_runs_queued_jobs_end_to_end(tmp_path, fashion_dir):
     queue = jobs.Queue(tmp_path)
     broken = queue.submit(tiny_job(tmp_path, tmp_path / "no-data-here", name="no data"), "me")

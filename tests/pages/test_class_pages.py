@@ -61,6 +61,18 @@ def test_a_student_cannot_change_another_students_run_even_with_a_forged_click(c
     assert not teacher.button(key="compare.rename").disabled
 
 
+
+def test_a_signed_out_browser_changes_nobodys_run_even_with_a_forged_click(classroom_on, make_app, open_page):
+    theirs = fashion_run(classroom_on["runs"], "bob's run", range(0, 10), 1)
+    runs.update_record(theirs, owner="Bob")
+    at = open_page(make_app(), "pages/compare.py")  # nobody signed in
+    assert at.button(key="compare.rename").disabled
+    at.button(key="compare.rename")._value = True
+    at.text_input(key=f"compare.name_{theirs.name}")._value = "anyone's now"
+    at.run()
+    assert runs.read_run(theirs).name == "bob's run"
+
+
 def test_the_instructor_sets_the_rules_and_a_student_is_held_to_them(classroom_on, make_app, open_page):
     teacher = open_page(signed_in(make_app(), Identity("Instructor", "instructor")), "pages/classroom.py")
     assert "Rules for the class" in [s.value for s in teacher.subheader]
