@@ -19,10 +19,12 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import os
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -32,6 +34,9 @@ FOLDER = ".classroom"
 TOKEN_DAYS = 30
 NAME_PATTERN = re.compile(r"^[\w][\w .'-]{0,39}$")
 PIN_PATTERN = re.compile(r"^[0-9]{4,8}$")
+# Wrong PINs: after every MAX_PIN_FAILURES in a row the name is closed for PIN_LOCKOUT_S, so that guessing a
+# 4-digit PIN takes days, not the minutes scrypt alone allows.
+MAX_PIN_FAILURES, PIN_LOCKOUT_S = 5, 300
 ASSIGNMENT_ID = re.compile(r"^a-[\w-]{1,60}$")  # also its file's name, so no path can be made from it
 
 
@@ -83,22 +88,43 @@ def _sign(key: bytes, payload: str) -> str:
     return base64.urlsafe_b64encode(hmac.new(key, payload.encode(), hashlib.sha256).digest()).decode().rstrip("=")
 
 
-def token_for(identity: Identity, key: bytes, days: float = TOKEN_DAYS) -> str:
-    payload = f"{identity.name}|{identity.role}|{int(time.time() + days * 86400)}"
+def token_for(identity: Identity, key: bytes, days: float = TOKEN_DAYS, stamp: str = "") -> str:
+    """A signed token; `stamp` (see `stamp`) ties it to the student's account or the instructor's password."""
+    payload = f"{identity.name}|{identity.role}|{int(time.time() + days * 86400)}|{stamp}"
     return f"{base64.urlsafe_b64encode(payload.encode()).decode()}.{_sign(key, payload)}"
 
 
-def identity_from(token: str | None, key: bytes) -> Identity | None:
-    """The identity a token proves, or None for a missing, forged, edited or expired one."""
+def identity_from(token: str | None, key: bytes, stamp_of: Callable[[Identity], str | None] | None = None) -> Identity | None:
+    """The identity a token proves, or None for a missing, forged, edited or expired one, or (with `stamp_of`)
+    one whose stamp is no longer the identity's: its PIN was reset, or the instructor's password changed."""
     try:
         encoded, signature = str(token).split(".")
         payload = base64.urlsafe_b64decode(encoded.encode()).decode()
-        name, role, expires = payload.split("|")
+        name, role, expires, stamped = payload.split("|")
         if not hmac.compare_digest(signature, _sign(key, payload)) or time.time() > int(expires):
             return None
     except (ValueError, UnicodeDecodeError):
         return None
-    return Identity(name, role) if role in ("student", INSTRUCTOR) else None
+    if role not in ("student", INSTRUCTOR):
+        return None
+    identity = Identity(name, role)
+    if stamp_of is not None:
+        current = stamp_of(identity)
+        if current is None or not hmac.compare_digest(stamped, current):
+            return None
+    return identity
+
+
+def stamp(runs_dir, identity: Identity, password: str | None) -> str | None:
+    """What a token of `identity` must carry to stay valid: part of a hash of the instructor's password, or of the
+    student's account (a reset PIN makes a new one); None when there is no such account or password."""
+    if identity.instructor:
+        return hashlib.sha256(f"instructor|{password}".encode()).hexdigest()[:16] if password else None
+    try:
+        account = _accounts(runs_dir).get(identity.name.lower())
+    except ClassroomError:
+        return None
+    return hashlib.sha256(f"student|{account['salt']}".encode()).hexdigest()[:16] if account else None
 
 
 def _hash(pin: str, salt: bytes) -> str:
@@ -106,11 +132,23 @@ def _hash(pin: str, salt: bytes) -> str:
 
 
 def _accounts(runs_dir) -> dict:
+    """The accounts; ClassroomError if the file is damaged (never an empty dict that the next write would keep)."""
     path = _folder(runs_dir) / "accounts.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+    if not path.exists():
         return {}
+    try:
+        accounts = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ClassroomError(f"{path} cannot be read ({e}); restore it, or move it away to start the class's accounts "
+                             "afresh") from None
+    if not isinstance(accounts, dict):
+        raise ClassroomError(f"{path} is damaged (not a JSON object); restore it, or move it away")
+    return accounts
+
+
+def _locked_out(account: dict) -> float:
+    """Seconds this name stays closed to sign-in after too many wrong PINs (0: open)."""
+    return max(0.0, account.get("locked_until", 0) - time.time())
 
 
 def sign_in(runs_dir, name: str, pin: str) -> Identity:
@@ -122,17 +160,28 @@ def sign_in(runs_dir, name: str, pin: str) -> Identity:
         raise ClassroomError("that name is the instructor's; choose another")
     if not PIN_PATTERN.match(str(pin)):
         raise ClassroomError("a PIN is 4 to 8 digits")
-    accounts = _accounts(runs_dir)
     key = name.lower()
-    if key in accounts:
-        account = accounts[key]
-        if not hmac.compare_digest(account["hash"], _hash(pin, bytes.fromhex(account["salt"]))):
+    with runs.folder_lock(_folder(runs_dir)):  # two students claiming names at once must not lose one
+        accounts = _accounts(runs_dir)
+        if key in accounts:
+            account = accounts[key]
+            if wait := _locked_out(account):
+                raise ClassroomError(f"too many wrong PINs for “{name}”: try again in {math.ceil(wait / 60)} minutes, "
+                                     "or ask the instructor to reset the PIN")
+            if hmac.compare_digest(account["hash"], _hash(pin, bytes.fromhex(account["salt"]))):
+                if account.pop("failures", 0):
+                    account.pop("locked_until", None)
+                    runs.write_json(_folder(runs_dir) / "accounts.json", accounts)
+                return Identity(account["name"])
+            account["failures"] = account.get("failures", 0) + 1
+            if account["failures"] % MAX_PIN_FAILURES == 0:
+                account["locked_until"] = time.time() + PIN_LOCKOUT_S
+            runs.write_json(_folder(runs_dir) / "accounts.json", accounts)
             raise ClassroomError(f"the name “{name}” is taken and this PIN does not match; if it is yours, ask the "
                                  "instructor to reset your PIN")
-        return Identity(account["name"])
-    salt = secrets.token_bytes(16)
-    accounts[key] = {"name": name, "salt": salt.hex(), "hash": _hash(pin, salt), "created": runs.now_iso()}
-    runs.write_json(_folder(runs_dir) / "accounts.json", accounts)
+        salt = secrets.token_bytes(16)
+        accounts[key] = {"name": name, "salt": salt.hex(), "hash": _hash(pin, salt), "created": runs.now_iso()}
+        runs.write_json(_folder(runs_dir) / "accounts.json", accounts)
     return Identity(name)
 
 
@@ -147,14 +196,18 @@ def instructor_sign_in(password: str, configured: str | None) -> Identity:
 def reset_pin(runs_dir, actor: Identity, name: str) -> None:
     """The instructor forgets a student's PIN: the next sign-in with that name sets a new one."""
     require_instructor(actor, "reset a PIN")
-    accounts = _accounts(runs_dir)
-    if accounts.pop(name.lower(), None) is None:
-        raise ClassroomError(f"there is no student called “{name}”")
-    runs.write_json(_folder(runs_dir) / "accounts.json", accounts)
+    with runs.folder_lock(_folder(runs_dir)):
+        accounts = _accounts(runs_dir)
+        if accounts.pop(name.lower(), None) is None:
+            raise ClassroomError(f"there is no student called “{name}”")
+        runs.write_json(_folder(runs_dir) / "accounts.json", accounts)
 
 
 def students(runs_dir) -> list[str]:
-    return sorted(a["name"] for a in _accounts(runs_dir).values())
+    try:
+        return sorted(a["name"] for a in _accounts(runs_dir).values())
+    except ClassroomError:
+        return []  # sign-in says why
 
 
 def require_instructor(actor: Identity | None, what: str) -> None:

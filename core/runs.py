@@ -8,6 +8,7 @@ half-overwritten. No Keras here: the dashboard lists and reads runs without Tens
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import os
@@ -20,7 +21,8 @@ import tempfile
 import time
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -409,9 +411,25 @@ def write_results(run_dir, predictions: dict[str, np.ndarray], test_images: np.n
     return metrics
 
 
+@contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on a folder (flock on the folder itself: no lock file to travel with a run) for a
+    read-modify-write that two processes may do at once: the trainer ending a run while its owner renames it;
+    two students signing in."""
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # closing releases the lock
+
+
 def update_record(path: Path, **changes) -> dict:
-    record = {**_read_json(Path(path) / RUN_FILE), **changes}
-    write_json(Path(path) / RUN_FILE, record)
+    """Change fields of run.json, under the run folder's lock, so that no other process's change in between is lost."""
+    path = Path(path)
+    with folder_lock(path):
+        record = {**_read_json(path / RUN_FILE), **changes}
+        write_json(path / RUN_FILE, record)
     return record
 
 

@@ -39,7 +39,9 @@ def current() -> classroom.Identity | None:
     if not enabled():
         return None
     token = st.session_state[TOKEN_KEY] if TOKEN_KEY in st.session_state else st.context.cookies.get(COOKIE)
-    return classroom.identity_from(token, _key()) if token else None
+    if not token:
+        return None
+    return classroom.identity_from(token, _key(), lambda who: classroom.stamp(settings().runs_dir, who, password()))
 
 
 def actor() -> classroom.Identity | None:
@@ -100,7 +102,8 @@ def _try(sign) -> None:
     except classroom.ClassroomError as e:
         st.error(f"Not signed in: {fmt.text(e)}.")
         return
-    _remember(classroom.token_for(identity, _key()), classroom.TOKEN_DAYS)
+    _remember(classroom.token_for(identity, _key(), stamp=classroom.stamp(settings().runs_dir, identity, password()) or ""),
+              classroom.TOKEN_DAYS)
     st.rerun()
 
 

@@ -2,6 +2,7 @@
 
 import json
 import stat
+import time
 
 import pytest
 
@@ -50,6 +51,53 @@ def test_a_signed_identity_survives_and_a_forged_edited_or_expired_one_is_refuse
     assert classroom.identity_from(classroom.token_for(Identity("Ann"), key, days=-1), key) is None  # expired
     assert classroom.identity_from("garbage", key) is None and classroom.identity_from(None, key) is None
     assert classroom.secret(tmp_path, {"CLASSROOM_SECRET": "from the environment"}) == b"from the environment"
+
+
+def test_a_reset_pin_or_a_new_instructor_password_signs_out_the_old_tokens(tmp_path):
+    key = classroom.secret(tmp_path)
+    ann = classroom.sign_in(tmp_path, "Ann", "1234")
+
+    def still_valid(token, password="s3cret"):
+        return classroom.identity_from(token, key, lambda who: classroom.stamp(tmp_path, who, password)) is not None
+
+    student = classroom.token_for(ann, key, stamp=classroom.stamp(tmp_path, ann, "s3cret"))
+    teacher = classroom.token_for(TEACHER, key, stamp=classroom.stamp(tmp_path, TEACHER, "s3cret"))
+    assert still_valid(student) and still_valid(teacher)
+    assert not still_valid(teacher, password="changed after a student saw it")
+    assert not still_valid(classroom.token_for(ann, key))  # no stamp: a token from before stamps, or made by hand
+    classroom.reset_pin(tmp_path, TEACHER, "Ann")
+    assert not still_valid(student)  # whoever learned the old PIN is signed out
+    classroom.sign_in(tmp_path, "Ann", "5678")
+    assert not still_valid(student)  # and stays out once Ann has chosen a new PIN
+
+
+def test_wrong_pins_close_the_name_for_a_while(tmp_path, monkeypatch):
+    classroom.sign_in(tmp_path, "Ann", "1234")
+    for _ in range(classroom.MAX_PIN_FAILURES):
+        with pytest.raises(ClassroomError, match="this PIN does not match"):
+            classroom.sign_in(tmp_path, "Ann", "0000")
+    with pytest.raises(ClassroomError, match="too many wrong PINs for “Ann”: try again in 5 minutes"):
+        classroom.sign_in(tmp_path, "Ann", "1234")  # even the right PIN waits: no guess can be tested
+    later = time.time() + classroom.PIN_LOCKOUT_S + 1
+    monkeypatch.setattr(classroom.time, "time", lambda: later)
+    assert classroom.sign_in(tmp_path, "Ann", "1234") == Identity("Ann")
+    assert "failures" not in json.loads((tmp_path / classroom.FOLDER / "accounts.json").read_text())["ann"]
+
+
+def test_students_claiming_names_at_once_all_keep_their_accounts_and_a_damaged_file_is_never_overwritten(tmp_path):
+    import threading
+
+    threads = [threading.Thread(target=classroom.sign_in, args=(tmp_path, f"student {i}", "1234")) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert classroom.students(tmp_path) == [f"student {i}" for i in range(8)]
+    accounts = tmp_path / classroom.FOLDER / "accounts.json"
+    accounts.write_text('{"student 0": ')  # cut short
+    with pytest.raises(ClassroomError, match="accounts.json cannot be read"):
+        classroom.sign_in(tmp_path, "Newcomer", "1234")
+    assert accounts.read_text() == '{"student 0": '
 
 
 def test_the_instructor_signs_in_with_the_configured_password_only(tmp_path):

@@ -237,6 +237,26 @@ def test_good_names():
     assert runs.clean_name("x" * 80) == "x" * 80
 
 
+def test_two_writers_of_one_run_record_lose_none_of_each_others_changes(tmp_path, fake_run):
+    """The trainer ending a run while its owner renames it: each read-modify-write of run.json holds the folder's
+    lock, so neither writes back a record older than the other's change."""
+    import threading
+
+    path = fake_run(tmp_path, "raced")
+
+    def writer(who):
+        for i in range(60):
+            runs.update_record(path, **{f"{who}{i}": i})
+
+    threads = [threading.Thread(target=writer, args=(who,)) for who in "ab"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    record = runs.read_run(path).record
+    assert all(f"{who}{i}" in record for who in "ab" for i in range(60)) and record["name"] == "raced"
+
+
 def test_rename_and_delete_own_run(tmp_path, fake_run):
     path = fake_run(tmp_path, "old")
     runs.rename_run(runs.read_run(path), " new name ")
