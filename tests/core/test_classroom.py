@@ -1,5 +1,6 @@
 """core.classroom: who is who, and what each may do, enforced in the core (the pages only show it)."""
 
+import hashlib
 import json
 import stat
 import time
@@ -16,8 +17,9 @@ TEACHER = Identity("Instructor", "instructor")
 def test_a_new_name_is_claimed_with_its_pin_which_is_stored_only_as_a_salted_hash(tmp_path):
     ann = classroom.sign_in(tmp_path, "  Ann  Lee ", "1234")
     assert ann == Identity("Ann Lee") and not ann.instructor
-    stored = (tmp_path / classroom.FOLDER / "accounts.json").read_text()
-    assert "1234" not in stored and json.loads(stored)["ann lee"]["hash"]
+    account = json.loads((tmp_path / classroom.FOLDER / "accounts.json").read_text())["ann lee"]
+    assert set(account) == {"name", "salt", "hash", "created"} and "1234" not in account.values()
+    assert account["hash"] == hashlib.scrypt(b"1234", salt=bytes.fromhex(account["salt"]), n=2**14, r=8, p=1).hex()
     assert classroom.sign_in(tmp_path, "ann lee", "1234") == Identity("Ann Lee")  # the same student, any case
     with pytest.raises(ClassroomError, match="is taken and this PIN does not match"):
         classroom.sign_in(tmp_path, "Ann Lee", "9999")
