@@ -268,7 +268,7 @@ class Queue:
         sign-in, only its owner and the instructor may (ClassroomError otherwise)."""
         from core import classroom
 
-        if identity is not None and not identity.instructor:
+        if identity is not None:
             job = self.get(job_id)
             if job is not None and not classroom.may_change(identity, {"owner": job.owner}):
                 raise classroom.ClassroomError(f"“{job.name}” is {job.owner}'s: only they and the instructor can stop it")

@@ -206,7 +206,8 @@ def callback_state(callbacks) -> tuple[dict, list]:
         if kind in CALLBACK_COUNTERS:
             values = {name: getattr(cb, name) for name in CALLBACK_COUNTERS[kind]}
             counters[kind] = {k: None if v is None or not math.isfinite(v) else float(v) for k, v in values.items()}
-            best_weights = list(getattr(cb, "best_weights", None) or best_weights)
+        if kind == "EarlyStopping" and cb.best_weights is not None:
+            best_weights = list(cb.best_weights)
     return counters, best_weights
 
 

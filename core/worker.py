@@ -186,8 +186,7 @@ def ensure_helper(runs_dir, name: str, arguments: list[str]) -> bool:
     folder = Path(runs_dir) / WORKERS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     lock_path = folder / f"{name}.lock"
-    with open(folder / "spawn.lock", "a+") as guard:  # two sessions must not start the same helper twice
-        fcntl.flock(guard, fcntl.LOCK_EX)
+    with runs.folder_lock(folder):  # two sessions must not start the same helper twice
         probe = _try_lock(lock_path)
         if probe is None:
             return False

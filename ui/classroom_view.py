@@ -13,9 +13,9 @@ import streamlit as st
 from core import classroom, presets, runs
 from core import formatting as fmt
 from core.config import FIELDS
-from ui.session import queue, readable_jobs, settings
+from ui.session import queue, readable_jobs, settings, upload_once
 
-FLASH_KEY, IMPORT_ROUND_KEY = "class.flash", "class.import_round"
+FLASH_KEY = "class.flash"
 
 
 def assignment_card(a: classroom.Assignment) -> None:
@@ -104,10 +104,7 @@ def assignment_editor(teacher: classroom.Identity) -> None:
     for a in classroom.assignments(settings().runs_dir):
         st.download_button(f"Export “{a.title}”", json.dumps(asdict(a), indent=2), file_name=f"assignment {a.id}.json",
                            mime="application/json", key=f"class.export_{a.id}", on_click="ignore")
-    # A new uploader key after each upload empties it, so a later click on the page does not import it again.
-    upload_key = f"class.import_{st.session_state.setdefault(IMPORT_ROUND_KEY, 0)}"
-    upload = st.file_uploader("Import an assignment (its JSON file)", type="json", key=upload_key)
+    upload = upload_once("Import an assignment (its JSON file)", "json", "class.import")
     if upload is not None:
-        st.session_state[IMPORT_ROUND_KEY] += 1
         _act(lambda: classroom.import_assignment(settings().runs_dir, teacher, upload.getvalue()),
              "Imported: it is listed under Assignments.")

@@ -14,11 +14,11 @@ from core import classroom, runs
 from core import formatting as fmt
 from core.config import ConfigError
 from ui import identity, runs_view
-from ui.session import settings
+from ui.session import settings, upload_once
 
 SELECT_KEY, FLASH_KEY, ERROR_KEY = "compare.manage_select", "compare.flash", "compare.import_error"
 NEXT_KEY = "compare.manage_next"  # the run to choose on the next run (a widget's state is set before it is drawn)
-CONFIRM_KEY, ROUND_KEY = "compare.confirm_delete", "compare.import_round"
+CONFIRM_KEY = "compare.confirm_delete"
 ss = st.session_state
 
 
@@ -155,12 +155,9 @@ def continue_run(run: runs.Run, key_prefix: str) -> None:
 
 def _import(selected_ids: list[str]) -> list[str] | None:
     """The uploader; returns the selection with the imported run added, or None when nothing was imported."""
-    # A new uploader key after each upload, taken or refused, empties it: one upload is handled once.
-    upload_key = f"compare.import_zip_{ss.setdefault(ROUND_KEY, 0)}"
-    uploaded = st.file_uploader("Import a run (a zip exported from this page)", type="zip", key=upload_key)
+    uploaded = upload_once("Import a run (a zip exported from this page)", "zip", "compare.import_zip")
     if uploaded is None:
         return None
-    ss[ROUND_KEY] += 1
     try:
         new = runs.import_run(uploaded.getvalue(), settings().runs_dir, owner=identity.owner(), actor=identity.actor())
     except runs.RunError as e:

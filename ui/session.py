@@ -49,3 +49,13 @@ def readable_jobs(**filters) -> list[jobs.Job]:
     if not (settings().runs_dir / jobs.QUEUE_FILE).exists():
         return []
     return [j for j in queue().jobs(**filters) if j.spec is not None]
+
+
+def upload_once(label: str, kind: str, key: str):
+    """A file uploader whose upload is handled once: the next script run gets a fresh, empty uploader (its key
+    changes), so a later click on the page does not hand the same file in again. The upload, or None."""
+    round_key = f"{key}_round"
+    uploaded = st.file_uploader(label, type=kind, key=f"{key}_{st.session_state.setdefault(round_key, 0)}")
+    if uploaded is not None:
+        st.session_state[round_key] += 1
+    return uploaded
