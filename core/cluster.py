@@ -121,20 +121,26 @@ def write_live(run_dir: Path, files: dict[str, bytes]) -> None:
     """Files relayed from a node while it trains, each written atomically into the server's run folder."""
     for name in sorted(files, key=_write_order):
         (run_dir / name).parent.mkdir(parents=True, exist_ok=True)
-        runs.write_atomic(run_dir / name, files[name])
+        if name == runs.RUN_FILE:
+            runs.write_relayed_record(run_dir, files[name])
+        else:
+            runs.write_atomic(run_dir / name, files[name])
     if f"{checkpoint.FOLDER}/{checkpoint.STATE_FILE}" in files:
         _drop_old_arrays(run_dir, set(files))
 
 
 def write_final(run_dir: Path, data: bytes) -> None:
     """The node's finished run folder in place of the server's copy: unpacked in a staging folder beside it, moved
-    in file by file with os.replace (run.json last), then what the node no longer has is removed."""
+    in file by file with os.replace (run.json last, keeping the owner's edits), then what the node no longer has is removed."""
     staging = Path(tempfile.mkdtemp(dir=run_dir.parent, prefix=f".ray-{run_dir.name}-"))
     try:
         names = unzip_folder(data, staging)
         for name in sorted(names, key=_write_order):
             (run_dir / name).parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging / name, run_dir / name)
+            if name == runs.RUN_FILE:
+                runs.write_relayed_record(run_dir, (staging / name).read_bytes())
+            else:
+                os.replace(staging / name, run_dir / name)
         for path in sorted(run_dir.rglob("*"), reverse=True):  # a folder's files before the folder
             if path.is_file() and path.relative_to(run_dir).as_posix() not in names:
                 path.unlink()

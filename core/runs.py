@@ -424,6 +424,29 @@ def folder_lock(folder: Path) -> Iterator[None]:
         os.close(handle)  # closing releases the lock
 
 
+# What a run's owner may change while it trains (rename_run, annotate_run).
+EDITABLE_FIELDS = ("name", "notes", "tags")
+
+
+def write_relayed_record(run_dir: Path, data: bytes) -> None:
+    """A run.json written by a trainer on another machine (core.cluster), in place of this copy, under the folder's
+    lock, keeping what the owner changed here meanwhile: a rename while a Ray node trains is not undone. A record
+    that is not a JSON object is written as it came, so that the run reads as broken, as any damaged record does."""
+    try:
+        record = json.loads(data)
+    except ValueError:
+        record = None
+    with folder_lock(run_dir):
+        if not isinstance(record, dict):
+            write_atomic(run_dir / RUN_FILE, data)
+            return
+        try:
+            here = _read_json(run_dir / RUN_FILE)
+        except RunError:  # none yet (a new run's first relay), or damaged: the trainer's record stands
+            here = {}
+        write_json(run_dir / RUN_FILE, {**record, **{k: here[k] for k in EDITABLE_FIELDS if k in here}})
+
+
 def update_record(path: Path, **changes) -> dict:
     """Change fields of run.json, under the run folder's lock, so that no other process's change in between is lost."""
     path = Path(path)

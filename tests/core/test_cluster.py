@@ -143,8 +143,36 @@ def test_a_run_folder_goes_out_without_its_progress_and_comes_back_in_place(tmp_
 
     back = {"run.json": b'{"status": "completed"}', "history.csv": b"new", "metrics.json": b"{}"}
     cluster.write_final(run_dir, _zip(back))  # a finished run whose schedule ended: no checkpoint, no progress
-    assert {p.relative_to(run_dir).as_posix(): p.read_bytes() for p in run_dir.rglob("*")} == back
+    assert sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*")) == sorted(back)
+    assert json.loads((run_dir / "run.json").read_text()) == {"status": "completed"}
+    assert (run_dir / "history.csv").read_bytes() == b"new"
     assert [p.name for p in tmp_path.iterdir()] == [run_dir.name]  # the staging folder is gone
+
+
+def test_a_rename_and_notes_made_on_the_server_while_a_node_trains_survive_its_relayed_records(tmp_path):
+    run_dir = tmp_path / "20261130-120000-abcdef"
+    run_dir.mkdir()
+    (run_dir / "run.json").write_text(json.dumps({"name": "node's name", "status": "running"}))
+    runs.update_record(run_dir, name="renamed here", notes="try dropout 0.5", tags=["dropout"])
+
+    relayed = {"name": "node's name", "status": "running", "epochs_trained": 3}
+    cluster.write_live(run_dir, {"run.json": json.dumps(relayed).encode()})
+    assert json.loads((run_dir / "run.json").read_text()) == {
+        "name": "renamed here", "status": "running", "epochs_trained": 3, "notes": "try dropout 0.5", "tags": ["dropout"]}
+
+    final = {"name": "node's name", "status": "completed", "notes": "", "epochs_trained": 4}
+    cluster.write_final(run_dir, _zip({"run.json": json.dumps(final).encode()}))
+    assert json.loads((run_dir / "run.json").read_text()) == {**final, "name": "renamed here", "notes": "try dropout 0.5",
+                                                                "tags": ["dropout"]}
+
+
+def test_a_relayed_record_that_is_not_json_is_written_as_it_came_and_reads_as_broken(tmp_path):
+    run_dir = tmp_path / "20261130-120000-abcdef"
+    run_dir.mkdir()
+    (run_dir / "run.json").write_text(json.dumps({"name": "a run", "status": "running"}))
+    cluster.write_live(run_dir, {"run.json": b"{not json"})
+    assert (run_dir / "run.json").read_bytes() == b"{not json"
+    assert "not valid JSON" in runs.read_run(run_dir).problem
 
 
 def test_write_order_puts_arrays_before_their_state_and_the_record_last():
