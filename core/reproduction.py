@@ -17,11 +17,13 @@ MEASURES = (("Training accuracy", "train_accuracy", True), ("Validation accuracy
 
 
 def reproductions(candidates: list[runs.Run]) -> dict[str, runs.Run]:
-    """The newest completed reproduction of each preset (candidates come newest first)."""
+    """The newest completed reproduction of each preset (candidates come newest first), shipped or trained here:
+    an imported run's numbers were computed elsewhere and could say anything, so it is only ever a variant."""
     found: dict[str, runs.Run] = {}
     for r in candidates:
         preset = PRESETS.get(r.record.get("preset"))
-        if preset and preset.id not in found and r.status == "completed" and preset.reproduced_by(r.config):
+        if (preset and preset.id not in found and r.status == "completed" and not r.record.get("imported")
+                and preset.reproduced_by(r.config)):
             found[preset.id] = r
     return found
 
@@ -44,6 +46,14 @@ def shortened(preset: Preset, others: list[runs.Run]) -> runs.Run | None:
              and set(preset.differences(r.config)) - {"seed"} == {"epochs"}
              and r.config.get("epochs", preset.config.epochs) < preset.config.epochs]
     return max(fewer, key=lambda r: r.config["epochs"], default=None)
+
+
+def variant_change(preset: Preset, run: runs.Run) -> str:
+    """What a variant changed, for its row: its departures, or why a run of the trial's settings is not the reproduction."""
+    changed = departures(preset, run.config)
+    if run.record.get("imported"):
+        return "imported (trained elsewhere)" + (f"; {changed}" if changed else "")
+    return changed or "the seed"
 
 
 def departures(preset: Preset, config: dict) -> str:

@@ -23,8 +23,9 @@ listed = all_runs()
 found = reproduction.reproductions(listed)
 variants = reproduction.variants(listed, found)
 st.caption(f"{len(found)} of {len(PRESETS)} trials reproduced: a reproduction is the newest finished run with exactly "
-           "the trial's settings, shipped or yours; runs that changed a setting are listed under their trial as "
-           "variants. Losses include the L2 penalty, whose strength the report never states, so compare them loosely.")
+           "the trial's settings, shipped or trained here; runs that changed a setting, and imported runs, are listed "
+           "under their trial as variants. Losses include the L2 penalty, whose strength the report never states, so "
+           "compare them loosely.")
 if found:
     # The second chart drops the trial names: both list the trials in the same order, row for row.
     names_col, other_col = st.columns([1.45, 1], gap="medium")

@@ -18,7 +18,7 @@ SOURCES = ["report", "reproduction"]
 def _variants(preset: Preset, others: list[runs.Run]) -> None:
     """The other runs that started from this trial: what they changed and what they reached."""
     whose = runs_view.owner_labeller()
-    rows = [{"Run": r.name, "Whose": whose(r), "Changed": reproduction.departures(preset, r.config) or "the seed",
+    rows = [{"Run": r.name, "Whose": whose(r), "Changed": reproduction.variant_change(preset, r),
              "Test accuracy": fmt.pct(runs_view.headline(r).get("test_accuracy"))} for r in others[:10]]
     with st.expander(f"{len(others)} variant{'s' if len(others) > 1 else ''}: runs that started from this trial and changed it"):
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")

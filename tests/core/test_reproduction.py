@@ -48,3 +48,17 @@ def test_departures_and_gaps_are_said_in_words():
     assert gaps == ["training accuracy is 8.9 points above the report's"]
     assert reproduction.report_number(0.9433, True) == "94.33%" and reproduction.report_number(0.5, False) == "0.5"
     assert reproduction.difference(0.8926, 0.8906, True) == "+0.2 points"
+
+
+def test_an_imported_run_of_the_trials_exact_settings_is_a_variant_not_its_reproduction(tmp_path):
+    """Its numbers were computed on another machine and could say anything: the report lists it, never stands on it."""
+    elsewhere = runs.read_run(run_of(tmp_path / "elsewhere", "cifar-arch3", 1))
+    imported = runs.import_run(runs.export_run(elsewhere), tmp_path / "runs")
+    listed = runs.list_runs(tmp_path / "runs", pretrained_dir=None)
+    assert reproduction.reproductions(listed) == {}
+    others = reproduction.variants(listed, {})
+    assert [r.id for r in others["cifar-arch3"]] == [imported.id]
+    assert reproduction.variant_change(PRESETS["cifar-arch3"], others["cifar-arch3"][0]) == "imported (trained elsewhere)"
+    short = runs.import_run(runs.export_run(runs.read_run(run_of(tmp_path / "elsewhere", "cifar-arch3", 2, epochs=2))),
+                            tmp_path / "runs")
+    assert reproduction.variant_change(PRESETS["cifar-arch3"], short) == "imported (trained elsewhere); trained 2 of 50 epochs"
