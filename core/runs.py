@@ -434,7 +434,7 @@ def write_relayed_record(run_dir: Path, data: bytes) -> None:
     that is not a JSON object is written as it came, so that the run reads as broken, as any damaged record does."""
     try:
         record = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply for the parser
         record = None
     with folder_lock(run_dir):
         if not isinstance(record, dict):

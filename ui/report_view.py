@@ -20,7 +20,8 @@ def _variants(preset: Preset, others: list[runs.Run]) -> None:
     whose = runs_view.owner_labeller()
     rows = [{"Run": r.name, "Whose": whose(r), "Changed": reproduction.variant_change(preset, r),
              "Test accuracy": fmt.pct(runs_view.headline(r).get("test_accuracy"))} for r in others[:10]]
-    with st.expander(f"{len(others)} variant{'s' if len(others) > 1 else ''}: runs that started from this trial and changed it"):
+    plural = "s" if len(others) > 1 else ""
+    with st.expander(f"{len(others)} variant{plural}: runs that started from this trial and changed it, or were imported"):
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 
@@ -64,8 +65,8 @@ def trial_card(preset: Preset, run: runs.Run | None, others: list[runs.Run], att
         elif run is None:
             if has_report:
                 st.table(pd.DataFrame(reproduction.comparison_rows(preset, None)).set_index(""), width="content")
-            st.info(f"Not reproduced yet: no finished run has this trial's settings. `python -m core pretrain --only "
-                    f"{preset.id}` trains it.", icon=":material/hourglass_empty:")
+            st.info("Not reproduced yet: no finished run trained here or shipped has this trial's settings. "
+                    f"`python -m core pretrain --only {preset.id}` trains it.", icon=":material/hourglass_empty:")
             if attempts:
                 done = attempts[0].record.get("epochs_trained")
                 st.caption(f"Latest attempt: {fmt.text(attempts[0].name)} ({attempts[0].status}"

@@ -166,6 +166,20 @@ def test_a_rename_and_notes_made_on_the_server_while_a_node_trains_survive_its_r
                                                                 "tags": ["dropout"]}
 
 
+def test_a_notes_field_cleared_on_the_server_stays_cleared_and_a_first_or_damaged_copy_takes_the_nodes_record(tmp_path):
+    run_dir = tmp_path / "20261130-120000-abcdef"
+    run_dir.mkdir()
+    relayed = {"name": "node's name", "status": "running", "notes": "old notes", "tags": ["old"]}
+    cluster.write_live(run_dir, {"run.json": json.dumps(relayed).encode()})  # a new run: no copy here yet
+    assert json.loads((run_dir / "run.json").read_text()) == relayed
+    runs.update_record(run_dir, notes="", tags=[])
+    cluster.write_live(run_dir, {"run.json": json.dumps(relayed).encode()})
+    assert json.loads((run_dir / "run.json").read_text()) == {**relayed, "notes": "", "tags": []}
+    (run_dir / "run.json").write_text("{damaged")
+    cluster.write_live(run_dir, {"run.json": json.dumps(relayed).encode()})
+    assert json.loads((run_dir / "run.json").read_text()) == relayed
+
+
 def test_a_relayed_record_that_is_not_json_is_written_as_it_came_and_reads_as_broken(tmp_path):
     run_dir = tmp_path / "20261130-120000-abcdef"
     run_dir.mkdir()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from run_factory import reproduce, texts
 
+from core import runs
 from core.presets import PRESETS
 
 BEST = "fmnist-arch2-tr1"  # the report's best model, the one with an interval
@@ -36,8 +37,8 @@ def test_report_numbers_beside_a_reproduction(dirs, app, open_page):
     not_trained = texts(at.info)
     for preset in PRESETS:
         if preset != BEST:
-            assert f"Not reproduced yet: no finished run has this trial's settings. `python -m core pretrain --only {preset}`" \
-                in not_trained
+            assert ("Not reproduced yet: no finished run trained here or shipped has this trial's settings. "
+                    f"`python -m core pretrain --only {preset}`") in not_trained
     assert f"--only {BEST}`" not in not_trained
     assert f"1 of {len(PRESETS)} trials reproduced" in texts(at.caption)
     report_only = [t.value for t in at.table if "Reproduction" not in t.value.columns]
@@ -66,6 +67,19 @@ def test_a_quick_experiment_is_a_variant_and_never_stands_for_the_trial(dirs, ap
     [variants] = [d.value for d in at.dataframe]
     assert variants["Run"].tolist() == ["quick try"]
     assert variants["Changed"].tolist() == ["trained 2 of 50 epochs; trained on the first 2,000 training images only"]
+
+
+def test_an_imported_run_of_the_trials_settings_is_listed_as_imported_and_does_not_reproduce_it(dirs, app, open_page,
+                                                                                                 tmp_path):
+    """Its 99 % could have been typed into the zip: the page lists it, marked, and keeps the count honest."""
+    made_elsewhere = reproduce(tmp_path / "elsewhere", "cifar-arch3", train=(0.99, 0.1), val=(0.99, 0.1), name="too good")
+    runs.import_run(runs.export_run(runs.read_run(made_elsewhere)), dirs["runs"])
+    at = open_page(app, "pages/report.py")
+    assert f"0 of {len(PRESETS)} trials reproduced" in texts(at.caption)
+    assert "Not reproduced yet: no finished run trained here or shipped has this trial's settings. `python -m core " \
+           "pretrain --only cifar-arch3`" in texts(at.info)
+    [variants] = [d.value for d in at.dataframe]
+    assert variants["Run"].tolist() == ["too good"] and variants["Changed"].tolist() == ["imported (trained elsewhere)"]
 
 
 def test_a_shortened_run_alone_does_not_reproduce_its_trial(dirs, app, open_page):
