@@ -424,7 +424,7 @@ def folder_lock(folder: Path) -> Iterator[None]:
         os.close(handle)  # closing releases the lock
 
 
-# What a run's owner may change while it trains (rename_run, annotate_run).
+# What a run's owner may change while it trains: all that rename_run and annotate_run write (through _edit).
 EDITABLE_FIELDS = ("name", "notes", "tags")
 
 
@@ -472,11 +472,17 @@ def _own(run: Run, actor=None) -> None:
                        "can change it")
 
 
-def rename_run(run: Run, new_name: str, actor=None) -> None:
+def _edit(run: Run, actor, **changes) -> None:
+    """Write an owner's change to a run's record: only EDITABLE_FIELDS, which a relay from a Ray node keeps."""
+    assert set(changes) <= set(EDITABLE_FIELDS), f"not an owner's field: {sorted(set(changes) - set(EDITABLE_FIELDS))}"
     _own(run, actor)
     if run.problem:
         raise RunError(f"run folder {run.path.name} is broken ({run.problem}); delete it instead")
-    update_record(run.path, name=clean_name(new_name))
+    update_record(run.path, **changes)
+
+
+def rename_run(run: Run, new_name: str, actor=None) -> None:
+    _edit(run, actor, name=clean_name(new_name))
 
 
 MAX_NOTES_LENGTH, MAX_TAGS, MAX_TAG_LENGTH = 2000, 10, 30
@@ -496,9 +502,6 @@ def clean_tags(text_or_list) -> list[str]:
 
 def annotate_run(run: Run, notes: str | None = None, tags=None, actor=None) -> None:
     """Set a run's notes and tags (one's own runs only); None leaves that part as it is."""
-    _own(run, actor)
-    if run.problem:
-        raise RunError(f"run folder {run.path.name} is broken ({run.problem}); delete it instead")
     changes = {}
     if notes is not None:
         if not isinstance(notes, str) or len(notes) > MAX_NOTES_LENGTH:
@@ -506,7 +509,7 @@ def annotate_run(run: Run, notes: str | None = None, tags=None, actor=None) -> N
         changes["notes"] = notes.strip()
     if tags is not None:
         changes["tags"] = clean_tags(tags)
-    update_record(run.path, **changes)
+    _edit(run, actor, **changes)
 
 
 def delete_run(run: Run, actor=None) -> None:
