@@ -112,3 +112,32 @@ def text(user_text) -> str:
     escaped = _DIRECTIVE.sub(r"\\:", _INLINE.sub(r"\\\1", str(user_text)))
     escaped = re.sub(r"^(\s*)([-+])(\s)", r"\1\\\2\3", escaped, flags=re.M)  # a list marker at a line's start
     return re.sub(r"^(\s*)(\d+)\.(\s)", r"\1\2\\.\3", escaped, flags=re.M)
+
+
+def training_story(record: dict) -> str | None:
+    """How long a run trained and on what, from its run.json, Markdown-safe: "Trained 2 h 14 min on CPU (…)", then
+    ", in 3 sittings resumed from checkpoints" when it was resumed. None when the record says neither time nor device.
+    Imported records can hold anything: what is not of the right type counts as missing."""
+    def field(mapping, key, kind):
+        value = mapping.get(key) if isinstance(mapping, dict) else None
+        return value if isinstance(value, kind) else None
+
+    segments = [s for s in field(record, "segments", list) or [] if isinstance(s, dict)]
+    if segments:
+        seconds = sum(_number(s.get("seconds")) or 0.0 for s in segments)
+        advanced = [s for s in segments if (_number(s.get("to_epoch")) or 0) > (_number(s.get("from_epoch")) or 0)]
+        devices = [s.get("device") for s in advanced or segments]
+    else:
+        seconds = _number(field(record.get("durations"), "total_s", (int, float)))
+        advanced = []
+        devices = [field(record.get("environment"), "device", str)]
+    devices = list(dict.fromkeys(d for d in devices if isinstance(d, str) and d))
+    seconds = seconds if seconds and math.isfinite(seconds) and seconds > 0 else None
+    if not seconds and not devices:
+        return None
+    story = "Trained" + (f" {duration(seconds)}" if seconds else "")
+    if devices:
+        story += " on " + " and ".join(text(d) for d in devices)
+    if len(advanced) > 1:
+        story += f", in {len(advanced)} sittings resumed from checkpoints"
+    return story

@@ -67,6 +67,8 @@ cols[1].metric("95 % interval", fmt.accuracy_interval_text(m), border=True,
 cols[2].metric(f"Mistakes, of {n_test:,}", f"{n_wrong:,}", border=True,
                help=f"{len(wrong['index']):,} of them are stored with their images.")
 cols[3].metric(f"Best validation (epoch {m.get('best_epoch', '?')})", fmt.pct(m.get("best_val_accuracy")), border=True)
+if story := fmt.training_story(run.record):
+    st.caption(f"{story}.")
 
 tabs = st.tabs(["Confusion matrix", "Per class", "Mistakes", "Look inside", "Map of the test set"])
 with tabs[0]:

@@ -60,6 +60,8 @@ def trial_card(preset: Preset, run: runs.Run | None, others: list[runs.Run], att
             st.info(f"Not reproduced yet: the shipped run “{fmt.text(part_way.name)}” trained {epochs} of the trial's "
                     f"{asked} epochs, so its figures below are after epoch {epochs}, not {asked}.",
                     icon=":material/hourglass_top:")
+            if story := fmt.training_story(part_way.record):
+                st.caption(f"{story}.")
             _run_figures(preset, part_way, has_report, f"After {epochs} epochs", explain_gaps=False)
             others = [r for r in others if r.id != part_way.id]
         elif run is None:
@@ -73,8 +75,9 @@ def trial_card(preset: Preset, run: runs.Run | None, others: list[runs.Run], att
                            f"{f', {done} epochs done' if done else ''}).")
         else:
             named = "" if run.name == preset.title else f" “{fmt.text(run.name)}”"
-            st.caption(f"Reproduced by {_whose_run(run)}{named}, "
-                       f"finished {str(run.record.get('finished') or '?')[:10]}")
+            story = fmt.training_story(run.record)
+            st.caption(f"Reproduced by {_whose_run(run)}{named}, finished {str(run.record.get('finished') or '?')[:10]}"
+                       f".{f' {story}.' if story else ''}")
             _run_figures(preset, run, has_report, "Reproduction", explain_gaps=True)
         if others:
             _variants(preset, others)

@@ -41,3 +41,22 @@ def test_settings_use_the_names_people_know():
 ])
 def test_user_text_is_escaped_for_markdown_and_only_where_it_would_format(typed, escaped):
     assert fmt.text(typed) == escaped
+
+
+def test_the_training_story_says_how_long_on_what_and_in_how_many_sittings():
+    segment = {"seconds": 3600.0, "device": "CPU (AMD EPYC, 2 cores)", "from_epoch": 0, "to_epoch": 7, "status": "failed"}
+    resumed = {"segments": [segment,
+                            {**segment, "seconds": 60.0, "from_epoch": 7, "to_epoch": 7},  # killed before an epoch ended
+                            {**segment, "seconds": 1800.0, "device": "GPU (H200)", "from_epoch": 7, "to_epoch": 50}]}
+    assert fmt.training_story(resumed) == ("Trained 1 h 31 min on CPU (AMD EPYC, 2 cores) and GPU (H200), "
+                                           "in 2 sittings resumed from checkpoints")
+    older = {"durations": {"total_s": 431.0}, "environment": {"device": "CPU (Xeon, 2 cores)"}}  # before segments
+    assert fmt.training_story(older) == "Trained 7 min 11 s on CPU (Xeon, 2 cores)"
+    assert fmt.training_story({"segments": [{**segment, "device": "**big** :red[GPU]"}]}) == \
+        "Trained 1 h 00 min on \\*\\*big\\*\\* \\:red\\[GPU\\]"
+
+
+@pytest.mark.parametrize("record", [{}, {"segments": "abc", "durations": [1], "environment": "x"},
+                                    {"segments": [{"seconds": "inf", "device": 3}]}, {"durations": {"total_s": math.nan}}])
+def test_a_record_with_no_usable_time_or_device_has_no_training_story(record):
+    assert fmt.training_story(record) is None

@@ -15,10 +15,12 @@ def test_names_pairs_and_worst_classes(dirs, app, open_page):
     own = dirs["runs"]
     fashion_run(own, "older", range(0, 4), 1)
     newest = fashion_run(own, "newest", range(0, 10), 2)  # ten T-shirts taken for shirts
+    runs.update_record(newest, environment={"device": "CPU (Test, 2 cores)"})
     at = open_page(app, "pages/inspect.py")
     assert not at.exception
     assert at.selectbox(key="inspect.select").value == newest.name  # the newest finished run
     assert at.query_params["run"] == newest.name  # a link to share
+    assert "Trained 4 min 20 s on CPU (Test, 2 cores)." in texts(at.caption)  # how long, and on what
 
     # Class names on the matrix's axes, not numbers.
     spec = at.get("vega_lite_chart")[0].proto.spec

@@ -41,6 +41,7 @@ def test_report_numbers_beside_a_reproduction(dirs, app, open_page):
                     f"`python -m core pretrain --only {preset}`") in not_trained
     assert f"--only {BEST}`" not in not_trained
     assert f"1 of {len(PRESETS)} trials reproduced" in texts(at.caption)
+    assert "Reproduced by a shipped run, finished 20" in texts(at.caption) and ". Trained 4 min 20 s" in texts(at.caption)
     report_only = [t.value for t in at.table if "Reproduction" not in t.value.columns]
     assert report_only[0].loc["Training accuracy", "Report"] == "94.33%"  # trial 1, §5.1.1, not trained here
 
@@ -92,7 +93,10 @@ def test_a_shortened_run_alone_does_not_reproduce_its_trial(dirs, app, open_page
 
 
 def test_a_shipped_run_of_fewer_epochs_shows_its_figures_and_says_it_stopped_short(dirs, app, open_page):
-    reproduce(dirs["pretrained"], "cifar-arch3", train=(0.71, 1.4), val=(0.40, 2.5), epochs=12, name="Arch 3, part-way")
+    path = reproduce(dirs["pretrained"], "cifar-arch3", train=(0.71, 1.4), val=(0.40, 2.5), epochs=12, name="Arch 3, part-way")
+    sitting = {"device": "CPU (Test, 2 cores)", "status": "completed"}
+    runs.update_record(path, segments=[{**sitting, "from_epoch": 0, "to_epoch": 5, "seconds": 2400.0},
+                                       {**sitting, "from_epoch": 5, "to_epoch": 12, "seconds": 3600.0}])
     at = open_page(app, "pages/report.py")
     [table] = [t.value for t in at.table if "After 12 epochs" in t.value.columns]
     assert table.loc["Training accuracy"].tolist() == ["95%", "71.00%", "-24.0 points"]
@@ -101,6 +105,7 @@ def test_a_shipped_run_of_fewer_epochs_shows_its_figures_and_says_it_stopped_sho
             "below are after epoch 12, not 50.") in texts(at.info)
     assert "**Test accuracy 89.0%**" in texts(at.markdown)
     assert f"0 of {len(PRESETS)} trials reproduced" in texts(at.caption)
+    assert "Trained 1 h 40 min on CPU (Test, 2 cores), in 2 sittings resumed from checkpoints." in texts(at.caption)
     assert not at.dataframe  # shown in the card, so not listed again as a variant
 
 
