@@ -1,5 +1,6 @@
 import io
 import json
+import subprocess
 import zipfile
 
 import numpy as np
@@ -24,6 +25,14 @@ def keras_archive(config: dict) -> bytes:
         z.writestr("config.json", json.dumps(config))
         z.writestr("metadata.json", json.dumps({"keras_version": "3"}))
     return buffer.getvalue()
+
+
+@pytest.fixture
+def dead_pid() -> int:
+    """The id of a process that has just ended here (a killed trainer's, as its run.json would name it)."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@ never interrupted; a checkpoint moves from TensorFlow to JAX; bad requests chang
 
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -118,6 +120,23 @@ def test_a_run_killed_after_its_last_epoch_resumes_to_save_its_results(tmp_path,
     assert run.status == "completed" and list(run.history()["epoch"]) == [1, 2] and run.metrics()["n_test"] > 0
     segments = [(s["from_epoch"], s["to_epoch"], s["status"]) for s in run.record["segments"]]
     assert segments == [(0, 2, "failed"), (2, 2, "completed")]
+
+
+@pytest.mark.backend
+def test_a_killed_sitting_is_on_record_with_the_time_it_ran_until_its_last_sign_of_life(tmp_path, stopped_run,
+                                                                                        fashion_data, dead_pid):
+    """A process killed mid-epoch writes no end to its segment: resume closes it, timed by the progress file."""
+    run_dir = tmp_path / stopped_run.name
+    shutil.copytree(stopped_run, run_dir)
+    record = runs.read_run(run_dir).record
+    killed = {**record["segments"][-1], "status": "running", "started": "2026-12-02T01:29:38+00:00", "seconds": 0.0}
+    runs.update_record(run_dir, status="running", error=None, segments=[*record["segments"][:-1], killed],
+                       worker={"host": socket.gethostname(), "pid": dead_pid})
+    runs.write_json(run_dir / runs.PROGRESS_FILE, {"epoch": 2, "updated": 1796174978.0 + 700})  # 700 s after the start
+    training.resume(run_dir, dataset=fashion_data)
+    first, resumed = runs.read_run(run_dir).record["segments"]
+    assert (first["status"], first["seconds"], first["to_epoch"]) == ("failed", 700.0, 1)
+    assert (resumed["status"], resumed["from_epoch"], resumed["to_epoch"]) == ("completed", 1, 3)
 
 
 @pytest.mark.backend

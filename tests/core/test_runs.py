@@ -24,29 +24,23 @@ from core.runs import RunError
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-def dead_pid() -> int:
-    proc = subprocess.Popen(["true"])
-    proc.wait()
-    return proc.pid
-
-
 def names_in(folder: Path) -> list[str]:
     return sorted(p.name for p in Path(folder).iterdir())
 
 
 # --- killed runs ---------------------------------------------------------------------------------
 
-def test_run_with_dead_worker_is_listed_as_failed(tmp_path, fake_run):
+def test_run_with_dead_worker_is_listed_as_failed(tmp_path, fake_run, dead_pid):
     path = runs.create_run(tmp_path, {"dataset": "fashion_mnist", "architecture": "fmnist_arch1"}, "killed", None, {})
     runs.write_csv(path / runs.HISTORY_FILE, pd.DataFrame([{"epoch": 1, "loss": 1.0}]))
     assert runs.read_run(path).status == "running"  # this process is alive
-    runs.update_record(path, worker={"host": socket.gethostname(), "pid": dead_pid()})
+    runs.update_record(path, worker={"host": socket.gethostname(), "pid": dead_pid})
     run = runs.read_run(path)
     assert run.status == "failed" and "stopped before the run finished" in run.record["error"]
     assert json.loads((path / runs.RUN_FILE).read_text())["status"] == "running"  # reading changes nothing
     assert [r.status for r in runs.list_runs(tmp_path, pretrained_dir=None)] == ["failed"]
     # A worker on another machine cannot be checked from here: it stays "running".
-    runs.update_record(path, worker={"host": "another-host", "pid": dead_pid()})
+    runs.update_record(path, worker={"host": "another-host", "pid": dead_pid})
     assert runs.read_run(path).status == "running"
 
 
@@ -278,11 +272,11 @@ def test_shipped_runs_cannot_be_changed(tmp_path, fake_run):
     assert runs.read_run(path).name == "shipped"
 
 
-def test_running_run_cannot_be_deleted_but_a_killed_one_can(tmp_path):
+def test_running_run_cannot_be_deleted_but_a_killed_one_can(tmp_path, dead_pid):
     path = runs.create_run(tmp_path, {"dataset": "fashion_mnist", "architecture": "fmnist_arch1"}, "busy", None, {})
     with pytest.raises(RunError, match="still training; cancel it first"):
         runs.delete_run(runs.read_run(path))
-    runs.update_record(path, worker={"host": socket.gethostname(), "pid": dead_pid()})
+    runs.update_record(path, worker={"host": socket.gethostname(), "pid": dead_pid})
     runs.delete_run(runs.read_run(path))
     assert not path.exists()
 
