@@ -348,8 +348,10 @@ class Dispatcher:
 
 def mark_lost(run_dir: Path, reason: str) -> None:
     """The server's copy of a run whose node died: failed with the reason (what core.training.resume continues)."""
-    if (run_dir / runs.RUN_FILE).is_file() and runs.open_live(run_dir).record.get("status") == "running":
-        runs.update_record(run_dir, status="failed", error=reason, finished=runs.now_iso())
+    live = runs.open_live(run_dir)
+    if (run_dir / runs.RUN_FILE).is_file() and live.record.get("status") == "running":
+        runs.update_record(run_dir, status="failed", error=reason, finished=runs.now_iso(),
+                           segments=runs.close_killed_segments(live.record, live.progress().get("updated"), reason))
     (run_dir / runs.PROGRESS_FILE).unlink(missing_ok=True)
 
 

@@ -111,33 +111,47 @@ def text(user_text) -> str:
     """User text (a run name, an error, a note) escaped for Streamlit Markdown: shown literally, never formatted."""
     escaped = _DIRECTIVE.sub(r"\\:", _INLINE.sub(r"\\\1", str(user_text)))
     escaped = re.sub(r"^(\s*)([-+])(\s)", r"\1\\\2\3", escaped, flags=re.M)  # a list marker at a line's start
+    escaped = re.sub(r"^([ \t]*)([=-])(?=[= \t-]*$)", r"\1\\\2", escaped, flags=re.M)  # a heading's underline, a rule
     return re.sub(r"^(\s*)(\d+)\.(\s)", r"\1\2\\.\3", escaped, flags=re.M)
+
+
+MAX_DEVICE_NAME, MAX_DEVICES = 80, 3
+TIMES = {1: "once", 2: "twice"}
 
 
 def training_story(record: dict) -> str | None:
     """How long a run trained and on what, from its run.json, Markdown-safe: "Trained 2 h 14 min on CPU (…)", then
-    ", in 3 sittings resumed from checkpoints" when it was resumed. None when the record says neither time nor device.
-    Imported records can hold anything: what is not of the right type counts as missing."""
+    ", in 3 sittings (resumed twice from a checkpoint)" when it was resumed. The time counts every sitting, start-up
+    and test included. None when the record says neither time nor device. Imported records can hold anything: what
+    is not of the right type counts as missing."""
     def field(mapping, key, kind):
         value = mapping.get(key) if isinstance(mapping, dict) else None
-        return value if isinstance(value, kind) else None
+        return value if isinstance(value, kind) and not isinstance(value, bool) else None
+
+    def seconds_of(mapping, key) -> float:
+        value = field(mapping, key, (int, float))
+        return value if value is not None and math.isfinite(value) and value > 0 else 0.0
 
     segments = [s for s in field(record, "segments", list) or [] if isinstance(s, dict)]
     if segments:
-        seconds = sum(_number(s.get("seconds")) or 0.0 for s in segments)
+        seconds = sum(seconds_of(s, "seconds") for s in segments)
         advanced = [s for s in segments if (_number(s.get("to_epoch")) or 0) > (_number(s.get("from_epoch")) or 0)]
         devices = [s.get("device") for s in advanced or segments]
     else:
-        seconds = _number(field(record.get("durations"), "total_s", (int, float)))
+        seconds = seconds_of(record.get("durations"), "total_s")
         advanced = []
         devices = [field(record.get("environment"), "device", str)]
-    devices = list(dict.fromkeys(d for d in devices if isinstance(d, str) and d))
-    seconds = seconds if seconds and math.isfinite(seconds) and seconds > 0 else None
+    # One line each, of a sane length: a device name is the machine's own text, or anything in an imported run.
+    devices = list(dict.fromkeys(" ".join(d.split())[:MAX_DEVICE_NAME] for d in devices if isinstance(d, str) and d.strip()))
     if not seconds and not devices:
         return None
     story = "Trained" + (f" {duration(seconds)}" if seconds else "")
     if devices:
-        story += " on " + " and ".join(text(d) for d in devices)
+        shown = devices[:MAX_DEVICES]
+        more = f" and {len(devices) - len(shown)} more" if len(devices) > len(shown) else ""
+        story += " on " + " and ".join(text(d) for d in shown) + more
     if len(advanced) > 1:
-        story += f", in {len(advanced)} sittings resumed from checkpoints"
+        resumed = len(advanced) - 1
+        story += f", in {len(advanced)} sittings (resumed {TIMES.get(resumed, f'{resumed} times')} from a checkpoint)"
     return story
+

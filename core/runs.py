@@ -447,6 +447,34 @@ def write_relayed_record(run_dir: Path, data: bytes) -> None:
         write_json(run_dir / RUN_FILE, {**record, **{k: here[k] for k in EDITABLE_FIELDS if k in here}})
 
 
+def close_killed_segments(record: dict, last_seen, error: str) -> list:
+    """run.json's segments with any left "running" (its process was killed) marked failed with `error`. The last is
+    timed up to `last_seen`, progress.json's time.time() stamp: a segment's time is otherwise only written at each
+    epoch's checkpoint, so a sitting killed mid-epoch would lose the time it ran."""
+    segments = record.get("segments") if isinstance(record.get("segments"), list) else []
+    closed = []
+    for position, segment in enumerate(segments):
+        if isinstance(segment, dict) and segment.get("status") == "running":
+            segment = {**segment, "status": "failed", "error": error}
+            if position == len(segments) - 1:
+                segment["seconds"] = _seconds_until(segment, last_seen)
+        closed.append(segment)
+    return closed
+
+
+def _seconds_until(segment: dict, last_seen) -> float:
+    """From the segment's start to `last_seen` (at most now), never less than the time it had recorded."""
+    try:
+        recorded = max(0.0, float(segment.get("seconds") or 0.0))
+    except (TypeError, ValueError):
+        recorded = 0.0
+    try:
+        ran = min(float(last_seen), time.time()) - datetime.fromisoformat(segment["started"]).timestamp()
+    except (KeyError, TypeError, ValueError):  # no start or no sign of life on record
+        return recorded
+    return max(recorded, ran)
+
+
 def update_record(path: Path, **changes) -> dict:
     """Change fields of run.json, under the run folder's lock, so that no other process's change in between is lost."""
     path = Path(path)
@@ -472,17 +500,20 @@ def _own(run: Run, actor=None) -> None:
                        "can change it")
 
 
-def _edit(run: Run, actor, **changes) -> None:
-    """Write an owner's change to a run's record: only EDITABLE_FIELDS, which a relay from a Ray node keeps."""
-    assert set(changes) <= set(EDITABLE_FIELDS), f"not an owner's field: {sorted(set(changes) - set(EDITABLE_FIELDS))}"
+def _edit(run: Run, actor, changes: Callable[[], dict]) -> None:
+    """Write an owner's change to a run's record: only EDITABLE_FIELDS, which a relay from a Ray node keeps. Who may
+    is checked before `changes` checks the input, so that someone else's run is refused whatever they typed."""
     _own(run, actor)
     if run.problem:
         raise RunError(f"run folder {run.path.name} is broken ({run.problem}); delete it instead")
-    update_record(run.path, **changes)
+    fields = changes()
+    if not set(fields) <= set(EDITABLE_FIELDS):
+        raise TypeError(f"not an owner's field: {sorted(set(fields) - set(EDITABLE_FIELDS))}")
+    update_record(run.path, **fields)
 
 
 def rename_run(run: Run, new_name: str, actor=None) -> None:
-    _edit(run, actor, name=clean_name(new_name))
+    _edit(run, actor, lambda: {"name": clean_name(new_name)})
 
 
 MAX_NOTES_LENGTH, MAX_TAGS, MAX_TAG_LENGTH = 2000, 10, 30
@@ -502,14 +533,17 @@ def clean_tags(text_or_list) -> list[str]:
 
 def annotate_run(run: Run, notes: str | None = None, tags=None, actor=None) -> None:
     """Set a run's notes and tags (one's own runs only); None leaves that part as it is."""
-    changes = {}
-    if notes is not None:
-        if not isinstance(notes, str) or len(notes) > MAX_NOTES_LENGTH:
-            raise RunError(f"notes are text of at most {MAX_NOTES_LENGTH} characters")
-        changes["notes"] = notes.strip()
-    if tags is not None:
-        changes["tags"] = clean_tags(tags)
-    _edit(run, actor, **changes)
+    def cleaned() -> dict:
+        changes = {}
+        if notes is not None:
+            if not isinstance(notes, str) or len(notes) > MAX_NOTES_LENGTH:
+                raise RunError(f"notes are text of at most {MAX_NOTES_LENGTH} characters")
+            changes["notes"] = notes.strip()
+        if tags is not None:
+            changes["tags"] = clean_tags(tags)
+        return changes
+
+    _edit(run, actor, cleaned)
 
 
 def delete_run(run: Run, actor=None) -> None:

@@ -12,7 +12,6 @@ import socket
 import time
 import traceback
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -322,28 +321,13 @@ def resume(run_dir, *, epochs: int | None = None, data_dir=None, dataset: datase
     run_dir = Path(run_dir)
     record = runs.read_run(run_dir).record
     preset = record.get("preset")
-    # A segment still "running" belongs to a process that was killed: say so, with the reason on record, and how
-    # long it ran until its last sign of life (its time is otherwise only written at each epoch's checkpoint).
-    last_seen = runs.open_live(run_dir).progress().get("updated")
-    segments = [{**s, "status": "failed", "error": record.get("error") or "the training process stopped",
-                 "seconds": _seconds_until(s, last_seen)}
-                if s.get("status") == "running" else s for s in record.get("segments") or []]
+    segments = runs.close_killed_segments(record, runs.open_live(run_dir).progress().get("updated"),
+                                          record.get("error") or "the training process stopped")
     runs.update_record(run_dir, status="running", finished=None, error=None, traceback=None, config=config.to_dict(),
                        worker={"host": socket.gethostname(), "pid": os.getpid()}, epochs_trained=saved.epoch, segments=segments,
                        **({"differs_from_preset": presets.get(preset).differences(config)} if preset in presets.PRESETS else {}))
     runs.write_csv(run_dir / runs.HISTORY_FILE, pd.DataFrame(saved.history, columns=HISTORY_COLUMNS))
     return _train_segment(run_dir, config, saved, engine, env, data_dir, dataset, listener, should_stop)
-
-
-def _seconds_until(segment: dict, last_seen) -> float:
-    """A killed segment's running time: from its start to `last_seen` (a time.time() stamp), never less than what
-    it had recorded."""
-    recorded = float(segment.get("seconds") or 0.0)
-    try:
-        started = datetime.fromisoformat(segment["started"]).timestamp()
-        return max(recorded, float(last_seen) - started)
-    except (KeyError, TypeError, ValueError):  # no start or no sign of life on record
-        return recorded
 
 
 def _train_segment(run_dir: Path, config: TrainConfig, saved: checkpoint.Checkpoint | None, engine: str, env: dict,

@@ -114,7 +114,10 @@ def test_only_the_owner_and_the_instructor_change_a_run_and_the_core_refuses_the
     path = fake_run(tmp_path, "ann's run")
     runs.update_record(path, owner="Ann")
     run = runs.read_run(path)
+    # What a stranger typed is not checked first: an empty name or too many tags is refused as not theirs.
     for change in (lambda who: runs.rename_run(run, "mine now", who), lambda who: runs.annotate_run(run, notes="x", actor=who),
+                   lambda who: runs.rename_run(run, "", who),
+                   lambda who: runs.annotate_run(run, tags=[f"t{i}" for i in range(11)], actor=who),
                    lambda who: runs.delete_run(run, who)):
         for stranger in (Identity("Bob"), classroom.VISITOR):  # another student, and a signed-out browser
             with pytest.raises(runs.RunError, match="Ann's: only its owner and the instructor"):

@@ -6,7 +6,9 @@ import io
 import json
 import subprocess
 import sys
+import time
 import zipfile
+from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -202,11 +204,18 @@ def test_a_zip_from_a_node_cannot_write_outside_the_run_folder(tmp_path, name):
     assert not (tmp_path / "escape.txt").exists()
 
 
-def test_a_lost_run_reads_as_failed_with_the_reason_and_keeps_its_checkpoint(tmp_path):
+def test_a_lost_run_reads_as_failed_with_the_reason_and_keeps_its_checkpoint_and_the_time_its_node_ran(tmp_path):
     run_dir = runs.create_run(tmp_path, config().to_dict(), "lost", None, {})
-    (run_dir / runs.PROGRESS_FILE).write_text("{}")
+    started = time.time() - 600
+    segment = {"started": datetime.fromtimestamp(started, timezone.utc).isoformat(), "from_epoch": 0, "to_epoch": 0,
+               "seconds": 0.0, "status": "running"}
+    runs.update_record(run_dir, segments=[segment])
+    runs.write_json(run_dir / runs.PROGRESS_FILE, {"updated": started + 250})  # relayed from the node
     (run_dir / checkpoint.FOLDER).mkdir()
     cluster.mark_lost(run_dir, "its Ray node 10.0.0.7 died")
     record = json.loads((run_dir / runs.RUN_FILE).read_text())
     assert record["status"] == "failed" and record["error"] == "its Ray node 10.0.0.7 died"
+    [closed] = record["segments"]
+    assert closed["status"] == "failed" and closed["error"] == record["error"]
+    assert closed["seconds"] == pytest.approx(250, abs=1)  # the start is stored to the second
     assert not (run_dir / runs.PROGRESS_FILE).exists() and (run_dir / checkpoint.FOLDER).is_dir()

@@ -37,6 +37,7 @@ def test_settings_use_the_names_people_know():
     ("<b>html</b> and :smile: and :material/home:", r"\<b\>html\</b\> and \:smile: and \:material/home:"),
     ("# heading", r"\# heading"),
     ("- a list\n1. numbered", "\\- a list\n1\\. numbered"),
+    ("a heading\n===\nanother\n---\n- - -", "a heading\n\\===\nanother\n\\---\n\\- - -"),
     ("DataError: Fashion-MNIST not found (3.5 MB)", "DataError: Fashion-MNIST not found (3.5 MB)"),
 ])
 def test_user_text_is_escaped_for_markdown_and_only_where_it_would_format(typed, escaped):
@@ -49,11 +50,22 @@ def test_the_training_story_says_how_long_on_what_and_in_how_many_sittings():
                             {**segment, "seconds": 60.0, "from_epoch": 7, "to_epoch": 7},  # killed before an epoch ended
                             {**segment, "seconds": 1800.0, "device": "GPU (H200)", "from_epoch": 7, "to_epoch": 50}]}
     assert fmt.training_story(resumed) == ("Trained 1 h 31 min on CPU (AMD EPYC, 2 cores) and GPU (H200), "
-                                           "in 2 sittings resumed from checkpoints")
+                                           "in 2 sittings (resumed once from a checkpoint)")
+    four = {"segments": [{**segment, "from_epoch": k, "to_epoch": k + 1} for k in range(4)]}
+    assert fmt.training_story(four).endswith("in 4 sittings (resumed 3 times from a checkpoint)")
     older = {"durations": {"total_s": 431.0}, "environment": {"device": "CPU (Xeon, 2 cores)"}}  # before segments
     assert fmt.training_story(older) == "Trained 7 min 11 s on CPU (Xeon, 2 cores)"
-    assert fmt.training_story({"segments": [{**segment, "device": "**big** :red[GPU]"}]}) == \
-        "Trained 1 h 00 min on \\*\\*big\\*\\* \\:red\\[GPU\\]"
+
+
+def test_an_imported_records_odd_times_and_device_names_cannot_distort_the_training_story():
+    segment = {"seconds": 3600.0, "device": "CPU", "from_epoch": 0, "to_epoch": 1}
+    odd = {"segments": [segment, {**segment, "seconds": -3000.0}, {**segment, "seconds": "600"},
+                        {**segment, "seconds": float("inf")}, {**segment, "seconds": True}]}
+    assert fmt.training_story(odd).startswith("Trained 1 h 00 min on CPU,")  # only the sound 3600 s count
+    styled = {"segments": [{**segment, "device": "**big**\n===\n:red[GPU]  " + "x" * 200}]}
+    assert fmt.training_story(styled) == "Trained 1 h 00 min on \\*\\*big\\*\\* === \\:red\\[GPU\\] " + "x" * 58
+    many = {"segments": [{**segment, "device": f"node {k}"} for k in range(5)]}
+    assert "on node 0 and node 1 and node 2 and 2 more," in fmt.training_story(many)
 
 
 @pytest.mark.parametrize("record", [{}, {"segments": "abc", "durations": [1], "environment": "x"},

@@ -272,6 +272,26 @@ def test_shipped_runs_cannot_be_changed(tmp_path, fake_run):
     assert runs.read_run(path).name == "shipped"
 
 
+def test_closing_a_killed_sitting_marks_what_ran_failed_and_times_only_the_last_one_to_its_last_sign_of_life():
+    start = "2026-12-02T01:00:00+00:00"  # 1796173200 seconds
+    done = {"started": start, "seconds": 500.0, "status": "completed"}
+    stray = {"started": start, "seconds": 5.0, "status": "running"}
+    record = {"segments": [done, stray, "not a segment", {"started": start, "seconds": 30.0, "status": "running"}]}
+    closed = runs.close_killed_segments(record, 1796173200 + 700, "its node died")
+    assert closed[0] == done and closed[2] == "not a segment"
+    assert [(s["status"], s["error"], s["seconds"]) for s in (closed[1], closed[3])] == [
+        ("failed", "its node died", 5.0), ("failed", "its node died", 700.0)]
+    # No sign of life, a stamp before the start, a stamp in the future, no start: never less than recorded, never
+    # more than it could have run.
+    last = record["segments"][-1]
+    for stamp, seconds in ((None, 30.0), (1796173200 + 10, 30.0), ("x", 30.0)):
+        assert runs.close_killed_segments({"segments": [last]}, stamp, "e")[0]["seconds"] == seconds
+    future = runs.close_killed_segments({"segments": [last]}, time.time() + 10**6, "e")[0]["seconds"]
+    assert future <= time.time() - 1796173200 + 1
+    assert runs.close_killed_segments({"segments": [{"status": "running", "seconds": "?"}]}, 1e9, "e")[0]["seconds"] == 0.0
+    assert runs.close_killed_segments({"segments": "garbled"}, 1e9, "e") == []
+
+
 def test_running_run_cannot_be_deleted_but_a_killed_one_can(tmp_path, dead_pid):
     path = runs.create_run(tmp_path, {"dataset": "fashion_mnist", "architecture": "fmnist_arch1"}, "busy", None, {})
     with pytest.raises(RunError, match="still training; cancel it first"):

@@ -20,7 +20,7 @@ def test_names_pairs_and_worst_classes(dirs, app, open_page):
     assert not at.exception
     assert at.selectbox(key="inspect.select").value == newest.name  # the newest finished run
     assert at.query_params["run"] == newest.name  # a link to share
-    assert "Trained 4 min 20 s on CPU (Test, 2 cores)." in texts(at.caption)  # how long, and on what
+    assert "Trained 4 min 20 s on CPU (Test, 2 cores)." in [texts([c]) for c in at.caption]  # how long, and on what
 
     # Class names on the matrix's axes, not numbers.
     spec = at.get("vega_lite_chart")[0].proto.spec

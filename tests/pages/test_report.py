@@ -18,7 +18,8 @@ def card_tables(at):
 
 def test_report_numbers_beside_a_reproduction(dirs, app, open_page):
     shipped = dirs["pretrained"]
-    reproduce(shipped, BEST, train=(0.9512, 0.183), val=(0.8926, 0.391))
+    path = reproduce(shipped, BEST, train=(0.9512, 0.183), val=(0.8926, 0.391))
+    runs.update_record(path, finished="2026-11-20T11:00:00+00:00", environment={"device": "CPU (Test, 2 cores)"})
     at = open_page(app, "pages/report.py")
     assert not at.exception
     assert "(0.1024, 0.1145)" in texts(at.markdown)  # the report's interval, in its own words
@@ -41,7 +42,8 @@ def test_report_numbers_beside_a_reproduction(dirs, app, open_page):
                     f"`python -m core pretrain --only {preset}`") in not_trained
     assert f"--only {BEST}`" not in not_trained
     assert f"1 of {len(PRESETS)} trials reproduced" in texts(at.caption)
-    assert "Reproduced by a shipped run, finished 20" in texts(at.caption) and ". Trained 4 min 20 s" in texts(at.caption)
+    assert ("Reproduced by a shipped run, finished 2026-11-20. Trained 4 min 20 s on CPU (Test, 2 cores)."
+            in [texts([caption]) for caption in at.caption])
     report_only = [t.value for t in at.table if "Reproduction" not in t.value.columns]
     assert report_only[0].loc["Training accuracy", "Report"] == "94.33%"  # trial 1, §5.1.1, not trained here
 
@@ -105,7 +107,8 @@ def test_a_shipped_run_of_fewer_epochs_shows_its_figures_and_says_it_stopped_sho
             "below are after epoch 12, not 50.") in texts(at.info)
     assert "**Test accuracy 89.0%**" in texts(at.markdown)
     assert f"0 of {len(PRESETS)} trials reproduced" in texts(at.caption)
-    assert "Trained 1 h 40 min on CPU (Test, 2 cores), in 2 sittings resumed from checkpoints." in texts(at.caption)
+    assert ("Trained 1 h 40 min on CPU (Test, 2 cores), in 2 sittings (resumed once from a checkpoint)."
+            in [texts([caption]) for caption in at.caption])
     assert not at.dataframe  # shown in the card, so not listed again as a variant
 
 
