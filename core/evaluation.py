@@ -28,14 +28,21 @@ def per_example(probabilities: np.ndarray, y_true: np.ndarray) -> dict[str, np.n
     }
 
 
+def worst_first(pred: dict[str, np.ndarray], indices: np.ndarray) -> np.ndarray:
+    """`indices` (of mistakes) ordered worst first: the lowest probability given to the true class, then the most
+    confident wrong answer. Not by the loss: it is -log of that probability clipped at 1e-7, so its worst ties."""
+    indices = np.asarray(indices)
+    return indices[np.lexsort((-pred["confidence"][indices], pred["p_true"][indices]))]
+
+
 def select_mistakes(pred: dict[str, np.ndarray], limit: int = MAX_STORED_MISTAKES) -> np.ndarray:
     """Indices of misclassified examples to keep. First the mistakes of the TOP_PAIRS most confused
     (true, predicted) pairs, up to PER_TOP_PAIR each (what Inspect shows of a cell); then the worst of every
-    other pair, the second worst of every pair, and so on, each round by decreasing loss."""
+    other pair, the second worst of every pair, and so on, each round worst first."""
     wrong = np.flatnonzero(pred["y_true"] != pred["y_pred"])
     if wrong.size == 0:
         return wrong
-    wrong = wrong[np.argsort(-pred["loss"][wrong], kind="stable")]
+    wrong = worst_first(pred, wrong)
     pair = pred["y_true"][wrong].astype(np.int64) * 1000 + pred["y_pred"][wrong]
     rank = np.zeros(wrong.size, dtype=np.int64)
     seen: dict[int, int] = {}
@@ -44,7 +51,7 @@ def select_mistakes(pred: dict[str, np.ndarray], limit: int = MAX_STORED_MISTAKE
         seen[p] = rank[i] + 1
     most_confused = sorted(seen, key=lambda p: (-seen[p], p))[:TOP_PAIRS]
     later = ~(np.isin(pair, most_confused) & (rank < PER_TOP_PAIR))
-    order = np.lexsort((np.arange(wrong.size), rank, later))  # top pairs' first, then by rank, then by loss
+    order = np.lexsort((np.arange(wrong.size), rank, later))  # top pairs' first, then by rank, then worst first
     return wrong[order[:limit]]
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core import evaluation, runs
 from core import formatting as fmt
-from core import runs
 from core.datasets import CIFAR100_COARSE, CIFAR100_FINE_TO_COARSE
 from ui import runs_view
 
@@ -144,7 +144,7 @@ def matrix_tab(run: runs.Run, confusion: np.ndarray, wrong: dict, names: tuple[s
     p = pick[1].selectbox("Predicted class", range(len(level_names)), format_func=lambda i: level_names[i], key=pred_key)
     in_cell = matrix[t, p]
     stored = np.flatnonzero((to_level[wrong["y_true"]] == t) & (to_level[wrong["y_pred"]] == p))
-    stored = stored[np.argsort(-wrong["loss"][stored], kind="stable")]
+    stored = evaluation.worst_first(wrong, stored)
     if t == p and not coarse:
         st.success(f"This is a diagonal cell: these {in_cell:,} test images of **{level_names[t]}** were classified "
                    "correctly. A run stores only the images it gets wrong, so there are none to show here.")
@@ -162,7 +162,7 @@ def matrix_tab(run: runs.Run, confusion: np.ndarray, wrong: dict, names: tuple[s
                     else f"{len(stored):,} of {in_cell:,} stored (a run keeps up to 1,000 mistakes: all of the most "
                     "confused pairs' first, then the worst of every other pair)")
             st.markdown(f"**{level_names[t]} → {level_names[p]}**: {in_cell:,} test images; {note}"
-                        + (f"; the {len(shown)} with the highest loss below." if len(shown) < len(stored) else "."))
+                        + (f"; the {len(shown)} worst below (the lowest probability for the true class)." if len(shown) < len(stored) else "."))
             show_images(wrong["image"][shown], [cell_caption(names, wrong["y_true"][i], wrong["y_pred"][i],
                                                              wrong["confidence"][i], coarse) for i in shown])
             look_inside(run, wrong, shown, names, key=f"inspect.inside_cell_{run.id}")
@@ -212,7 +212,7 @@ def look_inside(run: runs.Run, wrong: dict, shown: np.ndarray, names: tuple[str,
 
 
 def gallery_tab(run: runs.Run, pred: dict, wrong: dict, names: tuple[str, ...], n_wrong: int) -> None:
-    """The stored mistakes, highest loss first, filtered by true or predicted class."""
+    """The stored mistakes, worst first, filtered by true or predicted class."""
     filters = st.columns([2, 2, 1])
     dataset = run.record["dataset"]
     chosen = filters[0].selectbox("Class", [None, *range(len(names))], key=f"inspect.gallery_class_{dataset}",
@@ -222,11 +222,11 @@ def gallery_tab(run: runs.Run, pred: dict, wrong: dict, names: tuple[str, ...], 
     size = filters[2].selectbox("Show", GALLERY_SIZES, key="inspect.gallery_size", format_func=lambda n: f"{n} images")
     field = "y_true" if side == "the true class" else "y_pred"
     keep = np.arange(len(wrong["index"])) if chosen is None else np.flatnonzero(wrong[field] == chosen)
-    keep = keep[np.argsort(-wrong["loss"][keep], kind="stable")]
+    keep = evaluation.worst_first(wrong, keep)
     total = n_wrong if chosen is None else int(np.sum((pred[field] == chosen) & (pred["y_true"] != pred["y_pred"])))
     what = "" if chosen is None else f" with {names[chosen]} as {side}"
     st.markdown(f"**{total:,} mistakes{what}**; {len(keep):,} stored with their images. "
-                "Highest loss first: the images whose true class got the lowest probability.")
+                "Worst first: the images whose true class got the lowest probability.")
     show_images(wrong["image"][keep[:size]], [caption(names, wrong["y_true"][i], wrong["y_pred"][i], wrong["confidence"][i])
                                               for i in keep[:size]])
     look_inside(run, wrong, keep[:size], names, key=f"inspect.inside_gallery_{run.id}")

@@ -90,6 +90,15 @@ def test_select_mistakes_worst_of_every_pair_first():
     assert evaluation.select_mistakes(_pred([0, 1], [0, 1])).size == 0
 
 
+def test_the_worst_mistakes_come_first_even_where_the_clipped_loss_ties():
+    """Probabilities of the true class below 1e-7 all have the loss -log(1e-7) = 16.12: the probability itself,
+    then the confidence of the wrong answer, still order them."""
+    p_true = np.array([1e-9, 0.3, 1e-12, 1e-8, 1e-12], np.float32)
+    pred = {"p_true": p_true, "loss": -np.log(np.clip(p_true, 1e-7, 1)), "confidence": np.array([.9, .5, .4, .8, .95])}
+    np.testing.assert_array_equal(evaluation.worst_first(pred, np.arange(5)), [4, 2, 0, 3, 1])
+    np.testing.assert_array_equal(evaluation.worst_first(pred, np.array([3, 1, 0])), [0, 3, 1])
+
+
 def test_select_mistakes_respects_the_limit_on_many(monkeypatch):
     monkeypatch.setattr(evaluation, "TOP_PAIRS", 0)  # the round robin alone
     rng = np.random.default_rng(0)
