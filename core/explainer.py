@@ -10,7 +10,8 @@ image that the page then reads:
     <runs>/.explain/cache/<run id>/map-<method>.npz      the test set's 2-D map (points, labels, images)
 
 Every result folder or file appears whole (written under a temporary name, then renamed). A view that cannot
-be drawn (no model, no dataset on this machine) is a bundle with an "error" sentence.
+be drawn (no model, no dataset on this machine) is a bundle with an "error" sentence, asked for again once it is
+ERROR_RETRY_S old: the data may have arrived since.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ IDLE_EXIT_S = 1800
 MAP_IMAGES = 1000  # test images on the map (a fixed, seeded sample)
 MAP_METHODS = ("pca", "tsne")
 SIDE_PX = 224  # pictures are enlarged to about this size, crisp pixels
+ERROR_RETRY_S = 30
 
 
 def _root(runs_dir) -> Path:
@@ -58,8 +60,9 @@ def _request(runs_dir, request: dict) -> None:
 
 def ask_image(runs_dir, run: runs.Run, index: int) -> dict | None:
     """The bundle of one test image's views if it is drawn, else None (and the explainer is asked for it)."""
-    bundle = read_bundle(image_dir(runs_dir, run.id, index))
-    if bundle is None:
+    folder = image_dir(runs_dir, run.id, index)
+    bundle = read_bundle(folder)
+    if bundle is None or ("error" in bundle and _older_than(folder / "bundle.json", ERROR_RETRY_S)):
         _request(runs_dir, {"kind": "image", "run_id": run.id, "run_dir": str(run.path), "what": int(index)})
     return bundle
 
@@ -69,11 +72,20 @@ def ask_map(runs_dir, run: runs.Run, method: str) -> dict | None:
     if method not in MAP_METHODS:
         raise ValueError(f"unknown projection {method!r}: choose one of {', '.join(MAP_METHODS)}")
     path = map_file(runs_dir, run.id, method)
+    drawn = None
     if path.is_file():
         with np.load(path, allow_pickle=False) as npz:
-            return {k: npz[k] for k in npz.files}
-    _request(runs_dir, {"kind": "map", "run_id": run.id, "run_dir": str(run.path), "what": method})
-    return None
+            drawn = {k: npz[k] for k in npz.files}
+    if drawn is None or ("error" in drawn and _older_than(path, ERROR_RETRY_S)):
+        _request(runs_dir, {"kind": "map", "run_id": run.id, "run_dir": str(run.path), "what": method})
+    return drawn
+
+
+def _older_than(path: Path, seconds: float) -> bool:
+    try:
+        return time.time() - path.stat().st_mtime > seconds
+    except OSError:
+        return False
 
 
 def read_bundle(folder: Path) -> dict | None:
@@ -188,7 +200,7 @@ def _write_folder(target: Path, bundle: dict, files: dict[str, bytes]) -> None:
 
 def _why_not(error: Exception) -> str:
     if isinstance(error, datasets.DataError):
-        return f"The test images are not on this machine, so its views cannot be drawn ({error})."
+        return f"The test images are not on this machine, so its views cannot be drawn: {str(error).rstrip('.')}."
     return f"This run's network cannot be loaded or explained: {error}"
 
 
@@ -206,6 +218,8 @@ def handle(request: dict, runs_dir, loaded: _Loaded) -> None:
                                          dataset.info.class_names)
         except Exception as e:  # noqa: BLE001 - any failure becomes the sentence the page shows
             bundle, files = {"error": _why_not(e)}, {}
+        if "error" in (read_bundle(target) or {}):  # asked again: the new answer replaces the old error
+            shutil.rmtree(target, ignore_errors=True)
         _write_folder(target, bundle, files)
     else:
         target = map_file(runs_dir, request["run_id"], request["what"])

@@ -162,7 +162,7 @@ def matrix_tab(run: runs.Run, confusion: np.ndarray, wrong: dict, names: tuple[s
                     else f"{len(stored):,} of {in_cell:,} stored (a run keeps up to 1,000 mistakes: all of the most "
                     "confused pairs' first, then the worst of every other pair)")
             st.markdown(f"**{level_names[t]} → {level_names[p]}**: {in_cell:,} test images; {note}"
-                        + (f"; the {len(shown)} worst below (the lowest probability for the true class)." if len(shown) < len(stored) else "."))
+                        + (f"; the {len(shown)} worst below." if len(shown) < len(stored) else "."))
             show_images(wrong["image"][shown], [cell_caption(names, wrong["y_true"][i], wrong["y_pred"][i],
                                                              wrong["confidence"][i], coarse) for i in shown])
             look_inside(run, wrong, shown, names, key=f"inspect.inside_cell_{run.id}")

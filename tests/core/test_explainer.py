@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import explainer, runs, training
+from core import datasets, explainer, runs, training
 from core.config import TrainConfig
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -54,6 +54,31 @@ def test_an_image_that_cannot_be_drawn_is_a_sentence(tmp_path, trained, fashion_
     explainer.handle({"kind": "image", "run_id": trained.id, "run_dir": str(trained.path), "what": 10**6}, tmp_path,
                      Loaded(fashion_data))
     assert "there is no test image 1000000" in explainer.ask_image(tmp_path, trained, 10**6)["error"]
+
+
+def test_an_error_is_asked_again_once_old_and_a_drawing_then_replaces_it(tmp_path, trained, fashion_data):
+    """The test set was missing when a student first looked; once it is there, the views appear."""
+    class NoData(Loaded):
+        def dataset(self, name):
+            raise datasets.DataError("Fashion-MNIST not found in /nowhere.")
+
+    requests = tmp_path / explainer.FOLDER / "requests"
+    image_bundle = explainer.image_dir(tmp_path, trained.id, 7) / "bundle.json"
+    for ask, kind, what, path in ((explainer.ask_image, "image", 7, image_bundle),
+                                  (explainer.ask_map, "map", "pca", explainer.map_file(tmp_path, trained.id, "pca"))):
+        request = {"kind": kind, "run_id": trained.id, "run_dir": str(trained.path), "what": what}
+        explainer.handle(request, tmp_path, NoData(fashion_data))
+        error = str(ask(tmp_path, trained, what)["error"])
+        assert error == ("The test images are not on this machine, so its views cannot be drawn: "
+                         "Fashion-MNIST not found in /nowhere.")
+        assert not list(requests.glob("*.json"))  # a fresh error is not asked for again at once
+        old = time.time() - explainer.ERROR_RETRY_S - 1
+        os.utime(path, (old, old))
+        assert "error" in ask(tmp_path, trained, what)  # still shown while it is drawn again...
+        (asked,) = requests.glob("*.json")  # ...and asked for
+        asked.unlink()
+        explainer.handle(request, tmp_path, Loaded(fashion_data))
+        assert "error" not in ask(tmp_path, trained, what)
 
 
 def test_the_map_of_the_test_set_holds_each_points_labels_and_image(tmp_path, trained, fashion_data):
