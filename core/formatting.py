@@ -51,10 +51,12 @@ def sure(probability) -> str:
 
 
 def duration(seconds) -> str:
-    """12 s, 3 min 05 s, 1 h 02 min: what a person reads at a glance."""
+    """12 s, 3 min 05 s, 1 h 02 min: what a person reads at a glance ("under 1 s" for a fraction of one)."""
     number = _number(seconds)
     if number is None or math.isinf(number):
         return DASH
+    if 0 < number < 0.5:
+        return "under 1 s"
     total = max(0, int(round(number)))
     if total < 60:
         return f"{total} s"

@@ -39,10 +39,11 @@ class McNemarResult:
             return head + "They make exactly the same mistakes: there is no difference to test."
         better = name_a if self.only_a_right > self.only_b_right else name_b
         if self.significant(alpha):
-            return head + (f"McNemar's test gives {fmt.p_value(self.p_value)}: a difference this large would arise by chance "
-                           f"less than {alpha:.0%} of the time, so {better} is really better on this test set.")
-        return head + (f"McNemar's test gives {fmt.p_value(self.p_value)}: a difference this size is common by chance alone, "
-                       f"so these runs are not shown to differ.")
+            return head + (f"McNemar's test gives {fmt.p_value(self.p_value)}, under the usual {alpha:.0%} threshold: if the "
+                           f"runs were equally good, a difference this large would rarely arise by chance, so {better} is "
+                           "really better on this test set.")
+        return head + (f"McNemar's test gives {fmt.p_value(self.p_value)}, above the usual {alpha:.0%} threshold: a difference "
+                       "this size is common by chance alone, so these runs are not shown to differ.")
 
 
 def mcnemar_test(correct_a: np.ndarray, correct_b: np.ndarray) -> McNemarResult:
@@ -100,9 +101,10 @@ class WelchResult:
                 f"{b.n} seeds (spread {b.sd:.1%}). Welch's t-test gives {fmt.p_value(self.p_value)}: ")
         if self.significant(alpha):
             better = name_a if a.mean > b.mean else name_b
-            return head + (f"a gap this large would come from seed-to-seed chance less than {alpha:.0%} of the time, "
-                           f"so {better} is really better, beyond the luck of the seed.")
-        return head + "the gap is within what the seeds alone make; these settings are not shown to differ."
+            return head + (f"under the usual {alpha:.0%} threshold, a gap this large would rarely come from seed-to-seed "
+                           f"chance, so {better} is really better, beyond the luck of the seed.")
+        return head + (f"above the usual {alpha:.0%} threshold, the gap is within what the seeds alone make; these "
+                       "settings are not shown to differ.")
 
 
 def welch_test(a, b) -> WelchResult:

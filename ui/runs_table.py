@@ -14,7 +14,7 @@ from ui.compare_view import entries
 
 PICK = "Compare"
 SHOWN = ["Name", "Whose", "Dataset", "Network", "Test acc. (%)", "95 % interval", "Best val. (%)", "Learning rate", "Batch",
-         "Dropout", "L2", "Epochs", "Time", "Status", "Date", "Tags", "Notes"]
+         "Dropout", "L2", "Epochs", "Time", "Status", "Started", "Tags", "Notes"]
 
 
 def _row(entry, whose) -> dict:
@@ -34,7 +34,7 @@ def _row(entry, whose) -> dict:
         "Test acc. (%)": test, "95 % interval": interval, "Best val. (%)": round(best * 100, 2) if best is not None else None,
         "Learning rate": c.get("learning_rate"), "Batch": c.get("batch_size"), "Dropout": c.get("dropout"), "L2": c.get("l2"),
         "Epochs": m.get("epochs_trained"), "Time": fmt.duration(total), "Status": first.status,
-        "Date": str(first.record.get("created", ""))[:10], "Tags": ", ".join(first.record.get("tags") or []),
+        "Started": str(first.record.get("created", ""))[:10], "Tags": ", ".join(first.record.get("tags") or []),
         "Notes": first.record.get("notes") or "",
     }
 

@@ -11,7 +11,7 @@ def test_percentages_intervals_and_durations_read_at_a_glance():
     assert fmt.pct(0.8861) == "88.6%" and fmt.pct(0.5, 0) == "50%"
     assert fmt.interval(0.873, 0.886) == "87.3–88.6%"
     assert fmt.accuracy_interval_text({"test_error_ci95": [0.114, 0.127]}) == "87.3–88.6%"
-    assert [fmt.duration(s) for s in (4.4, 65, 3725)] == ["4 s", "1 min 05 s", "1 h 02 min"]
+    assert [fmt.duration(s) for s in (0, 0.3, 4.4, 65, 3725)] == ["0 s", "under 1 s", "4 s", "1 min 05 s", "1 h 02 min"]
     for missing in (None, math.nan, "x", True):
         assert fmt.pct(missing) == fmt.DASH and fmt.duration(missing) == fmt.DASH
 

@@ -28,7 +28,7 @@ def test_large_one_sided_disagreement_is_significant():
     assert r.p_value < 1e-6 and r.significant()
     sentence = r.sentence("Arch 1", "Arch 2")
     assert "Arch 1 alone is right on 60" in sentence and "Arch 2 alone on 10" in sentence
-    assert "Arch 1 is really better" in sentence
+    assert "Arch 1 is really better" in sentence and "p < 0.0001, under the usual 5% threshold" in sentence
     b_better = mcnemar_test(*paired(800, 10, 60, 130))
     assert "Arch 2 is really better" in b_better.sentence("Arch 1", "Arch 2")
 
@@ -36,7 +36,7 @@ def test_large_one_sided_disagreement_is_significant():
 def test_balanced_disagreement_is_not_significant():
     r = mcnemar_test(*paired(800, 31, 29, 140))
     assert r.p_value > 0.5 and not r.significant()
-    assert "not shown to differ" in r.sentence("A", "B")
+    assert "not shown to differ" in r.sentence("A", "B") and ", above the usual 5% threshold" in r.sentence("A", "B")
 
 
 def test_few_disagreements_use_the_exact_test():
