@@ -79,7 +79,7 @@ with st.container(border=True):
             notes.append(f"Test accuracy 95 % CI in the report: {fmt.interval(1 - high, 1 - low)}.")
         if changed := preset.differences(form.current_values()):
             if assignment is None:
-                how = "Choose the trial again under “Start from” to train it exactly as the report did."
+                how = "“Use the trial's settings” trains it exactly as the report did."
             elif assignment.starting_changes(class_rules):
                 how = "The assignment shortens the trial to fit its epoch budget and the class's limits."
             else:
@@ -88,6 +88,9 @@ with st.container(border=True):
                 f"{k.replace('_', ' ')} {form.shown(k, a)} → {form.shown(k, b)}" for k, (a, b) in changed.items())
                 + ". " + how)
         st.caption(" ".join(notes))
+        if changed and assignment is None:
+            st.button("Use the trial's settings", key="train.use_preset", icon=":material/restart_alt:",
+                      on_click=form.apply_preset, args=(preset_id,))
     else:
         st.markdown("**Your own settings**")
         st.caption("Pick a trial run under “Start from” to load the report's settings and see its figures here.")

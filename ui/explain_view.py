@@ -141,8 +141,11 @@ def test_map(run: runs.Run, method: str) -> int | None:
     pick = alt.selection_point(name="point", fields=["index"], on="click", empty=False)
     chart = alt.Chart(frame).mark_point(filled=True, size=45).encode(
         x=alt.X("x:Q", axis=None), y=alt.Y("y:Q", axis=None),
-        color=alt.Color(f"{colour_by}:N", legend=alt.Legend(columns=2 if colour_by == "class" and len(names) <= 10 else 4,
-                                                            orient="right", symbolLimit=20)),
+        # 20 distinct colours for CIFAR-100's superclasses (the default scheme repeats after 10); a legend below,
+        # so that the map keeps the page's width and the names are not cut short.
+        color=alt.Color(f"{colour_by}:N", scale=alt.Scale(scheme="category20" if frame[colour_by].nunique() > 10
+                                                          else "tableau10"),
+                        legend=alt.Legend(orient="bottom", columns=5, symbolLimit=20, labelLimit=260, title=None)),
         shape=alt.Shape("result:N", scale=alt.Scale(domain=["right", "wrong"], range=["circle", "cross"]), title=None),
         tooltip=["index", "class", "said"]).add_params(pick).properties(height=560)
     event = st.altair_chart(chart, on_select="rerun", selection_mode="point", key=f"inspect.map_{run.id}_{method}",

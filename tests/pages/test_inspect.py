@@ -9,6 +9,7 @@ import numpy as np
 from run_factory import SHIRT, TSHIRT, Y_TRUE, cifar_run, fashion_run, make_config, texts, write_broken, write_run
 
 from core import runs
+from core.datasets import CIFAR100_FINE_TO_COARSE
 
 
 def test_names_pairs_and_worst_classes(dirs, app, open_page):
@@ -176,3 +177,21 @@ def test_an_image_that_cannot_be_explained_says_why(dirs, app, open_page):
     _drawn(dirs, run, 0, error="The test images are not on this machine, so its views cannot be drawn.")
     at = open_page(app, "pages/inspect.py")
     assert "The test images are not on this machine" in texts(at.warning) and not at.exception
+
+
+def test_the_map_gives_cifars_20_superclasses_20_colours_and_its_legend_the_room_below(dirs, app, open_page):
+    from core import explainer
+
+    run = cifar_run(dirs["runs"], "cifar", 1)
+    y_true = np.arange(100, dtype=np.int16)
+    path = explainer.map_file(dirs["runs"], run.name, "pca")
+    path.parent.mkdir(parents=True)
+    runs.write_npz(path, points=np.random.default_rng(0).normal(size=(100, 2)).astype(np.float32),
+                   index=np.arange(100, dtype=np.int32), images=np.zeros((100, 32, 32, 3), np.uint8), y_true=y_true,
+                   y_pred=y_true, y_coarse=np.array(CIFAR100_FINE_TO_COARSE, np.int16))
+    at = open_page(app, "pages/inspect.py")
+    assert not at.exception
+    [spec] = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart") if '"superclass"' in c.proto.spec]
+    colour = spec["encoding"]["color"]
+    assert colour["field"] == "superclass" and colour["scale"]["scheme"] == "category20"
+    assert colour["legend"]["orient"] == "bottom"

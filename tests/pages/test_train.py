@@ -98,6 +98,10 @@ def test_changing_the_dataset_opens_a_trial_that_learns_shortened_to_a_few_minut
     assert at.select_slider(key="cfg.learning_rate").value == 1e-4 and at.slider(key="cfg.epochs").value == 5
     assert "epochs 50 → 5" in " ".join(c.value for c in at.caption)  # and how to get the whole trial
     assert any("CIFAR-100 is not on this machine" in w.value for w in at.warning)
+    at.button(key="train.use_preset").click().run()  # the whole trial, as the report trained it
+    assert at.slider(key="cfg.epochs").value == 50 and at.select_slider(key="cfg.learning_rate").value == 1e-4
+    assert "differ from this trial" not in " ".join(c.value for c in at.caption)
+    assert "train.use_preset" not in [b.key for b in at.button]  # nothing left to restore
 
 
 def test_train_puts_the_chosen_config_in_the_queue(app, dirs, open_page, client):
