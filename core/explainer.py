@@ -10,8 +10,8 @@ image that the page then reads:
     <runs>/.explain/cache/<run id>/map-<method>.npz      the test set's 2-D map (points, labels, images)
 
 Every result folder or file appears whole (written under a temporary name, then renamed). A view that cannot
-be drawn (no model, no dataset on this machine) is a bundle with an "error" sentence, asked for again once it is
-ERROR_RETRY_S old: the data may have arrived since.
+be drawn (no model, no dataset on this machine) is a bundle with an "error" sentence; once it is ERROR_RETRY_S old,
+the page's next look removes it and asks again: the data may have arrived since.
 """
 
 from __future__ import annotations
@@ -62,7 +62,10 @@ def ask_image(runs_dir, run: runs.Run, index: int) -> dict | None:
     """The bundle of one test image's views if it is drawn, else None (and the explainer is asked for it)."""
     folder = image_dir(runs_dir, run.id, index)
     bundle = read_bundle(folder)
-    if bundle is None or ("error" in bundle and _older_than(folder / "bundle.json", ERROR_RETRY_S)):
+    if bundle is not None and "error" in bundle and _older_than(folder / "bundle.json", ERROR_RETRY_S):
+        shutil.rmtree(folder, ignore_errors=True)  # drawn again below: the data may be here now
+        bundle = None
+    if bundle is None:
         _request(runs_dir, {"kind": "image", "run_id": run.id, "run_dir": str(run.path), "what": int(index)})
     return bundle
 
@@ -76,7 +79,10 @@ def ask_map(runs_dir, run: runs.Run, method: str) -> dict | None:
     if path.is_file():
         with np.load(path, allow_pickle=False) as npz:
             drawn = {k: npz[k] for k in npz.files}
-    if drawn is None or ("error" in drawn and _older_than(path, ERROR_RETRY_S)):
+    if drawn is not None and "error" in drawn and _older_than(path, ERROR_RETRY_S):
+        path.unlink(missing_ok=True)  # drawn again below: the data may be here now
+        drawn = None
+    if drawn is None:
         _request(runs_dir, {"kind": "map", "run_id": run.id, "run_dir": str(run.path), "what": method})
     return drawn
 
@@ -218,8 +224,6 @@ def handle(request: dict, runs_dir, loaded: _Loaded) -> None:
                                          dataset.info.class_names)
         except Exception as e:  # noqa: BLE001 - any failure becomes the sentence the page shows
             bundle, files = {"error": _why_not(e)}, {}
-        if "error" in (read_bundle(target) or {}):  # asked again: the new answer replaces the old error
-            shutil.rmtree(target, ignore_errors=True)
         _write_folder(target, bundle, files)
     else:
         target = map_file(runs_dir, request["run_id"], request["what"])
