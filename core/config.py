@@ -44,7 +44,7 @@ class TrainConfig:
     dropout: float = _num(0.0, 0.0, 0.9, "Dropout rate", step=0.05)
     l2: float = _num(0.0, 0.0, 0.1, "L2 strength (0 = off)", log=True)
     label_smoothing: float = _num(0.0, 0.0, 0.3, "Label smoothing", step=0.05)
-    augment: bool = _flag(False, "Data augmentation (random crop and flip; CIFAR-100 only)")
+    augment: bool = _flag(False, "Augmentation: crop and flip (CIFAR-100)")
     # Optimization. Adam with beta_1 = 0.95 is the report's Arch 2 TR1.
     optimizer: str = _choice("adam", OPTIMIZERS, "Optimizer")
     learning_rate: float = _num(1e-3, 1e-5, 1.0, "Learning rate", log=True)

@@ -7,7 +7,7 @@ import streamlit as st
 
 from core import classroom, runs
 from core import formatting as fmt
-from ui import navigation
+from ui import identity, navigation
 from ui.curves import curves
 from ui.session import all_runs, readable_jobs, settings
 
@@ -17,7 +17,9 @@ navigation.ensure_entry()
 st.title("Class board")
 found = classroom.assignments(settings().runs_dir)
 if not found:
-    st.info("No assignment yet: the instructor sets one on the class page.", icon=":material/assignment:")
+    st.info("No assignment yet: the instructor sets one on the class page"
+            + ("." if identity.enabled() else ", once the dashboard runs with an instructor password (see the class "
+                                              "page)."), icon=":material/assignment:")
     st.stop()
 by_id = {a.id: a for a in found}
 chosen = by_id[st.selectbox("Assignment", list(by_id), format_func=lambda i: by_id[i].title, key="board.assignment")]

@@ -96,7 +96,7 @@ def overview_chart(found: dict[str, runs.Run], label: str, key: str, with_names:
         y=alt.Y("trial:N", sort=order, scale=alt.Scale(domain=order), title=None, axis=alt.Axis(labels=with_names)))
     link = base.mark_line(color="#bbb", strokeWidth=3).encode(x="value:Q", detail="trial:N")
     dots = base.mark_point(filled=True, size=220, opacity=1).encode(
-        x=alt.X("value:Q", title=f"{label.lower()} (%)", scale=alt.Scale(zero=False)),
+        x=alt.X("value:Q", title=f"{label.lower()} (%)", scale=alt.Scale(domain=[0, 100])),  # both charts alike
         color=alt.Color("source:N", scale=alt.Scale(domain=SOURCES, range=["#9467bd", "#2ca02c"]), title=None,
                         legend=alt.Legend(orient="top")),
         shape=alt.Shape("source:N", scale=alt.Scale(domain=SOURCES, range=["diamond", "circle"]), title=None),

@@ -106,6 +106,15 @@ def test_the_board_ranks_the_students_best_runs_for_the_assignment(classroom_on,
     assert table["Changed"].tolist()[0].startswith("dropout 0.2")
 
 
+def test_an_empty_board_says_how_an_assignment_comes_to_be_with_sign_in_and_without(classroom_on, app, make_app,
+                                                                                      open_page, monkeypatch):
+    assert texts(open_page(app, "pages/board.py").info) == "No assignment yet: the instructor sets one on the class page."
+    monkeypatch.delenv("CLASSROOM_INSTRUCTOR_PASSWORD")
+    session.settings.cache_clear()
+    without = texts(open_page(make_app(), "pages/board.py").info)
+    assert without.endswith("once the dashboard runs with an instructor password (see the class page).")
+
+
 def test_a_student_picking_an_assignment_gets_its_preset_shortened_to_the_budget_and_can_train_it(classroom_on, app,
                                                                                                    open_page):
     a = classroom.save_assignment(classroom_on["runs"], Identity("Instructor", "instructor"),
