@@ -18,6 +18,7 @@ from ui.session import settings
 
 POLL_S = 0.5
 OPACITY_KEY = "inspect.opacity"
+OPACITY = 0.85  # the heat maps are already transparent where the heat is low
 
 
 def _ask_image(run: runs.Run, index: int) -> dict | None:
@@ -61,7 +62,7 @@ def image_views(run: runs.Run, index: int, bundle: dict) -> None:
     true, predicted = bundle["true"], bundle["predicted"]
     verdict = "right" if true == predicted else f"wrong: it is {runs_view.pretty(names[true])}"
     st.markdown(f"**{fmt.text(run.name)}** says **{runs_view.pretty(names[predicted])}** ({verdict}).")
-    opacity = st.session_state.get(OPACITY_KEY, 0.6)
+    opacity = st.session_state.get(OPACITY_KEY, OPACITY)
     image = _png(run, index, "image.png")
     pictures = [_layered(image, None, 0, f"Test image {index}")]
     for which, label in (("predicted", f"Grad-CAM: why “{runs_view.pretty(names[predicted])}”"),
@@ -91,7 +92,7 @@ def image_views(run: runs.Run, index: int, bundle: dict) -> None:
 
 def explained(runs_to_show: list[runs.Run], index: int) -> None:
     """One image explained by one run, or by two side by side; polled until the explainer has drawn them."""
-    st.slider("Heat-map opacity", 0.0, 1.0, 0.6, 0.05, key=OPACITY_KEY)
+    st.slider("Heat-map opacity", 0.0, 1.0, OPACITY, 0.05, key=OPACITY_KEY)
     pending = any(_ask_image(r, index) is None for r in runs_to_show)
 
     def draw() -> None:
