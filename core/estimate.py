@@ -129,7 +129,7 @@ def estimate_run(config: TrainConfig, candidates: list[runs.Run], device: str) -
     test_s = statistics.median(m.test_s for m in chosen)
     devices = sorted({m.device for m in chosen})
     if all(_kind(d) == _kind(device) for d in devices):  # "on another CPU (CPU (…))" would say CPU twice
-        devices = [re.sub(r"^(?:CPU|GPU) \((.*)\)$", r"\1", d) for d in devices]
+        devices = [re.sub(r"^CPU \((.*)\)$", r"\1", d) for d in devices]
     basis = (f"from {len(chosen)} finished run{'s' if len(chosen) > 1 else ''} of this network "
              f"{where.format(kind='CPU' if _kind(device) == 'cpu' else 'GPU')} ({', '.join(devices)})")
     return Estimate(startup_s + config.epochs * epoch_s + test_s, epoch_s, startup_s, test_s, basis)

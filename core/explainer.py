@@ -10,8 +10,8 @@ image that the page then reads:
     <runs>/.explain/cache/<run id>/map-<method>.npz      the test set's 2-D map (points, labels, images)
 
 Every result folder or file appears whole (written under a temporary name, then renamed). A view that cannot
-be drawn (no model, no dataset on this machine) is a bundle with an "error" sentence; once it is ERROR_RETRY_S old,
-the page's next look removes it and asks again: the data may have arrived since.
+be drawn (no model, no dataset on this machine) is a bundle with an "error" sentence. A missing dataset's is
+removed by the page's first look once it is ERROR_RETRY_S old, and asked for again: the data may be here now.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def ask_image(runs_dir, run: runs.Run, index: int) -> dict | None:
     """The bundle of one test image's views if it is drawn, else None (and the explainer is asked for it)."""
     folder = image_dir(runs_dir, run.id, index)
     bundle = read_bundle(folder)
-    if bundle is not None and "error" in bundle and _older_than(folder / "bundle.json", ERROR_RETRY_S):
+    if bundle is not None and bundle.get("retry") and _older_than(folder / "bundle.json", ERROR_RETRY_S):
         shutil.rmtree(folder, ignore_errors=True)  # drawn again below: the data may be here now
         bundle = None
     if bundle is None:
@@ -79,7 +79,7 @@ def ask_map(runs_dir, run: runs.Run, method: str) -> dict | None:
     if path.is_file():
         with np.load(path, allow_pickle=False) as npz:
             drawn = {k: npz[k] for k in npz.files}
-    if drawn is not None and "error" in drawn and _older_than(path, ERROR_RETRY_S):
+    if drawn is not None and bool(drawn.get("retry", False)) and _older_than(path, ERROR_RETRY_S):
         path.unlink(missing_ok=True)  # drawn again below: the data may be here now
         drawn = None
     if drawn is None:
@@ -204,10 +204,13 @@ def _write_folder(target: Path, bundle: dict, files: dict[str, bytes]) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _why_not(error: Exception) -> str:
+def _failed(error: Exception) -> dict:
+    """The answer for a view that cannot be drawn. A missing test set is asked for again later (it may arrive);
+    other failures stay as they are."""
     if isinstance(error, datasets.DataError):
-        return f"The test images are not on this machine, so its views cannot be drawn: {str(error).rstrip('.')}."
-    return f"This run's network cannot be loaded or explained: {error}"
+        return {"error": f"The test images are not on this machine, so its views cannot be drawn: "
+                         f"{str(error).rstrip('.')}.", "retry": True}
+    return {"error": f"This run's network cannot be loaded or explained: {error}"}
 
 
 def handle(request: dict, runs_dir, loaded: _Loaded) -> None:
@@ -218,12 +221,13 @@ def handle(request: dict, runs_dir, loaded: _Loaded) -> None:
         try:
             dataset = loaded.dataset(run.record["dataset"])
             index = int(request["what"])
-            if not 0 <= index < len(dataset.x_test):
-                raise datasets.DataError(f"there is no test image {index}: the test set has {len(dataset.x_test):,}")
-            bundle, files = image_bundle(loaded.model(run), dataset.x_test[index], int(dataset.y_test[index]),
-                                         dataset.info.class_names)
+            if 0 <= index < len(dataset.x_test):
+                bundle, files = image_bundle(loaded.model(run), dataset.x_test[index], int(dataset.y_test[index]),
+                                             dataset.info.class_names)
+            else:
+                bundle, files = {"error": f"There is no test image {index}: the test set has {len(dataset.x_test):,}."}, {}
         except Exception as e:  # noqa: BLE001 - any failure becomes the sentence the page shows
-            bundle, files = {"error": _why_not(e)}, {}
+            bundle, files = _failed(e), {}
         _write_folder(target, bundle, files)
     else:
         target = map_file(runs_dir, request["run_id"], request["what"])
@@ -232,7 +236,7 @@ def handle(request: dict, runs_dir, loaded: _Loaded) -> None:
             arrays = map_arrays(loaded.model(run), loaded.dataset(run.record["dataset"]), run.predictions(),
                                 request["what"])
         except Exception as e:  # noqa: BLE001
-            arrays = {"error": np.array(_why_not(e))}
+            arrays = {key: np.array(value) for key, value in _failed(e).items()}
         runs.write_npz(target, **arrays)
 
 

@@ -55,9 +55,9 @@ def duration(seconds) -> str:
     number = _number(seconds)
     if number is None or math.isinf(number):
         return DASH
-    if 0 < number < 0.5:
-        return "under 1 s"
     total = max(0, int(round(number)))
+    if total == 0 and number > 0:
+        return "under 1 s"
     if total < 60:
         return f"{total} s"
     if total < 3600:
@@ -66,13 +66,18 @@ def duration(seconds) -> str:
 
 
 def p_value(p) -> str:
-    """ "p = 0.032", "p < 0.0001" (never 9.76e-87: nobody reads that)."""
+    """ "p = 0.032", "p < 0.0001" (never 9.76e-87: nobody reads that); three figures near the 5 % threshold, so that
+    0.0496 and 0.0504 do not both read "p = 0.05"."""
     number = _number(p)
     if number is None:
         return DASH
     if number < 1e-4:
         return "p < 0.0001"
-    return f"p = {number:.2g}" if number < 0.01 else f"p = {number:.3f}".rstrip("0").rstrip(".")
+    if number < 0.01:
+        return f"p = {number:.2g}"
+    if number < 0.1:
+        return f"p = {number:.3g}"
+    return f"p = {number:.3f}".rstrip("0").rstrip(".")
 
 
 def value(v) -> str:

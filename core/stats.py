@@ -98,12 +98,12 @@ class WelchResult:
 
     def sentence(self, name_a: str, a: SeedSummary, name_b: str, b: SeedSummary, alpha: float = 0.05) -> str:
         head = (f"{name_a}: {a.mean:.1%} on average over {a.n} seeds (spread {a.sd:.1%}); {name_b}: {b.mean:.1%} over "
-                f"{b.n} seeds (spread {b.sd:.1%}). Welch's t-test gives {fmt.p_value(self.p_value)}: ")
+                f"{b.n} seeds (spread {b.sd:.1%}). Welch's t-test gives {fmt.p_value(self.p_value)}, ")
         if self.significant(alpha):
             better = name_a if a.mean > b.mean else name_b
-            return head + (f"under the usual {alpha:.0%} threshold, a gap this large would rarely come from seed-to-seed "
+            return head + (f"under the usual {alpha:.0%} threshold: a gap this large would rarely come from seed-to-seed "
                            f"chance, so {better} is really better, beyond the luck of the seed.")
-        return head + (f"above the usual {alpha:.0%} threshold, the gap is within what the seeds alone make; these "
+        return head + (f"above the usual {alpha:.0%} threshold: the gap is within what the seeds alone make; these "
                        "settings are not shown to differ.")
 
 

@@ -18,8 +18,8 @@ st.title("Class board")
 found = classroom.assignments(settings().runs_dir)
 if not found:
     st.info("No assignment yet: the instructor sets one on the class page"
-            + ("." if identity.enabled() else ", once the dashboard runs with an instructor password (see the class "
-                                              "page)."), icon=":material/assignment:")
+            + ("." if identity.enabled() else ", once the dashboard runs with an instructor password."),
+            icon=":material/assignment:")
     st.stop()
 by_id = {a.id: a for a in found}
 chosen = by_id[st.selectbox("Assignment", list(by_id), format_func=lambda i: by_id[i].title, key="board.assignment")]

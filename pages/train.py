@@ -79,7 +79,7 @@ with st.container(border=True):
             notes.append(f"Test accuracy 95 % CI in the report: {fmt.interval(1 - high, 1 - low)}.")
         if changed := preset.differences(form.current_values()):
             if assignment is None:
-                how = "“Use the trial's settings” trains it exactly as the report did."
+                how = "“Use the trial's settings” loads the settings the report trained with."
             elif assignment.starting_changes(class_rules):
                 how = "The assignment shortens the trial to fit its epoch budget and the class's limits."
             else:

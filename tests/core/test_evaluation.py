@@ -83,7 +83,7 @@ def test_select_mistakes_worst_of_every_pair_first():
     pred = _pred([0, 0, 0, 1, 2, 0, 1],
                  [1, 1, 1, 0, 1, 0, 1],
                  [2.0, 3.0, 1.0, 0.5, 1.5, 9.0, 9.0])  # 5 and 6 are right: never kept, whatever their loss
-    # Round 1, by loss: (0->1) #1 3.0, (2->1) #4 1.5, (1->0) #3 0.5; round 2: #0 2.0; round 3: #2 1.0.
+    # Round 1, worst first: (0->1) #1 3.0, (2->1) #4 1.5, (1->0) #3 0.5; round 2: #0 2.0; round 3: #2 1.0.
     np.testing.assert_array_equal(evaluation.select_mistakes(pred), [1, 4, 3, 0, 2])
     np.testing.assert_array_equal(evaluation.select_mistakes(pred, limit=2), [1, 4])
     np.testing.assert_array_equal(evaluation.select_mistakes(pred, limit=4), [1, 4, 3, 0])
@@ -113,7 +113,7 @@ def test_select_mistakes_respects_the_limit_on_many(monkeypatch):
     first = [(int(pred["y_true"][i]), int(pred["y_pred"][i])) for i in keep[:90]]
     assert sorted(first) == sorted(pairs)  # every confused pair once before any pair twice
     losses = pred["loss"][keep[:90]]
-    assert np.all(np.diff(losses) <= 0)  # each round by decreasing loss
+    assert np.all(np.diff(losses) <= 0)  # each round worst first (p_true = exp(-loss) here)
     assert len(evaluation.select_mistakes(pred)) == min(evaluation.MAX_STORED_MISTAKES, int(np.sum(y_true != y_pred)))
 
 

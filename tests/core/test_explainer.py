@@ -53,7 +53,12 @@ def test_asking_for_an_image_writes_a_request_and_the_explainer_draws_the_bundle
 def test_an_image_that_cannot_be_drawn_is_a_sentence(tmp_path, trained, fashion_data):
     explainer.handle({"kind": "image", "run_id": trained.id, "run_dir": str(trained.path), "what": 10**6}, tmp_path,
                      Loaded(fashion_data))
-    assert "there is no test image 1000000" in explainer.ask_image(tmp_path, trained, 10**6)["error"]
+    answer = explainer.ask_image(tmp_path, trained, 10**6)
+    assert answer == {"error": f"There is no test image 1000000: the test set has {len(fashion_data.x_test):,}."}
+    folder = explainer.image_dir(tmp_path, trained.id, 10**6)
+    old = time.time() - explainer.ERROR_RETRY_S - 1
+    os.utime(folder / "bundle.json", (old, old))
+    assert explainer.ask_image(tmp_path, trained, 10**6) == answer  # a mistake that stays one is not asked again
 
 
 def test_an_error_is_asked_again_once_old_and_a_drawing_then_replaces_it(tmp_path, trained, fashion_data):

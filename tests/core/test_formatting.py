@@ -11,7 +11,8 @@ def test_percentages_intervals_and_durations_read_at_a_glance():
     assert fmt.pct(0.8861) == "88.6%" and fmt.pct(0.5, 0) == "50%"
     assert fmt.interval(0.873, 0.886) == "87.3–88.6%"
     assert fmt.accuracy_interval_text({"test_error_ci95": [0.114, 0.127]}) == "87.3–88.6%"
-    assert [fmt.duration(s) for s in (0, 0.3, 4.4, 65, 3725)] == ["0 s", "under 1 s", "4 s", "1 min 05 s", "1 h 02 min"]
+    assert [fmt.duration(s) for s in (0, 0.3, 0.5, 4.4, 65, 3725)] == ["0 s", "under 1 s", "under 1 s", "4 s", "1 min 05 s",
+                                                                       "1 h 02 min"]
     for missing in (None, math.nan, "x", True):
         assert fmt.pct(missing) == fmt.DASH and fmt.duration(missing) == fmt.DASH
 
@@ -19,6 +20,7 @@ def test_percentages_intervals_and_durations_read_at_a_glance():
 def test_a_tiny_p_value_is_a_bound_not_scientific_notation():
     assert fmt.p_value(9.76e-87) == "p < 0.0001"
     assert fmt.p_value(0.0032) == "p = 0.0032" and fmt.p_value(0.25) == "p = 0.25" and fmt.p_value(0.04) == "p = 0.04"
+    assert (fmt.p_value(0.0496), fmt.p_value(0.0504)) == ("p = 0.0496", "p = 0.0504")  # either side of 5 %
 
 
 def test_how_sure_never_rounds_up_to_certainty():

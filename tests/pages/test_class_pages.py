@@ -112,7 +112,7 @@ def test_an_empty_board_says_how_an_assignment_comes_to_be_with_sign_in_and_with
     monkeypatch.delenv("CLASSROOM_INSTRUCTOR_PASSWORD")
     session.settings.cache_clear()
     without = texts(open_page(make_app(), "pages/board.py").info)
-    assert without.endswith("once the dashboard runs with an instructor password (see the class page).")
+    assert without.endswith("on the class page, once the dashboard runs with an instructor password.")
 
 
 def test_a_student_picking_an_assignment_gets_its_preset_shortened_to_the_budget_and_can_train_it(classroom_on, app,
