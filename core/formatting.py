@@ -161,4 +161,3 @@ def training_story(record: dict) -> str | None:
         resumed = len(advanced) - 1
         story += f", in {len(advanced)} sittings (resumed {TIMES.get(resumed, f'{resumed} times')} from a checkpoint)"
     return story
-

@@ -142,7 +142,7 @@ def test_map(run: runs.Run, method: str) -> int | None:
     pick = alt.selection_point(name="point", fields=["index"], on="click", empty=False)
     chart = alt.Chart(frame).mark_point(filled=True, size=45).encode(
         x=alt.X("x:Q", axis=None), y=alt.Y("y:Q", axis=None),
-        # 20 distinct colours for CIFAR-100's superclasses (the default scheme repeats after 10); a legend below,
+        # 20 colours for CIFAR-100's superclasses (the default scheme repeats after 10); a legend below,
         # so that the map keeps the page's width and the names are not cut short.
         color=alt.Color(f"{colour_by}:N", scale=alt.Scale(scheme="category20" if frame[colour_by].nunique() > 10
                                                           else "tableau10"),
