@@ -40,6 +40,7 @@ MISCLASSIFIED_FILE = "misclassified.npz"
 MODEL_FILE = "model.keras"
 PER_CLASS_METRICS = ("confusion", "per_class")  # the bulk of metrics.json: 100x100 counts for CIFAR-100
 PROGRESS_FILE = "progress.json"
+PREDICTION_FIELDS = ("y_true", "y_pred", "confidence", "p_true", "loss")  # core.evaluation.per_example's
 REQUIRED_COMPLETED = (RUN_FILE, HISTORY_FILE, METRICS_FILE, PREDICTIONS_FILE, MISCLASSIFIED_FILE)
 STATUSES = ("running", "completed", "cancelled", "failed")
 RESULT_STATUSES = ("completed", "cancelled")
@@ -169,10 +170,28 @@ class Run:
             raise RunError(f"{path}: unreadable history ({e})") from None
 
     def predictions(self) -> dict[str, np.ndarray]:
-        return _read_npz(self.path / PREDICTIONS_FILE)
+        return self._per_example(PREDICTIONS_FILE, PREDICTION_FIELDS)
 
     def misclassified(self) -> dict[str, np.ndarray]:
-        return _read_npz(self.path / MISCLASSIFIED_FILE)
+        return self._per_example(MISCLASSIFIED_FILE, ("index", "image", *PREDICTION_FIELDS))
+
+    def _per_example(self, name: str, fields: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """One of the per-example files, checked: every field there, one value per example, and classes that
+        exist (an imported run's files can hold anything, and the pages index class names with them)."""
+        from core.datasets import DATASET_INFO
+
+        arrays = _read_npz(self.path / name)
+        if missing := [f for f in fields if f not in arrays]:
+            raise RunError(f"{name} lacks {', '.join(missing)}: this run's mistakes cannot be shown")
+        if len({arrays[f].shape[:1] for f in fields}) != 1 or arrays[fields[0]].ndim == 0:
+            raise RunError(f"{name} holds arrays of different lengths: this run's mistakes cannot be shown")
+        info = DATASET_INFO.get(self.record.get("dataset"))
+        classes = len(info.class_names) if info else None
+        for f in ("y_true", "y_pred"):
+            if arrays[f].dtype.kind not in "iu" or (classes and arrays[f].size and not
+                                                    (0 <= arrays[f].min() and arrays[f].max() < classes)):
+                raise RunError(f"{name}: {f} holds values that are not class numbers: this run's mistakes cannot be shown")
+        return arrays
 
     def progress(self) -> dict:
         try:

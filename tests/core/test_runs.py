@@ -173,6 +173,24 @@ def test_arrays_in_a_run_are_never_unpickled(tmp_path, fake_run):
     assert list(runs.read_run(path).history().columns)[:3] == ["epoch", "loss", "accuracy"]
 
 
+@pytest.mark.parametrize("change, message", [
+    (lambda a: a.pop("p_true"), "predictions.npz lacks p_true"),
+    (lambda a: a.update(loss=a["loss"][:-1]), "arrays of different lengths"),
+    (lambda a: a.update(y_pred=a["y_pred"] + 10), "y_pred holds values that are not class numbers"),
+    (lambda a: a.update(y_true=a["y_true"].astype(np.float32)), "y_true holds values that are not class numbers"),
+])
+def test_per_example_files_that_a_page_would_trip_on_are_refused_with_what_is_wrong(tmp_path, fake_run, change, message):
+    """An imported run's files can hold anything; Inspect and Compare index class names and sort by them."""
+    path = fake_run(tmp_path)  # Fashion-MNIST: classes 0 to 9
+    run = runs.read_run(path)
+    assert set(run.predictions()) >= set(runs.PREDICTION_FIELDS) and "image" in run.misclassified()
+    arrays = run.predictions()
+    change(arrays)
+    runs.write_npz(path / runs.PREDICTIONS_FILE, **arrays)
+    with pytest.raises(RunError, match=message):
+        runs.read_run(path).predictions()
+
+
 # --- atomic writes -------------------------------------------------------------------------------
 
 def test_failed_write_leaves_the_old_file_and_no_partial_one(tmp_path, monkeypatch):

@@ -195,3 +195,13 @@ def test_the_map_gives_cifars_20_superclasses_20_colours_and_its_legend_the_room
     colour = spec["encoding"]["color"]
     assert colour["field"] == "superclass" and colour["scale"]["scheme"] == "category20"
     assert colour["legend"]["orient"] == "bottom"
+
+
+def test_a_run_whose_mistakes_file_lacks_a_field_is_a_message_not_a_traceback(dirs, app, open_page):
+    path = fashion_run(dirs["runs"], "hand-made", range(0, 10), 1)
+    arrays = dict(np.load(path / runs.MISCLASSIFIED_FILE))
+    del arrays["p_true"]
+    runs.write_npz(path / runs.MISCLASSIFIED_FILE, **arrays)
+    at = open_page(app, "pages/inspect.py")
+    assert not at.exception
+    assert "misclassified.npz lacks p_true: this run's mistakes cannot be shown" in texts(at.error)
