@@ -9,5 +9,5 @@ import streamlit as st
 
 from ui import navigation
 
-st.set_page_config(page_title="How networks train", page_icon=":material/show_chart:", layout="wide")
+st.set_page_config(page_title="How networks train", page_icon="📈", layout="wide")
 navigation.run()
