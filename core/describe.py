@@ -81,28 +81,45 @@ def layer_graph(model) -> list[tuple[str, list[str]]]:
 
 def _dot(graph, rows: dict, texts: dict) -> tuple[str, int]:
     """Top to bottom, a box per layer, except that BatchNorm, ReLU, Activation and Dropout go inside the box of
-    the layer they follow when it is their only input and feeds only them; arrows carry the shape flowing along."""
+    the layer they follow when it is their only input and feeds only them, and that identical boxes one after
+    the other in a chain are drawn once, "8 × …" (a deep network then fits beside its table); arrows carry the
+    shape flowing along."""
     consumers = Counter(source for _, sources in graph for source in sources)
+    sources_of = dict(graph)
     box, members = {}, {}  # layer -> the box (named after its first layer) it is drawn in; box -> its layers
     for name, sources in graph:
         merges = (rows[name]["Type"] in MERGED and len(sources) == 1 and consumers[sources[0]] == 1
                   and rows[sources[0]]["Type"] != "InputLayer")
         box[name] = box[sources[0]] if merges else name
         members.setdefault(box[name], []).append(name)
+
+    def looks(b):
+        return [texts[layer] for layer in members[b]], sum(rows[layer]["Parameters"] for layer in members[b])
+
+    drawn, times = {}, Counter()  # box -> the box drawn for it (the first of its run); drawn box -> run length
+    for b in members:
+        feeding = sources_of[b]
+        before = box[feeding[0]] if len(feeding) == 1 else None
+        repeat = (before is not None and consumers[feeding[0]] == 1 and consumers[members[b][-1]] > 0
+                  and looks(before) == looks(b))
+        drawn[b] = drawn[before] if repeat else b
+        times[drawn[b]] += 1
     out = ['digraph {', 'rankdir=TB; bgcolor="transparent"; nodesep=0.25; ranksep=0.3;',
            (f'node [shape=box, style="rounded,filled", fontname="sans-serif", fontsize={NODE_PT}, color="#475569", '
             'margin="0.25,0.08"];'),
            f'edge [fontname="sans-serif", fontsize={EDGE_PT}, color="#64748b", fontcolor="#334155", penwidth=1.5];']
-    for name, layers in members.items():
-        params = sum(rows[layer]["Parameters"] for layer in layers)
-        label = [texts[layer] for layer in layers] + ([f"{params:,} parameters"] if params else [])
-        color = OUTPUT_COLOR if consumers[layers[-1]] == 0 else COLORS.get(rows[name]["Type"], OTHER_COLOR)
+    for name, k in times.items():
+        lines, params = looks(name)
+        if k > 1:
+            lines = [f"{k} × {lines[0]}", *lines[1:]]
+        label = lines + ([f"{params:,} parameters" + (" each" if k > 1 else "")] if params else [])
+        color = OUTPUT_COLOR if consumers[members[name][-1]] == 0 else COLORS.get(rows[name]["Type"], OTHER_COLOR)
         text = r"\n".join(label)  # DOT centres each line
         out.append(f'"{name}" [label="{text}", fillcolor="{color}"];')
     for name, sources in graph:
-        if box[name] == name:
-            out += [f'"{box[s]}" -> "{name}" [label="  {rows[s]["Output shape"]}"];' for s in sources]
-    return "\n".join(out + ["}"]), len(members)
+        if box[name] == name and drawn[name] == name:
+            out += [f'"{drawn[box[s]]}" -> "{name}" [label="  {rows[s]["Output shape"]}"];' for s in sources]
+    return "\n".join(out + ["}"]), len(times)
 
 
 def describe(model) -> ModelDescription:

@@ -124,7 +124,7 @@ if config is not None:
         st.caption(f"No run of this network has finished yet, so there is no time estimate for {where}.")
     else:
         say = st.warning if guess.long else st.caption
-        say(f"**About {fmt.duration(guess.total_s)}** on this machine ({where}): {fmt.duration(guess.epoch_s)} an "
+        say(f"**About {fmt.duration(guess.total_s)}** on this machine's {where}: {fmt.duration(guess.epoch_s)} an "
             f"epoch, plus start-up and the final test. Estimated {guess.basis}."
             + (" That is long for a lesson: fewer epochs or an image limit make it shorter." if guess.long else ""))
 

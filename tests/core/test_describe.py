@@ -60,7 +60,11 @@ def parse_dot(dot):
 
 
 def box_parameters(lines):
-    return int(lines[-1].split()[0].replace(",", "")) if lines[-1].endswith(" parameters") else 0
+    """The parameters a box stands for: "40,200 parameters each" in a box of "8 × Dense 200" is 8 × 40,200."""
+    times = int(lines[0].split(" × ")[0]) if " × " in lines[0] and lines[0].split(" × ")[0].isdigit() else 1
+    if lines[-1].endswith(" parameters") or lines[-1].endswith(" parameters each"):
+        return times * int(lines[-1].split()[0].replace(",", ""))
+    return 0
 
 
 @pytest.mark.parametrize("name, changes", CASES)
@@ -125,6 +129,17 @@ def test_one_hidden_layer_is_a_chain_of_five_boxes_with_hand_counted_parameters(
     assert [(src, dst) for src, dst, _ in edges] == list(itertools.pairwise(names))
     assert [shape for _, _, shape in edges] == ["28×28×1", "28×28×1", "784", "200"]
     assert boxes["hidden_1"][0] == ["Dense 200 · ReLU", "157,000 parameters"]
+
+
+def test_identical_layers_in_a_row_are_one_box_that_says_how_many():
+    """Arch 2's nine hidden layers: the first (784 inputs) apart, the eight alike as one box."""
+    _, d = built("fmnist_arch2", depth=9, dropout=0.2)
+    boxes, edges = parse_dot(d.dot)
+    assert boxes["hidden_1"][0] == ["Dense 200 · ReLU", "Dropout 0.2", "157,000 parameters"]
+    assert boxes["hidden_2"][0] == ["8 × Dense 200 · ReLU", "Dropout 0.2", "40,200 parameters each"]
+    assert d.boxes == len(boxes) == 6 and ("hidden_1", "hidden_2", "200") in edges and ("hidden_2", "classes", "200") in edges
+    _, residual = built("cifar_arch3")
+    assert " × " not in residual.dot  # no two boxes alike follow each other there
 
 
 def test_dropout_and_batch_norm_are_drawn_inside_the_box_they_follow():
