@@ -178,19 +178,9 @@ class Run:
     def _per_example(self, name: str, fields: tuple[str, ...]) -> dict[str, np.ndarray]:
         """One of the per-example files, checked: every field there, one value per example, and classes that
         exist (an imported run's files can hold anything, and the pages index class names with them)."""
-        from core.datasets import DATASET_INFO
-
         arrays = _read_npz(self.path / name)
-        if missing := [f for f in fields if f not in arrays]:
-            raise RunError(f"{name} lacks {', '.join(missing)}: this run's mistakes cannot be shown")
-        if len({arrays[f].shape[:1] for f in fields}) != 1 or arrays[fields[0]].ndim == 0:
-            raise RunError(f"{name} holds arrays of different lengths: this run's mistakes cannot be shown")
-        info = DATASET_INFO.get(self.record.get("dataset"))
-        classes = len(info.class_names) if info else None
-        for f in ("y_true", "y_pred"):
-            if arrays[f].dtype.kind not in "iu" or (classes and arrays[f].size and not
-                                                    (0 <= arrays[f].min() and arrays[f].max() < classes)):
-                raise RunError(f"{name}: {f} holds values that are not class numbers: this run's mistakes cannot be shown")
+        if problem := _per_example_problem(arrays, fields, self.record.get("dataset")):
+            raise RunError(f"{name} {problem}: this run's per-image results cannot be used")
         return arrays
 
     def progress(self) -> dict:
@@ -210,6 +200,22 @@ def _read_json(path: Path) -> dict:
     if not isinstance(value, dict):
         raise RunError(f"{path}: expected a JSON object")
     return value
+
+
+def _per_example_problem(arrays: dict[str, np.ndarray], fields: tuple[str, ...], dataset) -> str | None:
+    from core.datasets import DATASET_INFO
+
+    if missing := [f for f in fields if f not in arrays]:
+        return f"lacks {', '.join(missing)}"
+    if len({arrays[f].shape[:1] for f in fields}) != 1 or arrays[fields[0]].ndim == 0:
+        return "holds arrays of different lengths"
+    info = DATASET_INFO.get(dataset)
+    classes = len(info.class_names) if info else None
+    for f in ("y_true", "y_pred"):
+        values = arrays[f]
+        if values.dtype.kind not in "iu" or (classes and values.size and not (0 <= values.min() and values.max() < classes)):
+            return f"has {f} values that are not class numbers"
+    return None
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:

@@ -175,9 +175,9 @@ def test_arrays_in_a_run_are_never_unpickled(tmp_path, fake_run):
 
 @pytest.mark.parametrize("change, message", [
     (lambda a: a.pop("p_true"), "predictions.npz lacks p_true"),
-    (lambda a: a.update(loss=a["loss"][:-1]), "arrays of different lengths"),
-    (lambda a: a.update(y_pred=a["y_pred"] + 10), "y_pred holds values that are not class numbers"),
-    (lambda a: a.update(y_true=a["y_true"].astype(np.float32)), "y_true holds values that are not class numbers"),
+    (lambda a: a.update(loss=a["loss"][:-1]), "predictions.npz holds arrays of different lengths"),
+    (lambda a: a.update(y_pred=a["y_pred"] + 10), "predictions.npz has y_pred values that are not class numbers"),
+    (lambda a: a.update(y_true=a["y_true"].astype(np.float32)), "predictions.npz has y_true values that are not class numbers"),
 ])
 def test_per_example_files_that_a_page_would_trip_on_are_refused_with_what_is_wrong(tmp_path, fake_run, change, message):
     """An imported run's files can hold anything; Inspect and Compare index class names and sort by them."""

@@ -204,4 +204,4 @@ def test_a_run_whose_mistakes_file_lacks_a_field_is_a_message_not_a_traceback(di
     runs.write_npz(path / runs.MISCLASSIFIED_FILE, **arrays)
     at = open_page(app, "pages/inspect.py")
     assert not at.exception
-    assert "misclassified.npz lacks p_true: this run's mistakes cannot be shown" in texts(at.error)
+    assert "misclassified.npz lacks p_true: this run's per-image results cannot be used" in texts(at.error)
