@@ -26,7 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from bench.bench_train import config_for, environment, parse_rows  # noqa: E402
-from core import datasets  # noqa: E402
+from core.data import datasets  # noqa: E402
 
 DEFAULT_STEPS = 50  # training steps per epoch unless --images
 
@@ -34,8 +34,9 @@ DEFAULT_STEPS = 50  # training steps per epoch unless --images
 def measure(arch: str, batch_size: int, images: int | None, rounds: int, seed: int) -> dict:
     import keras
 
-    from core import fast
-    from core.training import compile_model, one_hot
+    from core.training import fast
+    from core.training.compiling import compile_model
+    from core.training.inputs import one_hot
 
     config = config_for(arch, batch_size, 1, seed)
     info = datasets.DATASET_INFO[config.dataset]

@@ -26,7 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from core import jobs, presets  # noqa: E402
+from core.networks import presets  # noqa: E402
+from core.queue import jobs  # noqa: E402
+from core.queue.queue import Queue  # noqa: E402
 from tools.ray_cluster import LocalCluster  # noqa: E402
 
 PRESET = "fmnist-arch1-tr1"
@@ -36,7 +38,7 @@ def run_queue(nodes: int, count: int, limit: int, epochs: int, data_dir: str) ->
     """Queue `count` jobs, serve them on a fresh cluster of `nodes` nodes, and time them."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the nodes get `core` from the dispatcher
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp, LocalCluster(nodes=nodes, cpus=1, env=env) as cluster:
-        queue = jobs.Queue(Path(tmp) / "runs")
+        queue = Queue(Path(tmp) / "runs")
         config = presets.get(PRESET).config.replace(limit=limit, epochs=epochs)
         ids = [queue.submit(jobs.make_job(config, queue.runs_dir, name=f"job {i}", preset=PRESET, data_dir=data_dir), "bench")
                for i in range(count)]

@@ -27,7 +27,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from core import explainer, runs  # noqa: E402
+from core.explain import explainer  # noqa: E402
+from core.storage import listing, runs  # noqa: E402
 
 WARM_UP_PRESET = "fmnist-arch1-tr1"
 TIMED_PRESETS = ("fmnist-arch2-tr1", "cifar-arch1-lr0.0001", "cifar-fast")
@@ -35,7 +36,7 @@ TIMEOUT_S = 300
 
 
 def shipped(preset: str) -> runs.Run:
-    found = [r for r in runs.list_runs(ROOT / "pretrained") if r.record.get("preset") == preset and r.has_results]
+    found = [r for r in listing.list_runs(ROOT / "pretrained") if r.record.get("preset") == preset and r.has_results]
     if not found:
         raise SystemExit(f"no shipped run of {preset} in pretrained/")
     return found[0]

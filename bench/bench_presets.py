@@ -27,15 +27,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from core import estimate, presets  # noqa: E402
-from core.datasets import DATASET_INFO  # noqa: E402
+from core.analysis import estimate  # noqa: E402
+from core.data.datasets import DATASET_INFO  # noqa: E402
+from core.networks import presets  # noqa: E402
+from core.training.compiling import compile_model  # noqa: E402
 
 
 def measure(preset_id: str, images: int, epochs: int) -> dict:
     """Seconds per timed epoch of `images` random images through the preset's compiled network."""
     import keras
 
-    from core import fast, training
+    from core.training import fast
 
     config = presets.get(preset_id).config
     info = DATASET_INFO[config.dataset]
@@ -43,7 +45,7 @@ def measure(preset_id: str, images: int, epochs: int) -> dict:
     x = rng.integers(0, 256, (images, *info.image_shape), dtype=np.uint8)
     y = rng.integers(0, len(info.class_names), images)
     steps = -(-images // config.batch_size)
-    model = training.compile_model(config, steps)
+    model = compile_model(config, steps)
     times: list[float] = []
 
     class Clock(keras.callbacks.Callback):
@@ -73,7 +75,7 @@ def main(argv=None) -> int:
     unknown = [p for p in args.presets if p not in presets.PRESETS]
     if unknown:
         parser.error(f"unknown preset(s) {', '.join(unknown)}; `python -m core presets` lists them")
-    from core.device import environment
+    from core.training.device import environment
 
     env = environment()
     print(json.dumps({"environment": env, "date": time.strftime("%Y-%m-%d %H:%M"), "load": os.getloadavg()}), flush=True)

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from core import runs  # noqa: E402
+from core.storage import edits, runs  # noqa: E402
 from tools.app_server import CHROMIUM, CHROMIUM_ARGS, SCRIPT_RUNNING, free_port, wait_healthy  # noqa: E402
 from tools.fake_runs import make_config, write_run  # noqa: E402
 
@@ -57,7 +57,7 @@ def write_class(folder: Path, count: int) -> None:
                          y_true=y_true, y_pred=y_pred, seed=i, run_id=run_id)
         runs.update_record(path, owner=f"student-{i % 30:02d}")
         if i % 7 == 0:
-            runs.annotate_run(runs.read_run(path), notes=f"dropout {config['dropout']} looked better",
+            edits.annotate_run(runs.read_run(path), notes=f"dropout {config['dropout']} looked better",
                               tags=["dropout", f"week {i % 4 + 1}"])
 
 

@@ -38,7 +38,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from core import datasets  # noqa: E402
+from core.data import datasets  # noqa: E402
 
 # The setting each architecture is benchmarked in: its report preset (dropout, L2, optimizer as trained).
 PRESET_FOR = {
@@ -63,7 +63,7 @@ GRIDS = {
 
 
 def environment() -> dict:
-    from core.device import environment as env
+    from core.training.device import environment as env
 
     info = env()
     info.pop("host", None)
@@ -75,7 +75,7 @@ def environment() -> dict:
 
 
 def config_for(arch: str, batch_size: int, epochs: int, seed: int):
-    from core.presets import get
+    from core.networks.presets import get
 
     return get(PRESET_FOR[arch]).config.replace(batch_size=batch_size, epochs=epochs, seed=seed)
 
@@ -126,8 +126,9 @@ def time_engine(engine: str, config, data, epochs: int) -> dict:
 
     import keras
 
-    from core import fast
-    from core.training import compile_model, one_hot, prepare_data
+    from core.training import fast
+    from core.training.compiling import compile_model
+    from core.training.inputs import one_hot, prepare_data
 
     prepared = prepare_data(config, data)
     classes = len(prepared.info.class_names)
@@ -166,8 +167,9 @@ def full_run(engine: str, config, data) -> dict:
     """One whole run through core.training.train (into a temporary folder): what a user waits for."""
     import pandas as pd
 
-    from core import runs
-    from core.training import BaseListener, train
+    from core.storage import runs
+    from core.training.callbacks import BaseListener
+    from core.training.trainer import train
 
     class FirstRow(BaseListener):
         def on_epoch(self, row):
@@ -277,7 +279,7 @@ def main(argv=None) -> int:
     parser.add_argument("--jsonl", metavar="FILE", help="also append the JSON lines to FILE")
     args = parser.parse_args(argv)
 
-    from core import fast
+    from core.training import fast
 
     os.environ[fast.JAX_CACHE_ENV] = args.jax_cache or tempfile.mkdtemp(prefix="bench-jax-cache-")
     env = environment()

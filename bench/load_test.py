@@ -41,7 +41,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from core import classroom, jobs, worker  # noqa: E402
+from core import classroom  # noqa: E402
+from core.queue import worker  # noqa: E402
+from core.queue.queue import Queue  # noqa: E402
+from core.system import supervisor  # noqa: E402
 from tools.app_server import CHROMIUM, CHROMIUM_ARGS, free_port, quiet, wait_healthy  # noqa: E402
 from tools.fake_data import write_fashion  # noqa: E402
 from ui import identity  # noqa: E402
@@ -107,7 +110,7 @@ def cmdline(pid: int) -> str:
 def our_workers(runs_dir: Path) -> list[int]:
     """Live workers of this run's runs folder (their command line names it: never anyone else's process)."""
     pids = []
-    for info in (runs_dir / worker.WORKERS_DIR).glob("slot-*.json"):
+    for info in (runs_dir / supervisor.WORKERS_DIR).glob("slot-*.json"):
         try:
             pid = int(json.loads(info.read_text())["pid"])
         except (OSError, ValueError, KeyError, TypeError):
@@ -324,7 +327,7 @@ def main(argv=None) -> int:
         press_spread_s = time.monotonic() - pressed_at
         print(f"{args.sessions} sessions pressed Train in {press_spread_s:.1f} s", flush=True)
 
-        queue = jobs.Queue(runs_dir)
+        queue = Queue(runs_dir)
         while time.monotonic() < deadline:
             loop_started = time.monotonic()
             target = probe_rerun(watcher, target)
@@ -341,7 +344,7 @@ def main(argv=None) -> int:
         probe.join(timeout=35)
         sample()
 
-        listed = [j for j in jobs.Queue(runs_dir).jobs() if j.owner.startswith("load-")]
+        listed = [j for j in Queue(runs_dir).jobs() if j.owner.startswith("load-")]
         statuses = {s: sum(j.status == s for j in listed) for s in ("queued", "running", "completed", "failed", "cancelled")}
         waits = [j.started - j.created for j in listed if j.started]
         trains = [j.finished - j.started for j in listed if j.finished and j.started]

@@ -8,6 +8,9 @@ from __future__ import annotations
 import math
 import re
 
+from core.data.datasets import DATASET_INFO
+from core.networks.architectures import ARCHITECTURES
+
 DASH = "—"
 
 
@@ -92,12 +95,8 @@ def value(v) -> str:
 def setting(name: str, v) -> str:
     """A config field's value as a person reads it: dataset and network titles, "all" images, L2 "off"."""
     if name == "dataset":
-        from core.datasets import DATASET_INFO
-
         return DATASET_INFO[v].title if v in DATASET_INFO else value(v)
     if name == "architecture":
-        from core.architectures import ARCHITECTURES
-
         return ARCHITECTURES[v].short_title if v in ARCHITECTURES else value(v)
     if name == "limit" and v == 0:
         return "all"

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from core import runs
+from core.storage import runs
 
 
 class SettingsError(ValueError):

@@ -5,8 +5,9 @@ what the top runs changed. It refreshes by itself."""
 import pandas as pd
 import streamlit as st
 
-from core import classroom, runs
+from core import classroom
 from core import formatting as fmt
+from core.storage import runs
 from ui import identity, navigation
 from ui.curves import curves
 from ui.session import all_runs, readable_jobs, settings

@@ -5,8 +5,11 @@ No Keras here: the device comes from what a worker published, or from what the m
 
 import streamlit as st
 
-from core import classroom, datasets, device, worker
-from core.datasets import DATASET_INFO
+from core import classroom
+from core.data import datasets
+from core.data.datasets import DATASET_INFO
+from core.queue import worker
+from core.training import device
 from ui import classroom_view, navigation
 from ui.session import all_runs, readable_jobs, settings
 

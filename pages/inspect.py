@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from core import formatting as fmt
-from core import runs
+from core.storage import runs
 from ui import inspect_view, navigation, runs_view
 from ui.session import all_runs
 

@@ -5,8 +5,8 @@ A reproduction is a finished run with exactly the trial's settings; other runs o
 
 import streamlit as st
 
-from core import reproduction
-from core.presets import PRESETS
+from core.analysis import reproduction
+from core.networks.presets import PRESETS
 from ui import navigation, report_view, runs_view
 from ui.session import all_runs
 

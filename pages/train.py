@@ -9,15 +9,17 @@ import threading
 
 import streamlit as st
 
-from core import classroom, presets, runs, worker
+from core import classroom
 from core import formatting as fmt
-from core.architectures import ARCHITECTURES
-from core.config import DATASETS, ConfigError, from_dict
-from core.datasets import DATASET_INFO, availability
-from core.jobs import MAX_SEEDS, make_seed_jobs
+from core.data.datasets import DATASET_INFO, availability
+from core.networks import presets
+from core.networks.architectures import ARCHITECTURES
+from core.networks.config import DATASETS, ConfigError, from_dict
+from core.queue.jobs import MAX_SEEDS, make_seed_jobs
+from core.storage import runs
 from ui import identity, lr_finder_view, model_view, navigation, train_live
 from ui import train_settings as form
-from ui.session import client_id, queue, settings
+from ui.session import client_id, settings, start_workers, submit
 
 navigation.ensure_entry()
 who = identity.required("train a network")
@@ -30,7 +32,7 @@ problems = link_problems + form.repair_state()
 if "train.warmed" not in ss:
     # A worker takes seconds to import TensorFlow: start it while the user picks settings, not after Train.
     ss["train.warmed"] = True
-    threading.Thread(target=worker.ensure_workers, args=(config_env.runs_dir, config_env.workers), daemon=True).start()
+    threading.Thread(target=start_workers, daemon=True).start()
 
 st.title("Train a network")
 st.markdown("Start from one of the report's trial runs or set your own. The network below follows the sliders; "
@@ -151,15 +153,14 @@ pressed = c_button.button("Train" if seeds == 1 else f"Train {seeds} runs", type
 if pressed:
     specs = make_seed_jobs(config, config_env.runs_dir, name=name, seeds=int(seeds), preset=preset_id or None,
                            data_dir=config_env.data_dir)
-    try:
-        for done, spec in enumerate(specs):
-            queue().submit(dataclasses.replace(spec, assignment=assignment.id if assignment else None),
-                           owner=identity.owner(), identity=who, assignment=assignment)
-    except classroom.ClassroomError as e:
-        st.error(f"Not in the queue: {fmt.text(e)}." + (f" ({done} of {len(specs)} seeds were queued.)" if done else ""))
+    with st.spinner("Starting a training worker…"):
+        submitted = submit([dataclasses.replace(spec, assignment=assignment.id if assignment else None) for spec in specs],
+                           identity.owner(), who)
+    if submitted.refused:
+        done = len(submitted.ids)
+        st.error(f"Not in the queue: {fmt.text(submitted.refused)}." + (f" ({done} of {len(specs)} seeds were queued.)"
+                                                                        if done else ""))
     else:
-        with st.spinner("Starting a training worker…"):
-            worker.ensure_workers(config_env.runs_dir, config_env.workers)
         st.rerun()
 
 if job is None:

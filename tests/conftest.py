@@ -14,7 +14,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from core import datasets  # noqa: E402
+from core.data import datasets  # noqa: E402
 from tools.fake_data import (  # noqa: E402
     cifar_arrays,
     idx_bytes,
@@ -71,7 +71,7 @@ def fashion_data(fashion_dir):
 @pytest.fixture
 def run_cli(capsys):
     """core.cli.main in-process, as `run_cli(argv)` -> (exit status, stdout, stderr)."""
-    from core import cli
+    from core.cli import main as cli
 
     def run(argv):
         try:

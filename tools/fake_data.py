@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core import datasets
+from core.data import datasets
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

@@ -19,10 +19,14 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core import runs  # noqa: E402
-from core.config import TrainConfig, from_dict  # noqa: E402
-from core.datasets import CIFAR100_FINE_TO_COARSE, DATASET_INFO  # noqa: E402
-from core.presets import PRESETS  # noqa: E402
+from core.data.datasets import CIFAR100_FINE_TO_COARSE, DATASET_INFO  # noqa: E402
+from core.networks.config import TrainConfig, from_dict  # noqa: E402
+from core.networks.presets import PRESETS  # noqa: E402
+from core.storage import (
+    results,
+    runs,  # noqa: E402
+)
+from core.system.files import write_csv, write_json
 
 DEFAULT_ARCH = {"fashion_mnist": "fmnist_arch1", "cifar100": "cifar_arch1"}
 # Fashion-MNIST's usual confusions (true -> likely wrong answers), so fake mistakes look like real ones.
@@ -90,14 +94,13 @@ def write_run(folder, *, name: str, y_true, y_pred, dataset: str = "fashion_mnis
     y_true = np.asarray(y_true, np.int64)
     y_pred = np.asarray(y_pred, np.int64)
     config = config or make_config(dataset, preset)
-    path = runs.create_run(
-        folder, config, name, preset, environment or {"backend": "fake", "device": "none", "accelerator": False}, run_id
-    )
+    path = runs.create_run(folder, config, runs.RunLabels(name, preset),
+                           environment or {"backend": "fake", "device": "none", "accelerator": False}, run_id)
     if created:
         runs.update_record(path, created=created)
     if history is None:
         history = make_history(config["epochs"], 0.95, float(np.mean(y_true == y_pred)), 0.2, 0.4, rng)
-    runs.write_csv(path / runs.HISTORY_FILE, history)
+    write_csv(path / runs.HISTORY_FILE, history)
     n_train = 60000 if dataset == "fashion_mnist" else 50000
     n_validation = int(round(n_train * config["validation_split"]))
     if differs_from_preset is None and preset:
@@ -121,7 +124,7 @@ def write_run(folder, *, name: str, y_true, y_pred, dataset: str = "fashion_mnis
                 "p_true": p_true, "loss": (-np.log(np.clip(p_true, 1e-7, 1))).astype(np.float32)}
         if images is None:
             images = rng.integers(0, 256, (len(y_true), *info.image_shape), dtype=np.uint8)
-        runs.write_results(path, pred, images, info.class_names, history.to_dict("records"),
+        results.write_results(path, pred, images, info.class_names, history.to_dict("records"),
                            test_loss=float(np.mean(pred["loss"])) + 0.05)
         changes.update(finished=runs.now_iso(), durations={"data_s": 1.0, "fit_s": 250.0, "total_s": 260.0})
     runs.update_record(path, status=status, error=error, **changes)
@@ -132,7 +135,7 @@ def write_broken(folder, run_id: str = "20260101-000000-0badf0", name: str = "ha
     """A folder that says 'completed' but lacks its results (e.g. copied by hand, half-way)."""
     path = Path(folder) / run_id
     path.mkdir(parents=True)
-    runs.write_json(path / runs.RUN_FILE, {"id": run_id, "name": name, "status": "completed", "config": {},
+    write_json(path / runs.RUN_FILE, {"id": run_id, "name": name, "status": "completed", "config": {},
                                            "created": "2026-01-01T00:00:00+00:00"})
     return path
 
@@ -141,7 +144,7 @@ def write_broken(folder, run_id: str = "20260101-000000-0badf0", name: str = "ha
 
 def real_test_set(dataset: str) -> tuple[np.ndarray, np.ndarray] | None:
     """The real test images and labels when the dataset is on this machine (makes the gallery realistic)."""
-    from core.datasets import CIFAR_NPZ, DEBIAN_FASHION_DIR, DataError, read_idx_gz
+    from core.data.datasets import CIFAR_NPZ, DEBIAN_FASHION_DIR, DataError, read_idx_gz
 
     try:
         if dataset == "fashion_mnist":

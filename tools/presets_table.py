@@ -8,7 +8,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the project is not on the path
 
-from core import presets, runs  # noqa: E402
+from core.networks import presets
+from core.storage import (
+    listing,
+    runs,  # noqa: E402
+)
 
 
 def fmt(value, scale=100, digits=1):
@@ -16,7 +20,7 @@ def fmt(value, scale=100, digits=1):
 
 
 def main() -> None:
-    shipped = {r.record.get("preset"): r for r in runs.list_runs(None, runs.PRETRAINED_DIR) if r.status == "completed"}
+    shipped = {r.record.get("preset"): r for r in listing.list_runs(None, runs.PRETRAINED_DIR) if r.status == "completed"}
     for preset in presets.PRESETS.values():
         run, rep = shipped.get(preset.id), preset.report
         if run is None:

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from core.worker import NICENESS
+from core.queue.worker import NICENESS
 from tools.app_server import free_port
 
 RAY = Path(sys.executable).parent / "ray"

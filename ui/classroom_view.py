@@ -10,9 +10,11 @@ from dataclasses import asdict
 import pandas as pd
 import streamlit as st
 
-from core import classroom, presets, runs
+from core import classroom
 from core import formatting as fmt
-from core.config import FIELDS
+from core.networks import presets
+from core.networks.config import FIELDS, MAX_EPOCHS
+from core.storage import runs
 from ui.session import queue, readable_jobs, settings, upload_once
 
 FLASH_KEY = "class.flash"
@@ -63,7 +65,7 @@ def instructor_panel(teacher: classroom.Identity) -> None:
     with st.form("class.rules"):
         a, b, c = st.columns(3)
         max_queued = a.number_input("Runs waiting or training per student", 1, 20, rules.max_queued)
-        max_epochs = b.number_input("Most epochs a run may ask (0 = no limit)", 0, 300, rules.max_epochs or 0)
+        max_epochs = b.number_input("Most epochs a run may ask (0 = no limit)", 0, MAX_EPOCHS, rules.max_epochs or 0)
         max_images = c.number_input("Most training images (0 = no limit)", 0, 60000, rules.max_images or 0, step=1000)
         paused = st.toggle("Pause training for the class (the workers take no new run)", rules.paused)
         if st.form_submit_button("Save the rules", type="primary"):
@@ -92,7 +94,7 @@ def assignment_editor(teacher: classroom.Identity) -> None:
         allowed = b.multiselect("Sliders students may move (within their full range)", numbers,
                                 format_func=lambda n: FIELDS[n].metadata["help"])
         c, d = st.columns(2)
-        budget = c.number_input("Epoch budget per run (0 = none)", 0, 300, 10,
+        budget = c.number_input("Epoch budget per run (0 = none)", 0, MAX_EPOCHS, 10,
                                 help="A preset of more epochs starts shortened to the budget, and so does one beyond the "
                                      "class's epoch and image limits, so that students can train it as it opens.")
         deadline = d.date_input("Deadline", value=None)

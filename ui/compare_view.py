@@ -14,8 +14,11 @@ import pandas as pd
 import streamlit as st
 
 from core import formatting as fmt
-from core import runs
-from core.stats import SeedSummary, mcnemar_test, seed_summary, wald_interval, welch_test
+from core.analysis import export
+from core.metrics.stats import SeedSummary, mcnemar_test, seed_summary, wald_interval, welch_test
+from core.queue.jobs import unseeded_name
+from core.storage import runs
+from core.system.memo import mtimes
 from ui import runs_view
 
 ACCURACY_MEASURES = ["test", "validation", "best validation", "training"]
@@ -69,7 +72,7 @@ def entries(chosen: list[runs.Run]) -> list[Entry]:
             if gid not in done:
                 done.add(gid)
                 seeds = sorted(members[gid], key=lambda m: m.config.get("seed", 0))
-                name = seeds[0].name.rsplit(" · seed ", 1)[0]
+                name = unseeded_name(seeds[0].name)
                 out.append(Entry(gid, f"{name} ({len(seeds)} seeds)", tuple(seeds)))
         else:
             out.append(Entry(r.id, r.name, (r,)))
@@ -227,7 +230,7 @@ def curves_chart(chosen: list[Entry], colour: alt.Scale, metric: str, title: str
 
 def _drawn_from(chosen: list[Entry]) -> tuple:
     """What the charts of `chosen` are drawn from: each entry's label, and its runs' files' times."""
-    return tuple((e.id, e.label, tuple(runs.mtimes(r.path / runs.RUN_FILE, r.path / runs.METRICS_FILE, r.path / runs.HISTORY_FILE)
+    return tuple((e.id, e.label, tuple(mtimes(r.path / runs.RUN_FILE, r.path / runs.METRICS_FILE, r.path / runs.HISTORY_FILE)
                                        for r in e.runs)) for e in chosen)
 
 
@@ -318,7 +321,6 @@ def seeds_section(chosen: list[Entry]) -> None:
 
 def export_section(chosen_runs: list[runs.Run], chosen: list[Entry]) -> None:
     """The chosen runs' histories and results as CSV, and any chart of this page as a picture."""
-    from core import export
 
     st.subheader("Export")
     order = [e.label for e in chosen]

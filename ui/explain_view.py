@@ -11,8 +11,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import explainer, runs
 from core import formatting as fmt
+from core.data.datasets import CIFAR100_COARSE
+from core.explain import explainer
+from core.storage import runs
 from ui import runs_view
 from ui.session import settings
 
@@ -134,8 +136,6 @@ def test_map(run: runs.Run, method: str) -> int | None:
                           "result": np.where(drawn["y_true"] == drawn["y_pred"], "right", "wrong")})
     colour_by = "class"
     if "y_coarse" in drawn:
-        from core.datasets import CIFAR100_COARSE
-
         frame["superclass"] = [runs_view.pretty(CIFAR100_COARSE[i]) for i in drawn["y_coarse"]]
         colour_by = st.segmented_control("Colour by", ["superclass", "class"], default="superclass", required=True,
                                          key="inspect.map_colour")

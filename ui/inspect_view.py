@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import evaluation, runs
 from core import formatting as fmt
-from core.datasets import CIFAR100_COARSE, CIFAR100_FINE_TO_COARSE
+from core.data.datasets import CIFAR100_COARSE, CIFAR100_FINE_TO_COARSE
+from core.metrics import evaluation
+from core.storage import runs
 from ui import runs_view
 
 COUNTS, SHARES = "counts", "share of each true class"

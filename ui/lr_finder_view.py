@@ -9,12 +9,12 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core import classroom, jobs, worker
 from core import formatting as fmt
-from core.config import TrainConfig
+from core.networks.config import TrainConfig
+from core.queue import jobs
 from ui import identity, runs_view
 from ui import train_settings as form
-from ui.session import queue, readable_jobs, settings
+from ui.session import queue, readable_jobs, settings, submit
 
 JOB_KEY = "train.lr_find_job"
 ss = st.session_state
@@ -48,12 +48,10 @@ def section(config: TrainConfig) -> None:
                     "flat at its start) the rate is too high to learn, as in the report's CIFAR-100 trial at 0.01.")
         if st.button("Find a learning rate for these settings", key="train.lr_find", icon=":material/troubleshoot:"):
             spec = jobs.make_lr_find_job(config, settings().runs_dir, data_dir=settings().data_dir)
-            try:
-                queue().submit(spec, owner=identity.owner(), identity=identity.actor())
-            except classroom.ClassroomError as e:
-                st.error(f"Not queued: {fmt.text(e)}.")
+            submitted = submit([spec], identity.owner(), identity.actor())
+            if submitted.refused:
+                st.error(f"Not queued: {fmt.text(submitted.refused)}.")
             else:
-                worker.ensure_workers(settings().runs_dir, settings().workers)
                 ss[JOB_KEY] = spec.run_id
                 st.rerun()
         if job is None:

@@ -10,11 +10,15 @@ import functools
 
 import streamlit as st
 
-from core import classroom, runs
+from core import classroom
 from core import formatting as fmt
-from core.config import ConfigError
+from core.networks.config import MAX_EPOCHS, ConfigError
+from core.queue import jobs
+from core.storage import archive, edits, runs
+from core.training import checkpoint
+from core.training.resume import epochs_can_change
 from ui import identity, runs_view
-from ui.session import settings, upload_once
+from ui.session import settings, submit, upload_once
 
 SELECT_KEY, FLASH_KEY, ERROR_KEY = "compare.manage_select", "compare.flash", "compare.import_error"
 NEXT_KEY = "compare.manage_next"  # the run to choose on the next run (a widget's state is set before it is drawn)
@@ -32,7 +36,7 @@ def flash() -> None:
 
 def _rename(run: runs.Run, new_name: str) -> None:
     try:
-        runs.rename_run(run, new_name, identity.actor())
+        edits.rename_run(run, new_name, identity.actor())
     except runs.RunError as e:
         st.error(f"Cannot rename: {fmt.text(e)}")
         return
@@ -50,7 +54,7 @@ def _delete_confirmation(run: runs.Run) -> None:
         if yes.button("Yes, delete it", type="primary", key="compare.delete_yes", width="stretch"):
             ss.pop(CONFIRM_KEY, None)
             try:
-                runs.delete_run(run, identity.actor())
+                edits.delete_run(run, identity.actor())
             except runs.RunError as e:
                 st.error(f"Cannot delete: {fmt.text(e)}")
             else:
@@ -90,7 +94,8 @@ def _one_run(all_runs: list[runs.Run], selected_ids: list[str]) -> None:
         _notes(run)
         continue_run(run, key_prefix="compare")
     if runs_view.has_results(run):
-        st.download_button("Export as zip", data=functools.partial(runs.export_run, run), file_name=runs.export_filename(run),
+        st.download_button("Export as zip", data=functools.partial(archive.export_run, run),
+                           file_name=archive.export_filename(run),
                            mime="application/zip", key="compare.export", on_click="ignore", icon=":material/download:")
 
 
@@ -98,11 +103,11 @@ def _notes(run: runs.Run) -> None:
     """Notes and tags on one's own run: shown in Compare's table and found by its search."""
     with st.form(f"compare.notes_{run.id}", border=False):
         notes_col, tags_col, save_col = st.columns([3, 2, 1], vertical_alignment="bottom")
-        notes = notes_col.text_input("Notes", value=run.record.get("notes") or "", max_chars=runs.MAX_NOTES_LENGTH)
+        notes = notes_col.text_input("Notes", value=run.record.get("notes") or "", max_chars=edits.MAX_NOTES_LENGTH)
         tags = tags_col.text_input("Tags (comma-separated)", value=", ".join(run.record.get("tags") or []))
         if save_col.form_submit_button("Save notes", width="stretch"):
             try:
-                runs.annotate_run(run, notes=notes, tags=tags, actor=identity.actor())
+                edits.annotate_run(run, notes=notes, tags=tags, actor=identity.actor())
             except runs.RunError as e:
                 st.error(f"Cannot save: {fmt.text(e)}")
             else:
@@ -113,9 +118,6 @@ def _notes(run: runs.Run) -> None:
 def continue_run(run: runs.Run, key_prefix: str) -> None:
     """Resume a stopped or failed run from its checkpoint; train a finished constant-rate run for more epochs.
     The job goes in the queue under this browser, so the Train page follows it live."""
-    from core import checkpoint, jobs, worker
-    from ui.session import queue
-
     try:
         saved = checkpoint.describe(run.path)
     except checkpoint.CheckpointError as e:
@@ -129,27 +131,28 @@ def continue_run(run: runs.Run, key_prefix: str) -> None:
     if message := ss.pop(refused_key, None):
         st.error(message)
 
-    def submit(total: int | None) -> None:
+    def continue_to(total: int | None) -> None:
         try:
-            queue().submit(jobs.make_resume_job(run, epochs=total, data_dir=settings().data_dir), owner=identity.owner(),
-                           identity=identity.actor())
-        except (classroom.ClassroomError, runs.RunError, ConfigError) as e:
+            spec = jobs.make_resume_job(run, epochs=total, data_dir=settings().data_dir)
+        except ConfigError as e:
             ss[refused_key] = f"Not queued: {fmt.text(e)}."
             return
-        worker.ensure_workers(settings().runs_dir, settings().workers)
+        if refused := submit([spec], identity.owner(), identity.actor()).refused:
+            ss[refused_key] = f"Not queued: {fmt.text(refused)}."
+            return
         if key_prefix == "compare":  # the Train page shows the job itself
             ss[FLASH_KEY] = f"“{fmt.text(run.name)}” is in the queue again: follow it on the Train page."
 
     if run.status in ("cancelled", "failed"):
         st.button(f"Resume from epoch {saved['epoch'] + 1} of {epochs}", icon=":material/play_arrow:",
-                  key=f"{key_prefix}.resume", on_click=submit, args=(None,),
+                  key=f"{key_prefix}.resume", on_click=continue_to, args=(None,),
                   help="Continues from the checkpoint of its last whole epoch, with the same settings and random state.")
-    elif run.status == "completed" and run.config.get("schedule") == "constant" and epochs < 300:
+    elif run.status == "completed" and epochs_can_change(run.config) and epochs < MAX_EPOCHS:
         more_col, button_col = st.columns([1, 2], vertical_alignment="bottom")
-        more = int(more_col.number_input("More epochs", min_value=1, max_value=300 - epochs, value=min(10, 300 - epochs),
-                                         key=f"{key_prefix}.more_epochs"))
+        more = int(more_col.number_input("More epochs", min_value=1, max_value=MAX_EPOCHS - epochs,
+                                         value=min(10, MAX_EPOCHS - epochs), key=f"{key_prefix}.more_epochs"))
         button_col.button(f"Train {more} more epochs", icon=":material/add_circle:", key=f"{key_prefix}.more",
-                          on_click=submit, args=(epochs + more,),
+                          on_click=continue_to, args=(epochs + more,),
                           help="The same run goes on from where it ended (its learning rate is constant).")
 
 
@@ -159,7 +162,7 @@ def _import(selected_ids: list[str]) -> list[str] | None:
     if uploaded is None:
         return None
     try:
-        new = runs.import_run(uploaded.getvalue(), settings().runs_dir, owner=identity.owner(), actor=identity.actor())
+        new = archive.import_run(uploaded.getvalue(), settings().runs_dir, owner=identity.owner(), actor=identity.actor())
     except runs.RunError as e:
         ss[ERROR_KEY] = f"Could not import {fmt.text(uploaded.name)}: {fmt.text(e)}"
         st.rerun()

@@ -14,9 +14,10 @@ import pandas as pd
 import streamlit as st
 
 from core import formatting as fmt
-from core.architectures import ARCHITECTURES, build_model
-from core.config import TrainConfig
-from core.device import configured_backend
+from core.networks.architectures import ARCHITECTURES, build_model
+from core.networks.config import TrainConfig
+from core.networks.describe import EDGE_PT, NODE_PT, describe
+from core.training.device import configured_backend
 
 STRUCTURE = ("depth", "units", "dropout", "augment")  # the settings that change the layers
 _BUILD_LOCK = threading.Lock()  # Keras' layer naming is global state; sessions run in threads
@@ -47,7 +48,6 @@ def _keras():
 @st.cache_data(show_spinner=False, max_entries=64)
 def describe_model(architecture: str, structure: tuple) -> dict:
     """core.describe of the network, keyed on the settings that shape it."""
-    from core.describe import describe
 
     keras = _keras()
     arch = ARCHITECTURES[architecture]
@@ -78,7 +78,6 @@ def show(config: TrainConfig) -> None:
         st.dataframe(table, hide_index=True, width="stretch", row_height=40, height=min(560, 42 + 40 * len(table)),
                      column_config={"Parameters": st.column_config.NumberColumn(format="localized")})
     # Streamlit styles diagram text at 0.6 rem; use the sizes the layout was computed with (DOT fontsize).
-    from core.describe import EDGE_PT, NODE_PT
 
     st.html(f"<style>[data-testid=stGraphVizChart] .node text {{font-size: {NODE_PT}px}} "
             f"[data-testid=stGraphVizChart] .edge text {{font-size: {EDGE_PT}px}}</style>")

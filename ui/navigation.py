@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from core import formatting as fmt
+from core.settings import SettingsError
 from ui.session import client_id, settings
 
 
@@ -45,7 +46,6 @@ _declared = False  # this server process has declared the navigation (the entry 
 def run() -> None:
     """The entry's whole job after the page config: give the browser an id, declare the pages, run the chosen one.
     The page list is across the top: a sidebar would take a quarter of a 1280-pixel projector."""
-    from core.settings import SettingsError
     from ui import identity
 
     try:

@@ -8,8 +8,9 @@ import pandas as pd
 import streamlit as st
 
 from core import formatting as fmt
-from core import reproduction, runs
-from core.presets import PRESETS, Preset
+from core.analysis import reproduction
+from core.networks.presets import PRESETS, Preset
+from core.storage import runs
 from ui import navigation, runs_view
 
 SOURCES = ["report", "reproduction"]

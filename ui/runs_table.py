@@ -7,8 +7,8 @@ from __future__ import annotations
 import pandas as pd
 
 from core import formatting as fmt
-from core import runs
-from core.architectures import ARCHITECTURES
+from core.networks.architectures import ARCHITECTURES
+from core.storage import runs
 from ui import runs_view
 from ui.compare_view import entries
 

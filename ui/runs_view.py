@@ -14,9 +14,10 @@ import pandas as pd
 import streamlit as st
 
 from core import formatting as fmt
-from core import runs
-from core.config import FIELDS
-from core.datasets import DATASET_INFO
+from core.data.datasets import DATASET_INFO
+from core.networks.config import FIELDS
+from core.storage import runs
+from core.system.memo import FileMemo, mtimes
 
 # --- cached reading -----------------------------------------------------------------------------
 
@@ -27,21 +28,21 @@ def _read(_run: runs.Run, what: str, folder: str, stamp: tuple):
 
 
 def _cached(run: runs.Run, what: str, filename: str):
-    return _read(run, what, str(run.path), runs.mtimes(run.path / filename))
+    return _read(run, what, str(run.path), mtimes(run.path / filename))
 
 
 def metrics(run: runs.Run) -> dict:
     return _cached(run, "metrics", runs.METRICS_FILE)
 
 
-_HEADLINES = runs.FileMemo(limit=5000)  # a few KB each: a big class's runs, a few times over
+_HEADLINES = FileMemo(limit=5000)  # a few KB each: a big class's runs, a few times over
 
 
 def headline(run: runs.Run) -> dict:
     """A run's metrics without its per-class tables, for the pages that list many runs. Kept in this process
     (not st.cache_data, which copies every value on every call) by folder and metrics.json's time; callers
     must not change the dict. Raises RunError for unreadable metrics."""
-    return _HEADLINES.get(str(run.path), runs.mtimes(run.path / runs.METRICS_FILE), run.headline)
+    return _HEADLINES.get(str(run.path), mtimes(run.path / runs.METRICS_FILE), run.headline)
 
 
 def history(run: runs.Run) -> pd.DataFrame:

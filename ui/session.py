@@ -12,8 +12,11 @@ import secrets
 
 import streamlit as st
 
-from core import jobs, runs
+from core.classroom import ClassPolicy
+from core.queue import jobs, worker
+from core.queue.queue import QUEUE_FILE, Queue
 from core.settings import Settings
+from core.storage import listing, runs
 
 CLIENT_KEY = "app.client"
 
@@ -36,17 +39,28 @@ def client_id() -> str:
 
 def all_runs() -> list[runs.Run]:
     """Shipped runs and this classroom's, newest first."""
-    return runs.list_runs(settings().runs_dir, settings().pretrained_dir)
+    return listing.list_runs(settings().runs_dir, settings().pretrained_dir)
 
 
-def queue() -> jobs.Queue:
-    return jobs.Queue(settings().runs_dir)
+def queue() -> Queue:
+    """The training queue, under the class's rules."""
+    return Queue(settings().runs_dir, ClassPolicy(settings().runs_dir))
+
+
+def start_workers() -> list[int]:
+    """Make sure someone trains the queue: local workers, or the dispatcher to a Ray cluster."""
+    return worker.ensure_workers(settings().runs_dir, settings().workers, settings().ray_address)
+
+
+def submit(specs: list[jobs.JobSpec], owner: str, actor) -> worker.Submitted:
+    """Queue jobs (each admitted by the class's rules) and make sure a worker will train them."""
+    return worker.submit(queue(), specs, owner, actor, slots=settings().workers, ray_address=settings().ray_address)
 
 
 def readable_jobs(**filters) -> list[jobs.Job]:
     """The queue's jobs that this version can show (a job with unreadable settings is failed by the workers).
     Looking never makes a queue: a page view writes nothing."""
-    if not (settings().runs_dir / jobs.QUEUE_FILE).exists():
+    if not (settings().runs_dir / QUEUE_FILE).exists():
         return []
     return [j for j in queue().jobs(**filters) if j.spec is not None]
 

@@ -10,13 +10,18 @@ import time
 import pandas as pd
 import streamlit as st
 
-from core import estimate, jobs, presets, runs, worker
 from core import formatting as fmt
-from core.architectures import ARCHITECTURES
-from core.device import expected_device
+from core.analysis import estimate
+from core.data.datasets import DATASET_INFO
+from core.networks import presets
+from core.networks.architectures import ARCHITECTURES
+from core.queue import jobs, worker
+from core.storage import runs
+from core.system.processes import pid_alive
+from core.training.device import expected_device
 from ui import identity, manage, navigation
 from ui.curves import curves
-from ui.session import all_runs, queue, readable_jobs, settings
+from ui.session import all_runs, queue, readable_jobs, settings, start_workers
 
 # Seconds between redraws: every second for a job that trains or starts next, less often for one further back
 # in the queue (twenty sessions waiting would keep the server busy: docs/load-test.md).
@@ -53,8 +58,6 @@ def _reference(job: jobs.Job):
 
 
 def _chance(config) -> float:
-    from core.datasets import DATASET_INFO
-
     return 1 / len(DATASET_INFO[config.dataset].class_names)
 
 
@@ -110,9 +113,9 @@ def live(job: jobs.Job) -> None:
         st.markdown(f"**{ahead}** run{'s are' if ahead != 1 else ' is'} ahead of yours. It will probably start "
                     f"{start_guess(job)}.")
         if not worker.worker_status(settings().runs_dir):
-            worker.ensure_workers(settings().runs_dir, settings().workers)  # the worker went away: start another
+            start_workers()  # the worker went away: start another
     else:
-        if job.worker_pid and not runs.pid_alive(job.worker_pid):
+        if job.worker_pid and not pid_alive(job.worker_pid):
             q.reap()  # its worker died: the queue resumes or fails it, and the next poll shows which
         folder = runs.open_live(job.run_dir)  # read while training: no completeness check wanted
         progress, history = folder.progress(), folder.history()

@@ -12,9 +12,9 @@ import math
 import streamlit as st
 
 from core import formatting as fmt
-from core import presets
-from core.architectures import ARCHITECTURES, Architecture
-from core.config import DATASETS, FIELDS, ConfigError, TrainConfig, from_dict
+from core.networks import presets
+from core.networks.architectures import ARCHITECTURES, Architecture
+from core.networks.config import DATASETS, FIELDS, ConfigError, TrainConfig, from_dict
 
 # The settings, grouped as a person thinks about them (dataset and architecture are chosen above them).
 GROUPS = {

@@ -7,8 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import evaluation, runs
-from core.config import TrainConfig
+from core.metrics import evaluation
+from core.networks.config import TrainConfig
+from core.storage import results, runs
+from core.system.files import write_atomic, write_csv
 
 
 @pytest.fixture(autouse=True)
@@ -40,8 +42,9 @@ def fake_run():
     """Makes a sound completed run folder without training (files as core.training writes them)."""
 
     def make(runs_dir, name="a run", accuracy=0.75, status="completed", **config):
-        path = runs.create_run(runs_dir, TrainConfig(epochs=2, limit=100, **config).to_dict(), name, None, {"backend": "test"})
-        runs.write_csv(
+        path = runs.create_run(runs_dir, TrainConfig(epochs=2, limit=100, **config).to_dict(), runs.RunLabels(name),
+                               {"backend": "test"})
+        write_csv(
             path / runs.HISTORY_FILE,
             pd.DataFrame(
                 [
@@ -71,9 +74,9 @@ def fake_run():
         y_pred[: round(20 * (1 - accuracy))] += 1
         probabilities = np.full((20, 10), 0.01, np.float32)
         probabilities[np.arange(20), y_pred % 10] = 0.91
-        runs.write_results(path, evaluation.per_example(probabilities, y_true), np.zeros((20, 28, 28, 1), np.uint8),
+        results.write_results(path, evaluation.per_example(probabilities, y_true), np.zeros((20, 28, 28, 1), np.uint8),
                            [str(c) for c in range(10)], runs.read_run(path).history().to_dict("records"), test_loss=0.69)
-        runs.write_atomic(
+        write_atomic(
             path / runs.MODEL_FILE,
             keras_archive(
                 {"module": "keras", "class_name": "Sequential", "config": {"name": "fake", "layers": []}, "registered_name": None}

@@ -3,8 +3,9 @@ worked out by hand from the report's figures (or pinned, for the two residual ne
 
 import pytest
 
-from core.architectures import ARCHITECTURES, build_model
-from core.config import FIELDS, TrainConfig
+from core.networks.architectures import ARCHITECTURES, build_model
+from core.networks.config import FIELDS, TrainConfig
+from core.training.compiling import compile_model
 
 
 def dense(inputs, units):
@@ -137,10 +138,10 @@ def test_arch3_keeps_its_dense_relus_alive_at_the_presets_learning_rate():
     import keras
     import numpy as np
 
-    from core import presets, training
+    from core.networks import presets
 
     config = presets.get("cifar-arch3").config
-    model = training.compile_model(config, steps_per_epoch=20)
+    model = compile_model(config, steps_per_epoch=20)
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (20 * config.batch_size, 32, 32, 3)).astype("uint8")
     labels = keras.utils.to_categorical(rng.integers(0, 100, len(images)), 100)

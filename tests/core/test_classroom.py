@@ -1,5 +1,6 @@
 """core.classroom: who is who, and what each may do, enforced in the core (the pages only show it)."""
 
+import dataclasses
 import hashlib
 import json
 import stat
@@ -7,9 +8,12 @@ import time
 
 import pytest
 
-from core import classroom, jobs, runs
-from core.classroom import ClassroomError, Identity
-from core.config import TrainConfig
+from core import classroom
+from core.classroom import ClassPolicy, ClassroomError, Identity
+from core.networks.config import TrainConfig
+from core.queue import jobs
+from core.queue.queue import Queue
+from core.storage import archive, edits, listing, runs
 
 TEACHER = Identity("Instructor", "instructor")
 
@@ -81,7 +85,7 @@ def test_wrong_pins_close_the_name_for_a_while(tmp_path, monkeypatch):
     with pytest.raises(ClassroomError, match="too many wrong PINs for “Ann”: try again in 5 minutes"):
         classroom.sign_in(tmp_path, "Ann", "1234")  # even the right PIN waits: no guess can be tested
     later = time.time() + classroom.PIN_LOCKOUT_S + 1
-    monkeypatch.setattr(classroom.time, "time", lambda: later)
+    monkeypatch.setattr(time, "time", lambda: later)
     assert classroom.sign_in(tmp_path, "Ann", "1234") == Identity("Ann")
     assert "failures" not in json.loads((tmp_path / classroom.FOLDER / "accounts.json").read_text())["ann"]
 
@@ -115,41 +119,41 @@ def test_only_the_owner_and_the_instructor_change_a_run_and_the_core_refuses_the
     runs.update_record(path, owner="Ann")
     run = runs.read_run(path)
     # What a stranger typed is not checked first: an empty name or too many tags is refused as not theirs.
-    for change in (lambda who: runs.rename_run(run, "mine now", who), lambda who: runs.annotate_run(run, notes="x", actor=who),
-                   lambda who: runs.rename_run(run, "", who),
-                   lambda who: runs.annotate_run(run, tags=[f"t{i}" for i in range(11)], actor=who),
-                   lambda who: runs.delete_run(run, who)):
+    for change in (lambda who: edits.rename_run(run, "mine now", who), lambda who: edits.annotate_run(run, notes="x", actor=who),
+                   lambda who: edits.rename_run(run, "", who),
+                   lambda who: edits.annotate_run(run, tags=[f"t{i}" for i in range(11)], actor=who),
+                   lambda who: edits.delete_run(run, who)):
         for stranger in (Identity("Bob"), classroom.VISITOR):  # another student, and a signed-out browser
             with pytest.raises(runs.RunError, match="Ann's: only its owner and the instructor"):
                 change(stranger)
-    runs.rename_run(run, "renamed by Ann", Identity("Ann"))
-    runs.annotate_run(runs.read_run(path), notes="checked", actor=TEACHER)
+    edits.rename_run(run, "renamed by Ann", Identity("Ann"))
+    edits.annotate_run(runs.read_run(path), notes="checked", actor=TEACHER)
     assert runs.read_run(path).record["notes"] == "checked"
-    runs.delete_run(runs.read_run(path), TEACHER)
+    edits.delete_run(runs.read_run(path), TEACHER)
     assert not path.exists()
 
 
 def test_a_student_may_queue_at_most_k_jobs_within_the_limits(tmp_path):
-    queue = jobs.Queue(tmp_path)
+    queue = Queue(tmp_path, ClassPolicy(tmp_path))
     ann = Identity("Ann")
     spec = lambda **c: jobs.make_job(TrainConfig(epochs=5, limit=1000, **c), tmp_path, name="r")  # noqa: E731
-    queue.submit(spec(), "Ann", identity=ann)
-    queue.submit(spec(), "Ann", identity=ann)
+    queue.submit(spec(), "Ann", actor=ann)
+    queue.submit(spec(), "Ann", actor=ann)
     with pytest.raises(ClassroomError, match="you have 2 runs waiting or training; the class allows 2"):
-        queue.submit(spec(), "Ann", identity=ann)
-    queue.submit(spec(), "Instructor", identity=TEACHER)  # the instructor is not limited
+        queue.submit(spec(), "Ann", actor=ann)
+    queue.submit(spec(), "Instructor", actor=TEACHER)  # the instructor is not limited
     classroom.set_rules(tmp_path, TEACHER, max_queued=5, max_epochs=3, max_images=500)
     with pytest.raises(ClassroomError, match="5 epochs is more than the 3"):
-        queue.submit(spec(), "Ann", identity=ann)
+        queue.submit(spec(), "Ann", actor=ann)
     with pytest.raises(ClassroomError, match="at most 500 images"):
-        queue.submit(jobs.make_job(TrainConfig(epochs=2, limit=0), tmp_path, name="r"), "Ann", identity=ann)
+        queue.submit(jobs.make_job(TrainConfig(epochs=2, limit=0), tmp_path, name="r"), "Ann", actor=ann)
     with pytest.raises(ClassroomError, match="only the instructor"):
         classroom.set_rules(tmp_path, ann, paused=True)
     assert len(queue.jobs()) == 3
 
 
 def test_paused_training_takes_no_job_and_the_instructor_clears_the_queue(tmp_path):
-    queue = jobs.Queue(tmp_path)
+    queue = Queue(tmp_path, ClassPolicy(tmp_path))
     first = queue.submit(jobs.make_job(TrainConfig(epochs=1), tmp_path, name="a"), "Ann")
     queue.submit(jobs.make_job(TrainConfig(epochs=1), tmp_path, name="b"), "Bob")
     classroom.set_rules(tmp_path, TEACHER, paused=True)
@@ -186,7 +190,7 @@ def test_an_assignment_lets_students_move_only_its_sliders_within_their_ranges(t
 
 
 def test_an_assignment_starts_shortened_to_its_budget_and_the_class_limits_so_kept_sliders_can_train(tmp_path):
-    from core.presets import get
+    from core.networks.presets import get
 
     a = classroom.save_assignment(tmp_path, TEACHER, {"title": "Dropout", "preset": "fmnist-arch1-tr1",
                                                       "allowed": {"dropout": [0.0, 0.5]}, "epoch_budget": 10})
@@ -194,12 +198,16 @@ def test_an_assignment_starts_shortened_to_its_budget_and_the_class_limits_so_ke
     assert a.starting_changes() == {"epochs": 10}
     assert a.starting_changes(classroom.rules(tmp_path)) == {"epochs": 10, "limit": 3000}
     start = get("fmnist-arch1-tr1").config.replace(**a.starting_changes(classroom.rules(tmp_path)))
-    queue, ann = jobs.Queue(tmp_path), Identity("Ann")
-    queue.submit(jobs.make_job(start.replace(dropout=0.3), tmp_path, name="r"), "Ann", identity=ann, assignment=a)
+    queue, ann = Queue(tmp_path, ClassPolicy(tmp_path)), Identity("Ann")
+
+    def answer(config):
+        return dataclasses.replace(jobs.make_job(config, tmp_path, name="r"), assignment=a.id)
+
+    queue.submit(answer(start.replace(dropout=0.3)), "Ann", actor=ann)
     with pytest.raises(ClassroomError, match="50 epochs is more than this assignment's budget of 10"):
-        queue.submit(jobs.make_job(start.replace(epochs=50), tmp_path, name="r"), "Ann", identity=ann, assignment=a)
+        queue.submit(answer(start.replace(epochs=50)), "Ann", actor=ann)
     with pytest.raises(ClassroomError, match="keeps epochs at 10"):
-        queue.submit(jobs.make_job(start.replace(epochs=5), tmp_path, name="r"), "Ann", identity=ann, assignment=a)
+        queue.submit(answer(start.replace(epochs=5)), "Ann", actor=ann)
     assert len(queue.jobs()) == 1
 
 
@@ -233,39 +241,39 @@ def test_the_board_ranks_each_students_best_run_and_marks_what_cannot_be_told_ap
     submitted("Bob", 0.895, 0.3)  # within the leader's interval
     submitted("Cy", 0.70, 0.5)  # clearly behind
     submitted("Dee", 0.99, 0.1, assignment=None)  # not for this assignment
-    board = classroom.leaderboard(runs.list_runs(tmp_path / "runs", pretrained_dir=None), a)
+    board = classroom.leaderboard(listing.list_runs(tmp_path / "runs", pretrained_dir=None), a)
     assert [(s.owner, round(s.accuracy, 3)) for s in board] == [("Ann", 0.9), ("Bob", 0.895), ("Cy", 0.7)]
     assert [s.distinguishable for s in board] == [False, False, True]
     assert board[0].changed == {"dropout": [0.0, 0.2]}
 
 
 def test_a_signed_out_visitor_may_look_but_not_train_stop_or_import(tmp_path, fake_run):
-    queue, ann = jobs.Queue(tmp_path), Identity("Ann")
-    job = queue.submit(jobs.make_job(TrainConfig(epochs=1, limit=100), tmp_path, name="r"), "Ann", identity=ann)
+    queue, ann = Queue(tmp_path, ClassPolicy(tmp_path)), Identity("Ann")
+    job = queue.submit(jobs.make_job(TrainConfig(epochs=1, limit=100), tmp_path, name="r"), "Ann", actor=ann)
     with pytest.raises(ClassroomError, match="sign in on the class page to train"):
-        queue.submit(jobs.make_job(TrainConfig(epochs=1, limit=100), tmp_path, name="r"), "someone", identity=classroom.VISITOR)
+        queue.submit(jobs.make_job(TrainConfig(epochs=1, limit=100), tmp_path, name="r"), "someone", actor=classroom.VISITOR)
     with pytest.raises(ClassroomError, match="Ann's: only they and the instructor can stop it"):
         queue.cancel(job, classroom.VISITOR)
-    exported = runs.export_run(runs.read_run(fake_run(tmp_path / "elsewhere", "a run")))
+    exported = archive.export_run(runs.read_run(fake_run(tmp_path / "elsewhere", "a run")))
     with pytest.raises(runs.RunError, match="sign in on the class page to import"):
-        runs.import_run(exported, tmp_path, owner="someone", actor=classroom.VISITOR)
+        archive.import_run(exported, tmp_path, owner="someone", actor=classroom.VISITOR)
     assert [j.status for j in queue.jobs()] == ["queued"] and not [p for p in tmp_path.iterdir() if p.name.startswith("2")]
 
 
 def test_a_run_is_continued_only_by_its_owner_once_at_a_time_and_within_the_class_rules(tmp_path, fake_run):
     path = fake_run(tmp_path, "ann's run")
     runs.update_record(path, owner="Ann")
-    run, queue = runs.read_run(path), jobs.Queue(tmp_path)
+    run, queue = runs.read_run(path), Queue(tmp_path, ClassPolicy(tmp_path))
     classroom.set_rules(tmp_path, TEACHER, max_epochs=5)
     with pytest.raises(ClassroomError, match="Ann's: only they and the instructor can continue it"):
-        queue.submit(jobs.make_resume_job(run, epochs=4), "Bob", identity=Identity("Bob"))
+        queue.submit(jobs.make_resume_job(run, epochs=4), "Bob", actor=Identity("Bob"))
     with pytest.raises(ClassroomError, match="295 epochs is more than the 5 this class allows"):
-        queue.submit(jobs.make_resume_job(run, epochs=295), "Ann", identity=Identity("Ann"))
-    queue.submit(jobs.make_resume_job(run, epochs=4), "Ann", identity=Identity("Ann"))
+        queue.submit(jobs.make_resume_job(run, epochs=295), "Ann", actor=Identity("Ann"))
+    queue.submit(jobs.make_resume_job(run, epochs=4), "Ann", actor=Identity("Ann"))
     with pytest.raises(runs.RunError, match="already in the queue"):  # a double click: one job, not two on one folder
-        queue.submit(jobs.make_resume_job(run, epochs=4), "Instructor", identity=TEACHER)
+        queue.submit(jobs.make_resume_job(run, epochs=4), "Instructor", actor=TEACHER)
     finder = jobs.make_lr_find_job(TrainConfig(epochs=50), tmp_path)  # 200 batches, whatever its epochs say
-    queue.submit(finder, "Ann", identity=Identity("Ann"))
+    queue.submit(finder, "Ann", actor=Identity("Ann"))
     assert len(queue.jobs(active_only=True)) == 2
 
 
@@ -273,7 +281,7 @@ def test_an_imported_run_is_the_importers_and_counts_on_no_board(tmp_path, fake_
     a = classroom.save_assignment(tmp_path, TEACHER, {"title": "t", "preset": "fmnist-arch1-tr1"})
     path = fake_run(tmp_path / "home", "from home")
     runs.update_record(path, owner="browser-at-home", assignment=a.id, group={"id": "g-1", "seeds": 2, "index": 0})
-    imported = runs.import_run(runs.export_run(runs.read_run(path)), tmp_path, owner="Bob", actor=Identity("Bob"))
+    imported = archive.import_run(archive.export_run(runs.read_run(path)), tmp_path, owner="Bob", actor=Identity("Bob"))
     assert imported.record["owner"] == "Bob" and "assignment" not in imported.record and "group" not in imported.record
-    assert classroom.leaderboard(runs.list_runs(tmp_path, pretrained_dir=None), a) == []
-    runs.rename_run(imported, "mine", Identity("Bob"))
+    assert classroom.leaderboard(listing.list_runs(tmp_path, pretrained_dir=None), a) == []
+    edits.rename_run(imported, "mine", Identity("Bob"))

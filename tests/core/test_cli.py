@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from core import presets, runs
+from core.networks import presets
+from core.storage import listing, runs
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -101,7 +102,7 @@ def test_missing_dataset_one_line_exit_2(tmp_path, run_cli):
                               "--runs-dir", tmp_path / "runs"])
     assert_one_line_error(status, err, "CIFAR-100 not found (looked in: data directory", "Keras cache",
                           "no network in tests", "To get it: put cifar100.npz")
-    (run,) = runs.list_runs(tmp_path / "runs", pretrained_dir=None)
+    (run,) = listing.list_runs(tmp_path / "runs", pretrained_dir=None)
     assert run.status == "failed"  # the attempt is recorded, never as completed
 
 

@@ -14,8 +14,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from core import checkpoint, cluster, jobs, presets, runs, worker
+from core.networks import presets
+from core.queue import cluster, jobs, ray_folders, ray_node, worker
+from core.queue.queue import Queue
 from core.settings import Settings
+from core.storage import listing, runs
+from core.system import supervisor
+from core.system.files import write_json
+from core.training import checkpoint
 from tools.app_server import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +40,8 @@ def test_small_networks_share_a_gpu_big_ones_take_one_and_cpu_clusters_give_one_
 
 
 def test_without_the_variable_nothing_imports_ray_not_even_a_local_job(tmp_path, fashion_dir):
-    code = ("import sys\nfrom core import cli, jobs, presets, worker\n"
+    code = ("import sys\nfrom core.cli import main as cli\nfrom core.networks import presets\n"
+            "from core.queue import jobs, worker\n"
             "c = presets.get('fmnist-arch1-tr1').config.replace(epochs=1, limit=200)\n"
             f"worker.run_job(jobs.make_job(c, {str(tmp_path)!r}, name='local', data_dir={str(fashion_dir)!r}))\n"
             "print('ray' in sys.modules)")
@@ -42,7 +49,7 @@ def test_without_the_variable_nothing_imports_ray_not_even_a_local_job(tmp_path,
     done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "False"
-    assert [r.status for r in runs.list_runs(tmp_path, pretrained_dir=None)] == ["completed"]
+    assert [r.status for r in listing.list_runs(tmp_path, pretrained_dir=None)] == ["completed"]
 
 
 def test_the_address_comes_from_the_environment():
@@ -72,19 +79,18 @@ def test_engine_and_ray_together_are_refused(run_cli, tmp_path):
 
 def test_the_dashboard_starts_one_dispatcher_instead_of_workers_when_a_cluster_is_set(tmp_path, monkeypatch):
     started = []
-    monkeypatch.setattr(worker, "ensure_helper", lambda runs_dir, name, arguments: started.append((name, arguments)) or True)
-    monkeypatch.setenv("CLASSROOM_RAY_ADDRESS", "127.0.0.1:6379")
-    assert worker.ensure_workers(tmp_path, slots=3) == [0]
-    assert started == [(cluster.DISPATCHER_LOCK, ["worker", "--runs-dir", str(tmp_path.resolve()), "--ray", "127.0.0.1:6379",
+    monkeypatch.setattr(supervisor, "ensure_helper",
+                        lambda runs_dir, name, arguments: started.append((name, arguments)) or True)
+    assert worker.ensure_workers(tmp_path, slots=3, ray_address="127.0.0.1:6379") == [0]
+    assert started == [(worker.DISPATCHER_LOCK, ["worker", "--runs-dir", str(tmp_path.resolve()), "--ray", "127.0.0.1:6379",
                                                   "--nice", str(worker.NICENESS)])]
-    monkeypatch.delenv("CLASSROOM_RAY_ADDRESS")
     started.clear()
     assert worker.ensure_workers(tmp_path, slots=2) == [0, 1]
     assert [name for name, _ in started] == ["slot-0", "slot-1"]
 
 
 def test_requeue_puts_a_job_back_first_in_line_then_fails_it_after_the_last_attempt(tmp_path):
-    queue = jobs.Queue(tmp_path)
+    queue = Queue(tmp_path)
     spec = jobs.make_job(config(), tmp_path, name="on a node")
     job_id = queue.submit(spec, "me")
     later = queue.submit(jobs.make_job(config(), tmp_path, name="later"), "me")
@@ -100,7 +106,7 @@ def test_requeue_puts_a_job_back_first_in_line_then_fails_it_after_the_last_atte
 
 
 def test_the_relay_keeps_the_latest_files_until_taken_and_answers_stop():
-    relay = cluster.Relay()
+    relay = ray_node.Relay()
     relay.start("a", stop=False)
     assert relay.push("a", {"progress.json": b"1"}) is False
     assert relay.push("a", {"progress.json": b"2", "history.csv": b"h"}) is False
@@ -113,13 +119,13 @@ def test_the_relay_keeps_the_latest_files_until_taken_and_answers_stop():
 
 
 def test_a_task_that_pushes_nothing_still_hears_stop_at_most_half_a_second_late(monkeypatch):
-    relay = cluster.Relay()  # the actor's class, called directly through a stand-in for Ray's handle
-    link = cluster._NodeLink(SimpleNamespace(get=lambda value: value), SimpleNamespace(push=SimpleNamespace(remote=relay.push)),
+    relay = ray_node.Relay()  # the actor's class, called directly through a stand-in for Ray's handle
+    link = ray_node._NodeLink(SimpleNamespace(get=lambda value: value), SimpleNamespace(push=SimpleNamespace(remote=relay.push)),
                              "finder", {})
     assert link.should_stop() is False
     relay.stop("finder")
     assert link.should_stop() is False  # not asked again yet
-    monkeypatch.setattr(cluster, "POLL_S", 0.0)
+    monkeypatch.setattr(ray_node, "POLL_S", 0.0)
     assert link.should_stop() is True
 
 
@@ -137,14 +143,14 @@ def test_a_run_folder_goes_out_without_its_progress_and_comes_back_in_place(tmp_
     for name, content in {"run.json": b'{"status": "running"}', "history.csv": b"old", "progress.json": b"{}",
                           "checkpoint/epoch-0001.npz": b"old arrays", "checkpoint/state.json": b"1"}.items():
         (run_dir / name).write_bytes(content)
-    shipped = zipfile.ZipFile(io.BytesIO(cluster.zip_folder(run_dir))).namelist()
+    shipped = zipfile.ZipFile(io.BytesIO(ray_folders.zip_folder(run_dir))).namelist()
     assert sorted(shipped) == ["checkpoint/epoch-0001.npz", "checkpoint/state.json", "history.csv", "run.json"]
 
-    cluster.write_live(run_dir, {"checkpoint/epoch-0002.npz": b"new arrays", "checkpoint/state.json": b"2"})
+    ray_folders.write_live(run_dir, {"checkpoint/epoch-0002.npz": b"new arrays", "checkpoint/state.json": b"2"})
     assert sorted(p.name for p in (run_dir / "checkpoint").iterdir()) == ["epoch-0002.npz", "state.json"]
 
     back = {"run.json": b'{"status": "completed"}', "history.csv": b"new", "metrics.json": b"{}"}
-    cluster.write_final(run_dir, _zip(back))  # a finished run whose schedule ended: no checkpoint, no progress
+    ray_folders.write_final(run_dir, _zip(back))  # a finished run whose schedule ended: no checkpoint, no progress
     assert sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*")) == sorted(back)
     assert json.loads((run_dir / "run.json").read_text()) == {"status": "completed"}
     assert (run_dir / "history.csv").read_bytes() == b"new"
@@ -158,12 +164,12 @@ def test_a_rename_and_notes_made_on_the_server_while_a_node_trains_survive_its_r
     runs.update_record(run_dir, name="renamed here", notes="try dropout 0.5", tags=["dropout"])
 
     relayed = {"name": "node's name", "status": "running", "epochs_trained": 3}
-    cluster.write_live(run_dir, {"run.json": json.dumps(relayed).encode()})
+    ray_folders.write_live(run_dir, {"run.json": json.dumps(relayed).encode()})
     assert json.loads((run_dir / "run.json").read_text()) == {
         "name": "renamed here", "status": "running", "epochs_trained": 3, "notes": "try dropout 0.5", "tags": ["dropout"]}
 
     final = {"name": "node's name", "status": "completed", "notes": "", "epochs_trained": 4}
-    cluster.write_final(run_dir, _zip({"run.json": json.dumps(final).encode()}))
+    ray_folders.write_final(run_dir, _zip({"run.json": json.dumps(final).encode()}))
     assert json.loads((run_dir / "run.json").read_text()) == {**final, "name": "renamed here", "notes": "try dropout 0.5",
                                                                 "tags": ["dropout"]}
 
@@ -172,13 +178,13 @@ def test_a_notes_field_cleared_on_the_server_stays_cleared_and_a_first_or_damage
     run_dir = tmp_path / "20261130-120000-abcdef"
     run_dir.mkdir()
     relayed = {"name": "node's name", "status": "running", "notes": "old notes", "tags": ["old"]}
-    cluster.write_live(run_dir, {"run.json": json.dumps(relayed).encode()})  # a new run: no copy here yet
+    ray_folders.write_live(run_dir, {"run.json": json.dumps(relayed).encode()})  # a new run: no copy here yet
     assert json.loads((run_dir / "run.json").read_text()) == relayed
     runs.update_record(run_dir, notes="", tags=[])
-    cluster.write_live(run_dir, {"run.json": json.dumps(relayed).encode()})
+    ray_folders.write_live(run_dir, {"run.json": json.dumps(relayed).encode()})
     assert json.loads((run_dir / "run.json").read_text()) == {**relayed, "notes": "", "tags": []}
     (run_dir / "run.json").write_text("{damaged")
-    cluster.write_live(run_dir, {"run.json": json.dumps(relayed).encode()})
+    ray_folders.write_live(run_dir, {"run.json": json.dumps(relayed).encode()})
     assert json.loads((run_dir / "run.json").read_text()) == relayed
 
 
@@ -186,31 +192,31 @@ def test_a_relayed_record_that_is_not_json_is_written_as_it_came_and_reads_as_br
     run_dir = tmp_path / "20261130-120000-abcdef"
     run_dir.mkdir()
     (run_dir / "run.json").write_text(json.dumps({"name": "a run", "status": "running"}))
-    cluster.write_live(run_dir, {"run.json": b"{not json"})
+    ray_folders.write_live(run_dir, {"run.json": b"{not json"})
     assert (run_dir / "run.json").read_bytes() == b"{not json"
     assert "not valid JSON" in runs.read_run(run_dir).problem
 
 
 def test_write_order_puts_arrays_before_their_state_and_the_record_last():
     names = ["run.json", "checkpoint/state.json", "history.csv", "checkpoint/epoch-0003.npz", "progress.json"]
-    assert sorted(names, key=cluster._write_order) == ["checkpoint/epoch-0003.npz", "history.csv", "progress.json",
+    assert sorted(names, key=ray_folders._write_order) == ["checkpoint/epoch-0003.npz", "history.csv", "progress.json",
                                                        "checkpoint/state.json", "run.json"]
 
 
 @pytest.mark.parametrize("name", ["../escape.txt", "/etc/passwd", "a/b/c.txt"])
 def test_a_zip_from_a_node_cannot_write_outside_the_run_folder(tmp_path, name):
     with pytest.raises(runs.RunError, match="refused"):
-        cluster.unzip_folder(_zip({name: b"x"}), tmp_path / "run")
+        ray_folders.unzip_folder(_zip({name: b"x"}), tmp_path / "run")
     assert not (tmp_path / "escape.txt").exists()
 
 
 def test_a_lost_run_reads_as_failed_with_the_reason_and_keeps_its_checkpoint_and_the_time_its_node_ran(tmp_path):
-    run_dir = runs.create_run(tmp_path, config().to_dict(), "lost", None, {})
+    run_dir = runs.create_run(tmp_path, config().to_dict(), runs.RunLabels("lost"), {})
     started = time.time() - 600
     segment = {"started": datetime.fromtimestamp(started, timezone.utc).isoformat(), "from_epoch": 0, "to_epoch": 0,
                "seconds": 0.0, "status": "running"}
     runs.update_record(run_dir, segments=[segment])
-    runs.write_json(run_dir / runs.PROGRESS_FILE, {"updated": started + 250})  # relayed from the node
+    write_json(run_dir / runs.PROGRESS_FILE, {"updated": started + 250})  # relayed from the node
     (run_dir / checkpoint.FOLDER).mkdir()
     cluster.mark_lost(run_dir, "its Ray node 10.0.0.7 died")
     record = json.loads((run_dir / runs.RUN_FILE).read_text())

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from core.config import FIELDS, ConfigError, TrainConfig, field_range, from_dict, parse_assignments
+from core.networks.config import FIELDS, ConfigError, TrainConfig, field_range, from_dict, parse_assignments
 
 NUMBER_FIELDS = [name for name, f in FIELDS.items() if f.metadata["kind"] == "number"]
 

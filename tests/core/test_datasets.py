@@ -8,8 +8,8 @@ import types
 import numpy as np
 import pytest
 
-from core import datasets
-from core.datasets import DataError
+from core.data import datasets
+from core.data.datasets import DataError
 
 ORIGINAL_DOWNLOAD = datasets._download
 

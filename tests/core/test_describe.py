@@ -8,11 +8,11 @@ import re
 
 import pytest
 
-from core import describe as describe_module
-from core.architectures import ARCHITECTURES, build_model
-from core.config import from_dict
-from core.describe import OUTPUT_COLOR, describe, describe_layer, layer_graph
-from core.presets import PRESETS
+from core.networks import describe as describe_module
+from core.networks.architectures import ARCHITECTURES, build_model
+from core.networks.config import from_dict
+from core.networks.describe import OUTPUT_COLOR, describe, describe_layer, layer_graph
+from core.networks.presets import PRESETS
 
 pytestmark = pytest.mark.backend
 

@@ -4,8 +4,10 @@ import time
 
 import pytest
 
-from core import estimate, runs
-from core.config import TrainConfig
+from core.analysis import estimate
+from core.networks.config import TrainConfig
+from core.storage import runs
+from core.system.files import write_csv
 from tools.fake_runs import make_config, make_history, write_run
 
 CPU = "CPU (AMD EPYC, 2 cores)"
@@ -77,7 +79,7 @@ def test_a_run_is_measured_once_until_its_history_changes(tmp_path, monkeypatch)
     first = estimate.measure(run)
     assert estimate.measure(run) == first and len(reads) == 1, "a waiting page asks every few seconds"
     history = real(run).assign(seconds=[23.0, 20.0, 20.0, 20.0])
-    runs.write_csv(run.path / runs.HISTORY_FILE, history)
+    write_csv(run.path / runs.HISTORY_FILE, history)
     assert estimate.measure(runs.read_run(run.path)).images_per_s == pytest.approx(first.images_per_s / 2)
     assert len(reads) == 2
 
@@ -87,7 +89,7 @@ def test_a_run_from_elsewhere_without_usable_times_gives_no_estimate_and_no_erro
     for folder, history in (("no-times", make_history(4, 0.9, 0.88, 0.3, 0.35).drop(columns=["seconds"])),
                             ("text-times", make_history(4, 0.9, 0.88, 0.3, 0.35).assign(seconds=["fast", "", "x", "y"]))):
         run = finished(tmp_path / folder, epoch_s=10.0)
-        runs.write_csv(run.path / runs.HISTORY_FILE, history)
+        write_csv(run.path / runs.HISTORY_FILE, history)
         odd = runs.read_run(run.path)
         assert estimate.measure(odd) is None
         guess = estimate.estimate_run(TrainConfig(architecture="fmnist_arch1", epochs=20), [odd, sound], CPU)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from core import evaluation
-from core.stats import wald_interval
+from core.metrics import evaluation
+from core.metrics.stats import wald_interval
 
 
 def test_wald_interval_reproduces_the_report():

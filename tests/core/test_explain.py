@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import datasets, explain, explainer, runs
-from core.architectures import build_model
-from core.config import TrainConfig
-from core.explain_cli import add_parser, cmd_explain
+from core.cli.explain import add_parser, cmd_explain
+from core.data import datasets
+from core.explain import explainer, views
+from core.networks.architectures import build_model
+from core.networks.config import TrainConfig
+from core.storage import runs
 
 pytestmark = pytest.mark.backend
 
@@ -48,36 +50,36 @@ def masked_cnn(keep):
 @pytest.mark.parametrize("keep", ["left", "right"])
 def test_grad_cam_lies_on_the_half_the_network_looks_at(keep):
     model = masked_cnn(keep)
-    heat = explain.grad_cam(model, noise((16, 16, 1)), 0)
+    heat = views.grad_cam(model, noise((16, 16, 1)), 0)
     assert heat.shape == (16, 16) and heat.min() >= 0 and heat.max() == pytest.approx(1)
     left = heat[:, :8].sum() / heat.sum()
     assert (left if keep == "left" else 1 - left) > 0.8
     # Nothing in the maps raises class 1's score (all its weights are negative): the ReLU leaves nothing.
-    assert not explain.grad_cam(model, noise((16, 16, 1)), 1).any()
+    assert not views.grad_cam(model, noise((16, 16, 1)), 1).any()
 
 
 def test_grad_cam_layers():
     model = masked_cnn("left")
-    assert explain.feature_map_layer(model).name.startswith("zero_padding2d")
-    assert explain.grad_cam(model, noise((16, 16, 1)), 0, layer_name=model.layers[2].name).shape == (16, 16)
+    assert views.feature_map_layer(model).name.startswith("zero_padding2d")
+    assert views.grad_cam(model, noise((16, 16, 1)), 0, layer_name=model.layers[2].name).shape == (16, 16)
     with pytest.raises(ValueError, match="class 2 does not exist: this network has classes 0 to 1"):
-        explain.grad_cam(model, noise((16, 16, 1)), 2)
+        views.grad_cam(model, noise((16, 16, 1)), 2)
     with pytest.raises(ValueError, match="class -1 does not exist"):
-        explain.saliency(model, noise((16, 16, 1)), -1)
+        views.saliency(model, noise((16, 16, 1)), -1)
     with pytest.raises(ValueError, match="no feature maps"):
-        explain.grad_cam(model, noise((16, 16, 1)), 0, layer_name=model.layers[-1].name)
-    assert explain.grad_cam(build_model(TrainConfig(architecture="fmnist_arch1", units=16)), noise((28, 28, 1)), 0) is None
+        views.grad_cam(model, noise((16, 16, 1)), 0, layer_name=model.layers[-1].name)
+    assert views.grad_cam(build_model(TrainConfig(architecture="fmnist_arch1", units=16)), noise((28, 28, 1)), 0) is None
 
 
 def test_grad_cam_through_augmentation_batch_norm_and_skips():
     model = build_model(TrainConfig(architecture="cifar_arch3", dataset="cifar100", augment=True))
-    assert explain.feature_map_layer(model).output.shape[1:] == (16, 16, 128)  # the ReLU after the bottleneck's Add
-    heat = explain.grad_cam(model, noise((32, 32, 3)), 7)
+    assert views.feature_map_layer(model).output.shape[1:] == (16, 16, 128)  # the ReLU after the bottleneck's Add
+    heat = views.grad_cam(model, noise((32, 32, 3)), 7)
     assert heat.shape == (32, 32) and 0 <= heat.min() and heat.max() <= 1
     with pytest.raises(ValueError, match="skip connection goes around it"):
-        explain.grad_cam(model, noise((32, 32, 3)), 7, layer_name="res_a")
+        views.grad_cam(model, noise((32, 32, 3)), 7, layer_name="res_a")
     with pytest.raises(ValueError, match="this network takes 32x32x3"):
-        explain.grad_cam(model, noise((28, 28, 1)), 7)
+        views.grad_cam(model, noise((28, 28, 1)), 7)
 
 
 def linear_model(channels, seed=0):
@@ -97,7 +99,7 @@ def test_saliency_of_a_linear_model_is_its_weights(channels):
     model, (kernel, _) = linear_model(channels)
     for c in range(3):
         expected = np.abs(kernel[:, c]).reshape(5, 4, channels).max(-1)
-        np.testing.assert_allclose(explain.saliency(model, noise((5, 4, channels)), c), expected / expected.max(), atol=1e-6)
+        np.testing.assert_allclose(views.saliency(model, noise((5, 4, channels)), c), expected / expected.max(), atol=1e-6)
 
 
 def test_top_classes_are_the_softmax_of_the_scores():
@@ -105,7 +107,7 @@ def test_top_classes_are_the_softmax_of_the_scores():
     image = noise((5, 4, 1))
     logits = image.reshape(-1).astype(np.float64) / 255 @ kernel + bias
     p = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
-    top = explain.top_classes(model, image, k=2)
+    top = views.top_classes(model, image, k=2)
     assert [c for c, _ in top] == list(np.argsort(-p)[:2])
     np.testing.assert_allclose([q for _, q in top], np.sort(p)[::-1][:2], rtol=1e-5)
 
@@ -120,33 +122,33 @@ def clusters(seed=0):
 @pytest.mark.parametrize("method", ["pca", "tsne"])
 def test_projection_keeps_separable_classes_apart(method):
     features, labels = clusters()
-    points = explain.project(features, method, seed=3)
+    points = views.project(features, method, seed=3)
     assert points.shape == (120, 2)
     centroids = np.stack([points[labels == k].mean(0) for k in range(3)])
     nearest = np.argmin(((points[:, None] - centroids[None]) ** 2).sum(-1), axis=1)
     assert (nearest == labels).mean() > 0.95
-    np.testing.assert_array_equal(points, explain.project(features, method, seed=3))
+    np.testing.assert_array_equal(points, views.project(features, method, seed=3))
 
 
 def test_projection_refusals():
     with pytest.raises(ValueError, match="pip install umap-learn"):
-        explain.project(clusters()[0], "umap")
+        views.project(clusters()[0], "umap")
     with pytest.raises(ValueError, match="unknown projection 'lda'"):
-        explain.project(clusters()[0], "lda")
+        views.project(clusters()[0], "lda")
 
 
 def test_embedding_projects_the_last_hidden_layer():
     model = build_model(TrainConfig(architecture="fmnist_arch1", units=16))
     images = noise((30, 28, 28, 1))
-    features = explain.hidden_features(model, images)
+    features = views.hidden_features(model, images)
     assert features.shape == (30, 16) and features.min() >= 0  # the ReLU layer's outputs
-    np.testing.assert_allclose(explain.embedding(model, images, "pca"), explain.project(features, "pca"), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(views.embedding(model, images, "pca"), views.project(features, "pca"), rtol=1e-5, atol=1e-5)
 
 
 def test_activations_of_every_conv_and_dense_layer():
     model = build_model(TrainConfig(architecture="cifar_arch1", dataset="cifar100", augment=True))
     image = noise((32, 32, 3))
-    found = explain.activations(model, image)
+    found = views.activations(model, image)
     assert [(cls, shape) for _, cls, shape, _ in found] == [
         ("Conv2D", (30, 30, 32)), ("Conv2D", (13, 13, 64)), ("Dense", (100,)), ("Dense", (100,))]
     assert [name for name, *_ in found] == [layer.name for layer in model.layers if type(layer).__name__ in ("Conv2D", "Dense")]
@@ -155,30 +157,30 @@ def test_activations_of_every_conv_and_dense_layer():
 
 
 def test_first_layer_filters():
-    filters = explain.first_layer_filters(build_model(TrainConfig(architecture="cifar_arch1", dataset="cifar100")))
+    filters = views.first_layer_filters(build_model(TrainConfig(architecture="cifar_arch1", dataset="cifar100")))
     assert filters.shape == (32, 3, 3, 3)
     np.testing.assert_allclose(filters.reshape(32, -1).min(1), 0)
     np.testing.assert_allclose(filters.reshape(32, -1).max(1), 1)
-    assert explain.first_layer_filters(build_model(TrainConfig(architecture="fmnist_arch1", units=16))) is None
+    assert views.first_layer_filters(build_model(TrainConfig(architecture="fmnist_arch1", units=16))) is None
 
 
 def test_dense_templates():
     model = build_model(TrainConfig(architecture="fmnist_arch1", units=16))
-    templates = explain.dense_templates(model)
+    templates = views.dense_templates(model)
     kernel = model.get_layer("hidden_1").get_weights()[0]
     assert templates.shape == (16, 28, 28)
     np.testing.assert_array_equal(templates[5], kernel[:, 5].reshape(28, 28))
-    assert explain.dense_templates(build_model(TrainConfig(architecture="cifar_arch1", dataset="cifar100"))) is None
+    assert views.dense_templates(build_model(TrainConfig(architecture="cifar_arch1", dataset="cifar100"))) is None
 
 
 def test_pictures():
     heat = np.linspace(0, 1, 12).reshape(3, 4)
-    assert tuple(explain.colormap(heat)[0, 0]) == (68, 1, 84) and tuple(explain.colormap(heat)[-1, -1]) == (253, 231, 37)
+    assert tuple(views.colormap(heat)[0, 0]) == (68, 1, 84) and tuple(views.colormap(heat)[-1, -1]) == (253, 231, 37)
     grey = np.full((3, 4, 1), 200, np.uint8)
-    assert explain.overlay(grey, heat, 0).tolist() == np.full((3, 4, 3), 200).tolist()
-    assert explain.overlay(grey, heat, 1).tolist() == explain.colormap(heat).tolist()
-    assert explain.grid(np.zeros((5, 2, 3))).shape == (5, 11)  # 3 columns, 2 rows, 1-pixel gaps
-    png = Image.open(io.BytesIO(explain.to_png(explain.overlay(grey, heat, 0.5), scale=2)))
+    assert views.overlay(grey, heat, 0).tolist() == np.full((3, 4, 3), 200).tolist()
+    assert views.overlay(grey, heat, 1).tolist() == views.colormap(heat).tolist()
+    assert views.grid(np.zeros((5, 2, 3))).shape == (5, 11)  # 3 columns, 2 rows, 1-pixel gaps
+    png = Image.open(io.BytesIO(views.to_png(views.overlay(grey, heat, 0.5), scale=2)))
     assert png.size == (8, 6) and png.mode == "RGB"
 
 
@@ -196,7 +198,7 @@ def test_the_views_of_a_cnn_image_have_grad_cam_for_both_classes_feature_maps_an
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory, fashion_data):
-    from core.training import train
+    from core.training.trainer import train
 
     config = TrainConfig(architecture="fmnist_arch1", epochs=1, limit=300, units=16)
     return train(config, tmp_path_factory.mktemp("runs"), dataset=fashion_data)
@@ -246,10 +248,10 @@ def test_explain_refuses_bad_input(trained_run, fashion_dir, tmp_path):
 
 def test_grad_cam_works_on_a_sequential_cnn_as_the_report_builds_arch_1():
     """cifar_arch1 is a keras.Sequential: Grad-CAM runs the layers after the last convolution as a chain."""
-    from core.architectures import build_model
-    from core.config import TrainConfig
+    from core.networks.architectures import build_model
+    from core.networks.config import TrainConfig
 
     model = build_model(TrainConfig(dataset="cifar100", architecture="cifar_arch1"))
     image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
-    cam = explain.grad_cam(model, image, 3)
+    cam = views.grad_cam(model, image, 3)
     assert cam.shape == (32, 32) and cam.min() >= 0 and cam.max() <= 1

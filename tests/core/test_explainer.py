@@ -10,8 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import datasets, explainer, runs, training
-from core.config import TrainConfig
+from core.data import datasets
+from core.explain import explainer
+from core.networks.config import TrainConfig
+from core.storage import runs
+from core.training.trainer import train
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -20,7 +23,7 @@ PROJECT = Path(__file__).resolve().parents[2]
 def trained(tmp_path_factory, fashion_data):
     """A real one-epoch run of the small dense network on the toy Fashion-MNIST set."""
     runs_dir = tmp_path_factory.mktemp("runs")
-    run_dir = training.train(TrainConfig(architecture="fmnist_arch1", units=16, epochs=1, limit=300), runs_dir,
+    run_dir = train(TrainConfig(architecture="fmnist_arch1", units=16, epochs=1, limit=300), runs_dir,
                              dataset=fashion_data)
     return runs.read_run(run_dir)
 

@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import export, runs
-from core.config import FIELDS
-from core.export_cli import add_parser
+from core.analysis import export
+from core.cli.export import add_parser
+from core.networks.config import FIELDS
 from core.settings import Settings
+from core.storage import edits, runs
 from tools.fake_runs import make_config, write_broken, write_run
 
 
@@ -44,7 +45,7 @@ def test_histories_long_has_a_row_per_run_epoch_and_metric_and_pivots_back(tmp_p
 
 def test_histories_long_of_nothing_and_of_a_run_without_history(tmp_path):
     assert list(export.histories_long([]).columns) == ["run", "name", "epoch", "metric", "value"]
-    fresh = runs.read_run(runs.create_run(tmp_path, make_config(), "just started", None, {}))
+    fresh = runs.read_run(runs.create_run(tmp_path, make_config(), runs.RunLabels("just started"), {}))
     assert export.histories_long([fresh]).empty
     trained = two_runs(tmp_path)[0]
     long = export.histories_long([fresh, trained])
@@ -53,7 +54,7 @@ def test_histories_long_of_nothing_and_of_a_run_without_history(tmp_path):
 
 def test_results_table_turns_the_error_interval_into_an_accuracy_interval(tmp_path):
     chosen = two_runs(tmp_path)
-    runs.annotate_run(chosen[0], notes="the baseline", tags="baseline, short")
+    edits.annotate_run(chosen[0], notes="the baseline", tags="baseline, short")
     chosen[0] = runs.read_run(chosen[0].path)
     failed = runs.read_run(write_run(tmp_path, name="crashed", y_true=[0], y_pred=[0], status="failed", error="NaN"))
     table = export.results_table([*chosen, failed])
@@ -143,7 +144,7 @@ def test_command_refuses_bad_input_in_one_sentence_before_writing(tmp_path, case
         "empty folder": lambda: (tmp_path / "empty").mkdir() or tmp_path / "empty",
         "unknown id": lambda: "20260101-000000-abcdef",
         "neither": lambda: "my-run",
-        "no history": lambda: runs.create_run(tmp_path / "runs", make_config(), "just started", None, {}),
+        "no history": lambda: runs.create_run(tmp_path / "runs", make_config(), runs.RunLabels("just started"), {}),
         "broken": lambda: write_broken(tmp_path / "runs"),
         "exported before": lambda: (out / export.tensorboard_folder(good)).mkdir(parents=True) or good.path,
     }[case]()

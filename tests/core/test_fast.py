@@ -7,9 +7,13 @@ in the same order and draw the same dropout masks: the weights must then agree t
 import numpy as np
 import pytest
 
-from core import fast, runs, training
-from core.cli import build_parser
-from core.config import ConfigError, TrainConfig
+from core.cli.main import build_parser
+from core.networks.config import ConfigError, TrainConfig
+from core.storage import runs
+from core.training import fast
+from core.training.compiling import compile_model
+from core.training.inputs import one_hot
+from core.training.trainer import train
 
 
 def small_mlp(**changes):
@@ -25,7 +29,7 @@ def images(n, shape=(28, 28, 1), classes=10, seed=0):
 
 def twin_models(config, steps=1):
     """Two compiled models with the same initial weights and the same dropout seeds."""
-    return training.compile_model(config, steps), training.compile_model(config, steps)
+    return compile_model(config, steps), compile_model(config, steps)
 
 
 def assert_same_weights(a, b, rtol=1e-5, atol=1e-6):
@@ -65,7 +69,7 @@ def test_one_step_equals_train_on_batch():
     x, y = images(64)
     config = small_mlp(batch_size=64)
     reference, model = twin_models(config)
-    expected = reference.train_on_batch(x, training.one_hot(y, 10), return_dict=True)
+    expected = reference.train_on_batch(x, one_hot(y, 10), return_dict=True)
     (logs,) = fast.fit(model, x, y, batch_size=64, epochs=1, shuffle=False)
     assert logs["loss"] == pytest.approx(expected["loss"], rel=1e-5)
     assert logs["accuracy"] == pytest.approx(expected["accuracy"])
@@ -80,7 +84,7 @@ def test_epochs_with_a_last_partial_batch_equal_fit():
     xv, yv = images(20, seed=2)
     config = small_mlp()
     reference, model = twin_models(config, 3)
-    history = reference.fit(x, training.one_hot(y, 10), validation_data=(xv, training.one_hot(yv, 10)),
+    history = reference.fit(x, one_hot(y, 10), validation_data=(xv, one_hot(yv, 10)),
                             batch_size=32, epochs=2, shuffle=False, verbose=0).history
     logs = fast.fit(model, x, y, validation_data=(xv, yv), batch_size=32, epochs=2, shuffle=False)
     assert int(np.asarray(model.optimizer.iterations)) == 6
@@ -103,7 +107,7 @@ def test_jax_scans_of_fixed_length_as_on_a_gpu_equal_fit(monkeypatch):
     x, y = images(72, seed=6)
     config = small_mlp(batch_size=16)
     reference, model = twin_models(config, 5)
-    history = reference.fit(x, training.one_hot(y, 10), batch_size=16, epochs=2, shuffle=False, verbose=0).history
+    history = reference.fit(x, one_hot(y, 10), batch_size=16, epochs=2, shuffle=False, verbose=0).history
     logs = fast.fit(model, x, y, batch_size=16, epochs=2, shuffle=False)
     assert int(np.asarray(model.optimizer.iterations)) == 10
     assert [row["loss"] for row in logs] == pytest.approx(history["loss"], rel=1e-5)
@@ -116,7 +120,7 @@ def test_batch_normalization_network_equals_fit():
     x, y = images(24, (32, 32, 3), 100, seed=3)
     config = TrainConfig(dataset="cifar100", architecture="cifar_arch3", dropout=0.4, l2=1e-4, batch_size=16, seed=5)
     reference, model = twin_models(config, 2)
-    history = reference.fit(x, training.one_hot(y, 100), batch_size=16, epochs=1, shuffle=False, verbose=0).history
+    history = reference.fit(x, one_hot(y, 100), batch_size=16, epochs=1, shuffle=False, verbose=0).history
     (logs,) = fast.fit(model, x, y, batch_size=16, epochs=1, shuffle=False)
     assert logs["loss"] == pytest.approx(history["loss"][0], rel=1e-4)
     moving = [i for i, w in enumerate(model.weights) if "moving" in w.path]
@@ -129,7 +133,7 @@ def test_augmentation_draws_as_under_fit():
     """The ResNet's random crop and flip (seeded layers) inside the compiled loop: the same draws as fit."""
     import keras
 
-    from core.architectures import _augmentation
+    from core.networks.architectures import _augmentation
 
     def build():
         keras.utils.set_random_seed(7)
@@ -143,7 +147,7 @@ def test_augmentation_draws_as_under_fit():
 
     x, y = images(24, (32, 32, 3), 100, seed=8)
     reference, model = build(), build()
-    history = reference.fit(x, training.one_hot(y, 100), batch_size=16, epochs=2, shuffle=False, verbose=0).history
+    history = reference.fit(x, one_hot(y, 100), batch_size=16, epochs=2, shuffle=False, verbose=0).history
     logs = fast.fit(model, x, y, batch_size=16, epochs=2, shuffle=False)
     assert [row["loss"] for row in logs] == pytest.approx(history["loss"], rel=1e-5)
     assert_same_weights(reference, model)
@@ -156,8 +160,8 @@ def test_same_accuracy_as_fit_on_a_learnable_problem(tmp_path, fashion_data, mon
 
     config = TrainConfig(architecture="fmnist_arch1", epochs=3, limit=300, seed=0)
     monkeypatch.setenv(fast.ENGINE_ENV, "fit")  # the environment chooses when the argument does not
-    reference = runs.read_run(training.train(config, tmp_path, dataset=fashion_data))
-    run = runs.read_run(training.train(config, tmp_path, dataset=fashion_data, engine="fast"))
+    reference = runs.read_run(train(config, tmp_path, dataset=fashion_data))
+    run = runs.read_run(train(config, tmp_path, dataset=fashion_data, engine="fast"))
     assert (reference.record["engine"], run.record["engine"]) == ("fit", "fast")
     assert "core.fast" in run.record["engine_detail"]
     for r in (reference, run):
@@ -199,7 +203,7 @@ def test_callbacks_get_every_epoch_and_a_stop_ends_training_mid_epoch():
 
     stopper = Stopper()
     config = small_mlp(batch_size=8)  # 50 steps an epoch
-    model = training.compile_model(config, 50)
+    model = compile_model(config, 50)
     logs = fast.fit(model, x, y, validation_data=(xv, yv), batch_size=8, epochs=5, callbacks=[stopper],
                     chunk_seconds=1e-6)  # after the first call, one step per call
     assert len(logs) == 2  # the epoch in which training stopped is finished, validated and reported
@@ -213,7 +217,7 @@ def test_callbacks_get_every_epoch_and_a_stop_ends_training_mid_epoch():
     iterations = int(np.asarray(model.optimizer.iterations))
     assert 50 < iterations < 100
     # The Keras model holds the trained state: evaluating it gives the validation loss just reported.
-    evaluated = model.evaluate(xv, training.one_hot(yv, 10), verbose=0, return_dict=True)
+    evaluated = model.evaluate(xv, one_hot(yv, 10), verbose=0, return_dict=True)
     assert evaluated["loss"] == pytest.approx(logs[-1]["val_loss"], rel=1e-4)
 
 
@@ -221,7 +225,7 @@ def test_callbacks_get_every_epoch_and_a_stop_ends_training_mid_epoch():
 def test_labels_out_of_range_are_an_error():
     x, y = images(40)
     y[7] = 10
-    model = training.compile_model(small_mlp(), 2)
+    model = compile_model(small_mlp(), 2)
     with pytest.raises(ValueError, match="label"):
         fast.fit(model, x, y, batch_size=32, epochs=1)
 

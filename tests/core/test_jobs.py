@@ -1,12 +1,15 @@
 """core.jobs: the SQLite training queue (no Keras needed)."""
 
+import os
 import sqlite3
 import subprocess
 
 import pytest
 
-from core import jobs, runs, worker
-from core.config import TrainConfig
+from core.networks.config import TrainConfig
+from core.queue import jobs, worker
+from core.queue.queue import QUEUE_FILE, Queue
+from core.storage import runs
 
 
 def dead_pid() -> int:
@@ -17,7 +20,7 @@ def dead_pid() -> int:
 
 @pytest.fixture
 def queue(tmp_path):
-    return jobs.Queue(tmp_path / "runs")
+    return Queue(tmp_path / "runs")
 
 
 def job(queue, name="job", **config):
@@ -57,7 +60,7 @@ def test_submit_claim_in_order_with_positions(queue):
     assert [queue.position(i) for i in ids] == [0, 1, 2]
     assert [j.spec.name for j in queue.jobs(owner="alice")] == ["j0", "j2"]
     first = queue.claim()
-    assert first.id == ids[0] and first.status == "running" and first.worker_pid == jobs.os.getpid()
+    assert first.id == ids[0] and first.status == "running" and first.worker_pid == os.getpid()
     assert first.spec.name == "j0"
     assert [queue.position(i) for i in ids] == [0, 1, 2]  # the running job is ahead of both
     queue.finish(ids[0], "completed")
@@ -99,7 +102,7 @@ def test_reap_puts_a_dead_workers_job_back_first_in_line_and_fails_it_after_thre
     a = queue.submit(spec, "me")
     b = queue.submit(job(queue), "me")
     queue.claim()
-    run_dir = runs.create_run(queue.runs_dir, spec.config.to_dict(), spec.name, None, {}, spec.run_id)
+    run_dir = runs.create_run(queue.runs_dir, spec.config.to_dict(), runs.RunLabels(spec.name), {}, spec.run_id)
     later = queue.submit(job(queue), "you")
     for attempt in range(1, jobs.MAX_ATTEMPTS):
         _set_worker_pid(queue, a, dead_pid())
@@ -134,15 +137,15 @@ def test_a_queue_made_before_resumable_jobs_is_migrated_with_its_jobs(tmp_path):
         created REAL NOT NULL, started REAL, finished REAL);
         CREATE INDEX jobs_status ON jobs(status, id);"""
     tmp_path.mkdir(exist_ok=True)
-    with sqlite3.connect(tmp_path / jobs.QUEUE_FILE) as db:
+    with sqlite3.connect(tmp_path / QUEUE_FILE) as db:
         db.executescript(old_schema)
         db.execute("INSERT INTO jobs(owner, run_id, spec, status, created) VALUES ('ann', 'r1', '{}', 'queued', 1.0)")
-    queue = jobs.Queue(tmp_path)
+    queue = Queue(tmp_path)
     (old,) = queue.jobs()
     assert (old.owner, old.run_id, old.status, old.attempts, old.spec) == ("ann", "r1", "queued", 0, None)
     queue.cancel(old.id)
     queue.submit(jobs.JobSpec(TrainConfig(), "again", "r1", str(tmp_path), resume=True), "ann")  # the same run again
-    assert [j.run_id for j in jobs.Queue(tmp_path).jobs()] == ["r1", "r1"]
+    assert [j.run_id for j in Queue(tmp_path).jobs()] == ["r1", "r1"]
 
 
 def test_reap_leaves_finished_runs_alone(queue, fake_run):
@@ -158,6 +161,6 @@ def test_reap_leaves_finished_runs_alone(queue, fake_run):
 
 
 def test_two_queues_share_one_database(tmp_path):
-    q1, q2 = jobs.Queue(tmp_path), jobs.Queue(tmp_path)
+    q1, q2 = Queue(tmp_path), Queue(tmp_path)
     a = q1.submit(job(q1), "me")
     assert q2.claim().id == a and q1.claim() is None

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from core import lr_finder
-from core.config import TrainConfig
-from core.training import train
+from core.networks.config import TrainConfig
+from core.training import lr_finder
+from core.training.trainer import train
 
 pytestmark = pytest.mark.backend
 

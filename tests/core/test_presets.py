@@ -2,9 +2,9 @@
 
 import pytest
 
-from core import presets
-from core.architectures import ARCHITECTURES
-from core.config import TrainConfig
+from core.networks import presets
+from core.networks.architectures import ARCHITECTURES
+from core.networks.config import TrainConfig
 
 REPORT_TRIALS = ["fmnist-arch1-tr1", "fmnist-arch1-tr2", "fmnist-arch1-tr3", "fmnist-arch1-tr4", "fmnist-arch2-tr1",
                  "fmnist-arch2-tr2", "fmnist-arch2-tr3", "fmnist-arch2-tr4", "cifar-arch1-lr0.01", "cifar-arch1-lr0.0001",

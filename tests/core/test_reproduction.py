@@ -1,7 +1,8 @@
 """core.reproduction: a trial is reproduced only by a finished run with its exact settings."""
 
-from core import reproduction, runs
-from core.presets import PRESETS
+from core.analysis import reproduction
+from core.networks.presets import PRESETS
+from core.storage import archive, listing, runs
 from tools.fake_runs import make_config, write_run
 
 
@@ -16,7 +17,7 @@ def test_only_a_run_with_the_presets_exact_settings_reproduces_it(tmp_path):
     quick = run_of(tmp_path, "cifar-arch3", 2, epochs=2, limit=2000)  # newer, but a quick experiment
     seeded = run_of(tmp_path, "fmnist-arch1-tr1", 3, seed=7)  # another seed is still the trial
     failed = run_of(tmp_path, "fmnist-arch2-tr1", 4, status="failed")
-    listed = runs.list_runs(tmp_path, pretrained_dir=None)
+    listed = listing.list_runs(tmp_path, pretrained_dir=None)
     found = reproduction.reproductions(listed)
     assert {k: v.path for k, v in found.items()} == {"cifar-arch3": faithful, "fmnist-arch1-tr1": seeded}
     others = reproduction.variants(listed, found)
@@ -33,7 +34,7 @@ def test_a_shipped_run_cut_short_stands_in_for_its_trial_until_a_reproduction_ex
     run_of(shipped, "cifar-arch3", 3, epochs=20, limit=2000)
     run_of(own, "cifar-arch3", 4, epochs=30)
     run_of(shipped, "cifar-arch3", 5, epochs=40, status="cancelled")
-    listed = runs.list_runs(own, pretrained_dir=shipped)
+    listed = listing.list_runs(own, pretrained_dir=shipped)
     others = reproduction.variants(listed, reproduction.reproductions(listed))
     assert reproduction.shortened(PRESETS["cifar-arch3"], others["cifar-arch3"]).path == twelve
     assert reproduction.shortened(PRESETS["cifar-arch3"], [r for r in others["cifar-arch3"] if not r.shipped]) is None
@@ -53,12 +54,12 @@ def test_departures_and_gaps_are_said_in_words():
 def test_an_imported_run_of_the_trials_exact_settings_is_a_variant_not_its_reproduction(tmp_path):
     """Its numbers were computed on another machine and could say anything: the report lists it, never stands on it."""
     elsewhere = runs.read_run(run_of(tmp_path / "elsewhere", "cifar-arch3", 1))
-    imported = runs.import_run(runs.export_run(elsewhere), tmp_path / "runs")
-    listed = runs.list_runs(tmp_path / "runs", pretrained_dir=None)
+    imported = archive.import_run(archive.export_run(elsewhere), tmp_path / "runs")
+    listed = listing.list_runs(tmp_path / "runs", pretrained_dir=None)
     assert reproduction.reproductions(listed) == {}
     others = reproduction.variants(listed, {})
     assert [r.id for r in others["cifar-arch3"]] == [imported.id]
     assert reproduction.variant_change(PRESETS["cifar-arch3"], others["cifar-arch3"][0]) == "imported (trained elsewhere)"
-    short = runs.import_run(runs.export_run(runs.read_run(run_of(tmp_path / "elsewhere", "cifar-arch3", 2, epochs=2))),
+    short = archive.import_run(archive.export_run(runs.read_run(run_of(tmp_path / "elsewhere", "cifar-arch3", 2, epochs=2))),
                             tmp_path / "runs")
     assert reproduction.variant_change(PRESETS["cifar-arch3"], short) == "imported (trained elsewhere); trained 2 of 50 epochs"

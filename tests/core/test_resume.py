@@ -12,14 +12,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import checkpoint, datasets, presets, runs, training
-from core.config import TrainConfig
+from core.data import datasets
+from core.networks import presets
+from core.networks.config import TrainConfig
+from core.storage import runs
+from core.system.files import write_json
+from core.training import checkpoint
+from core.training.callbacks import BaseListener
+from core.training.resume import plan_resume, resume
+from core.training.trainer import train
 from tools.fake_data import write_cifar_npz
 
 PROJECT = Path(__file__).resolve().parents[2]
 
 
-class StopAfter(training.BaseListener):
+class StopAfter(BaseListener):
     """Raises KeyboardInterrupt (as Ctrl-C would) once the given epoch has been reported."""
 
     def __init__(self, epoch):
@@ -40,10 +47,10 @@ def cifar_data(tmp_path_factory):
 
 def interrupted_then_resumed(config, runs_dir, data):
     with pytest.raises(KeyboardInterrupt):
-        training.train(config, runs_dir, dataset=data, listener=StopAfter(2))
+        train(config, runs_dir, dataset=data, listener=StopAfter(2))
     (run_dir,) = [p for p in Path(runs_dir).iterdir() if p.is_dir() and not p.name.startswith(".")]
     assert runs.read_run(run_dir).status == "failed" and checkpoint.describe(run_dir)["epoch"] == 2
-    return training.resume(run_dir, dataset=data)
+    return resume(run_dir, dataset=data)
 
 
 def assert_same_run(a: Path, b: Path, epochs: int = 4):
@@ -68,7 +75,7 @@ def assert_same_run(a: Path, b: Path, epochs: int = 4):
 def test_a_run_resumed_after_epoch_2_of_4_equals_an_uninterrupted_one(tmp_path, fashion_data, cifar_data, changes):
     data = cifar_data if changes.get("dataset") == "cifar100" else fashion_data
     config = TrainConfig(**{"epochs": 4, "limit": 300, "seed": 11, **changes})
-    whole = training.train(config, tmp_path / "whole", dataset=data)
+    whole = train(config, tmp_path / "whole", dataset=data)
     resumed = interrupted_then_resumed(config, tmp_path / "resumed", data)
     assert_same_run(whole, resumed)
     record = runs.read_run(resumed).record
@@ -82,13 +89,13 @@ def test_a_rate_halved_at_the_epoch_a_run_stopped_is_the_rate_it_resumes_at(tmp_
     """Reduce-on-plateau halves the rate at the end of epochs 2 and 3 (the validation loss stops falling on this
     easy data); the run is stopped right after epoch 2. Its checkpoint must hold the halved rate for epoch 3."""
     config = TrainConfig(epochs=4, limit=300, seed=11, learning_rate=0.05, reduce_lr=1)
-    whole = training.train(config, tmp_path / "whole", dataset=fashion_data)
+    whole = train(config, tmp_path / "whole", dataset=fashion_data)
     rates = runs.read_run(whole).history()["learning_rate"].tolist()
     assert rates == pytest.approx([0.05, 0.05, 0.025, 0.0125])
     with pytest.raises(KeyboardInterrupt):
-        training.train(config, tmp_path / "resumed", dataset=fashion_data, listener=StopAfter(2))
+        train(config, tmp_path / "resumed", dataset=fashion_data, listener=StopAfter(2))
     (run_dir,) = [p for p in (tmp_path / "resumed").iterdir() if p.is_dir() and not p.name.startswith(".")]
-    assert_same_run(whole, training.resume(run_dir, dataset=fashion_data))
+    assert_same_run(whole, resume(run_dir, dataset=fashion_data))
 
 
 @pytest.mark.backend
@@ -96,13 +103,13 @@ def test_early_stopping_resumed_keeps_its_count_and_its_best_weights(tmp_path, f
     """Patience 2 on data learnt in a few epochs: the uninterrupted run stops early and goes back to its best
     weights. Stopped one epoch before that and resumed, it must stop at the same epoch with the same weights."""
     config = TrainConfig(epochs=8, limit=300, seed=11, learning_rate=0.05, early_stopping=2)
-    whole = training.train(config, tmp_path / "whole", dataset=fashion_data)
+    whole = train(config, tmp_path / "whole", dataset=fashion_data)
     stopped_at = runs.read_run(whole).record["stopped_early_at"]
     assert stopped_at is not None and stopped_at < 8
     with pytest.raises(KeyboardInterrupt):
-        training.train(config, tmp_path / "resumed", dataset=fashion_data, listener=StopAfter(stopped_at - 1))
+        train(config, tmp_path / "resumed", dataset=fashion_data, listener=StopAfter(stopped_at - 1))
     (run_dir,) = [p for p in (tmp_path / "resumed").iterdir() if p.is_dir() and not p.name.startswith(".")]
-    resumed = training.resume(run_dir, dataset=fashion_data)
+    resumed = resume(run_dir, dataset=fashion_data)
     assert runs.read_run(resumed).record["stopped_early_at"] == stopped_at
     assert_same_run(whole, resumed, epochs=stopped_at)
 
@@ -112,10 +119,10 @@ def test_a_run_killed_after_its_last_epoch_resumes_to_save_its_results(tmp_path,
     """Killed while evaluating the test set: nothing left to train, the results still to save."""
     config = TrainConfig(epochs=2, limit=300, seed=5)
     with pytest.raises(KeyboardInterrupt):
-        training.train(config, tmp_path, dataset=fashion_data, listener=StopAfter(2))
+        train(config, tmp_path, dataset=fashion_data, listener=StopAfter(2))
     (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     assert not runs.read_run(run_dir).has_results and checkpoint.describe(run_dir)["epoch"] == 2
-    training.resume(run_dir, dataset=fashion_data)
+    resume(run_dir, dataset=fashion_data)
     run = runs.read_run(run_dir)
     assert run.status == "completed" and list(run.history()["epoch"]) == [1, 2] and run.metrics()["n_test"] > 0
     segments = [(s["from_epoch"], s["to_epoch"], s["status"]) for s in run.record["segments"]]
@@ -132,8 +139,8 @@ def test_a_killed_sitting_is_on_record_with_the_time_it_ran_until_its_last_sign_
     killed = {**record["segments"][-1], "status": "running", "started": "2026-12-02T01:29:38+00:00", "seconds": 0.0}
     runs.update_record(run_dir, status="running", error=None, segments=[*record["segments"][:-1], killed],
                        worker={"host": socket.gethostname(), "pid": dead_pid})
-    runs.write_json(run_dir / runs.PROGRESS_FILE, {"epoch": 2, "updated": 1796174978.0 + 700})  # 700 s after the start
-    training.resume(run_dir, dataset=fashion_data)
+    write_json(run_dir / runs.PROGRESS_FILE, {"epoch": 2, "updated": 1796174978.0 + 700})  # 700 s after the start
+    resume(run_dir, dataset=fashion_data)
     first, resumed = runs.read_run(run_dir).record["segments"]
     assert (first["status"], first["seconds"], first["to_epoch"]) == ("failed", 700.0, 1)
     assert (resumed["status"], resumed["from_epoch"], resumed["to_epoch"]) == ("completed", 1, 3)
@@ -142,7 +149,7 @@ def test_a_killed_sitting_is_on_record_with_the_time_it_ran_until_its_last_sign_
 @pytest.mark.backend
 def test_every_epoch_leaves_one_complete_checkpoint(tmp_path, fashion_data):
     config = TrainConfig(epochs=3, limit=300, schedule="constant")
-    run_dir = training.train(config, tmp_path, dataset=fashion_data)
+    run_dir = train(config, tmp_path, dataset=fashion_data)
     state = checkpoint.describe(run_dir)
     assert state["epoch"] == 3 and len(state["history"]) == 3
     assert sorted(p.name for p in checkpoint.folder(run_dir).iterdir()) == ["epoch-0003.npz", checkpoint.STATE_FILE]
@@ -153,22 +160,22 @@ def test_every_epoch_leaves_one_complete_checkpoint(tmp_path, fashion_data):
 
 @pytest.mark.backend
 def test_a_finished_run_with_a_schedule_drops_its_optimizer_state(tmp_path, fashion_data):
-    run_dir = training.train(TrainConfig(epochs=2, limit=300, schedule="cosine"), tmp_path, dataset=fashion_data)
+    run_dir = train(TrainConfig(epochs=2, limit=300, schedule="cosine"), tmp_path, dataset=fashion_data)
     assert runs.read_run(run_dir).status == "completed" and not checkpoint.folder(run_dir).exists()
     with pytest.raises(runs.RunError, match="complete"):
-        training.plan_resume(run_dir)
+        plan_resume(run_dir)
 
 
 @pytest.mark.backend
 def test_a_finished_constant_rate_run_trains_more_epochs(tmp_path, fashion_data):
     config = TrainConfig(epochs=2, limit=300, seed=4)
-    longer = training.train(config.replace(epochs=3), tmp_path / "a", dataset=fashion_data)
-    run_dir = training.train(config, tmp_path / "b", dataset=fashion_data)
+    longer = train(config.replace(epochs=3), tmp_path / "a", dataset=fashion_data)
+    run_dir = train(config, tmp_path / "b", dataset=fashion_data)
     with pytest.raises(runs.RunError, match="complete"):
-        training.plan_resume(run_dir)
+        plan_resume(run_dir)
     with pytest.raises(runs.RunError, match="not more than the 2 epochs"):
-        training.plan_resume(run_dir, epochs=2)
-    training.resume(run_dir, epochs=3, dataset=fashion_data)
+        plan_resume(run_dir, epochs=2)
+    resume(run_dir, epochs=3, dataset=fashion_data)
     run = runs.read_run(run_dir)
     assert run.status == "completed" and run.config["epochs"] == 3
     np.testing.assert_allclose(run.history()["val_loss"], runs.read_run(longer).history()["val_loss"], rtol=1e-5)
@@ -177,7 +184,7 @@ def test_a_finished_constant_rate_run_trains_more_epochs(tmp_path, fashion_data)
 @pytest.mark.backend
 def test_a_cancelled_run_resumes_from_its_last_whole_epoch(tmp_path, fashion_data):
     """Stop mid-epoch 2: the cut-short epoch is in the history and the model, not in the checkpoint."""
-    class CancelInEpoch2(training.BaseListener):
+    class CancelInEpoch2(BaseListener):
         cancel = False
 
         def on_batch(self, epoch, step, steps):
@@ -185,10 +192,10 @@ def test_a_cancelled_run_resumes_from_its_last_whole_epoch(tmp_path, fashion_dat
 
     listener = CancelInEpoch2()
     config = TrainConfig(epochs=3, limit=300, seed=2)
-    run_dir = training.train(config, tmp_path, dataset=fashion_data, listener=listener, should_stop=lambda: listener.cancel)
+    run_dir = train(config, tmp_path, dataset=fashion_data, listener=listener, should_stop=lambda: listener.cancel)
     assert runs.read_run(run_dir).status == "cancelled" and len(runs.read_run(run_dir).history()) == 2
     assert checkpoint.describe(run_dir)["epoch"] == 1
-    training.resume(run_dir, dataset=fashion_data)
+    resume(run_dir, dataset=fashion_data)
     run = runs.read_run(run_dir)
     assert run.status == "completed" and list(run.history()["epoch"]) == [1, 2, 3]
     assert [s["from_epoch"] for s in run.record["segments"]] == [0, 1]
@@ -226,7 +233,7 @@ def stopped_run(tmp_path_factory, fashion_data):
     """A run killed after epoch 1 of 3, with its checkpoint (a template: tests copy it)."""
     runs_dir = tmp_path_factory.mktemp("stopped")
     with pytest.raises(KeyboardInterrupt):
-        training.train(TrainConfig(epochs=3, limit=300, schedule="cosine"), runs_dir, dataset=fashion_data,
+        train(TrainConfig(epochs=3, limit=300, schedule="cosine"), runs_dir, dataset=fashion_data,
                        listener=StopAfter(1))
     (run_dir,) = [p for p in runs_dir.iterdir() if p.is_dir()]
     return run_dir
@@ -288,7 +295,7 @@ def test_resume_of_a_folder_that_is_no_run_says_so(tmp_path, run_cli):
 def test_pretrain_resumes_an_interrupted_run_saved_before_newer_config_fields(tmp_path, fashion_dir, run_cli):
     """A preset's run stopped after epoch 1, its config written before early_stopping and reduce_lr existed:
     `pretrain` continues it from its checkpoint instead of starting the preset again."""
-    class CancelInEpoch2(training.BaseListener):
+    class CancelInEpoch2(BaseListener):
         cancel = False
 
         def on_batch(self, epoch, step, steps_per_epoch):
@@ -296,8 +303,8 @@ def test_pretrain_resumes_an_interrupted_run_saved_before_newer_config_fields(tm
 
     listener = CancelInEpoch2()
     config = presets.get("fmnist-arch1-tr1").config.replace(epochs=2)
-    run_dir = training.train(config, tmp_path, preset="fmnist-arch1-tr1", data_dir=fashion_dir, listener=listener,
-                             should_stop=lambda: listener.cancel)
+    run_dir = train(config, tmp_path, runs.RunLabels("fmnist-arch1-tr1", "fmnist-arch1-tr1"), data_dir=fashion_dir,
+                    listener=listener, should_stop=lambda: listener.cancel)
     older = {k: v for k, v in runs.read_run(run_dir).config.items() if k not in ("early_stopping", "reduce_lr")}
     runs.update_record(run_dir, config=older)
     status, out, err = run_cli(["pretrain", "--only", "fmnist-arch1-tr1", "--epochs", "2", "--out", tmp_path,

@@ -18,8 +18,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import runs
-from core.runs import RunError
+from core.storage import archive, edits, listing, runs
+from core.storage.runs import RunError
+from core.system.files import write_atomic, write_csv, write_json, write_npz
+from core.system.memo import FileMemo
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,21 +33,21 @@ def names_in(folder: Path) -> list[str]:
 # --- killed runs ---------------------------------------------------------------------------------
 
 def test_run_with_dead_worker_is_listed_as_failed(tmp_path, fake_run, dead_pid):
-    path = runs.create_run(tmp_path, {"dataset": "fashion_mnist", "architecture": "fmnist_arch1"}, "killed", None, {})
-    runs.write_csv(path / runs.HISTORY_FILE, pd.DataFrame([{"epoch": 1, "loss": 1.0}]))
+    path = runs.create_run(tmp_path, {"dataset": "fashion_mnist", "architecture": "fmnist_arch1"}, runs.RunLabels("killed"), {})
+    write_csv(path / runs.HISTORY_FILE, pd.DataFrame([{"epoch": 1, "loss": 1.0}]))
     assert runs.read_run(path).status == "running"  # this process is alive
     runs.update_record(path, worker={"host": socket.gethostname(), "pid": dead_pid})
     run = runs.read_run(path)
     assert run.status == "failed" and "stopped before the run finished" in run.record["error"]
     assert json.loads((path / runs.RUN_FILE).read_text())["status"] == "running"  # reading changes nothing
-    assert [r.status for r in runs.list_runs(tmp_path, pretrained_dir=None)] == ["failed"]
+    assert [r.status for r in listing.list_runs(tmp_path, pretrained_dir=None)] == ["failed"]
     # A worker on another machine cannot be checked from here: it stays "running".
     runs.update_record(path, worker={"host": "another-host", "pid": dead_pid})
     assert runs.read_run(path).status == "running"
 
 
 def test_completed_record_without_its_files_is_broken_not_completed(tmp_path):
-    path = runs.create_run(tmp_path, {"dataset": "fashion_mnist", "architecture": "fmnist_arch1"}, "liar", None, {})
+    path = runs.create_run(tmp_path, {"dataset": "fashion_mnist", "architecture": "fmnist_arch1"}, runs.RunLabels("liar"), {})
     runs.update_record(path, status="completed")
     run = runs.read_run(path)
     assert (
@@ -70,7 +72,7 @@ def test_training_process_killed_mid_run_is_never_completed(tmp_path, fashion_di
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    (listed,) = runs.list_runs(runs_dir, pretrained_dir=None)
+    (listed,) = listing.list_runs(runs_dir, pretrained_dir=None)
     assert listed.status == "failed" and listed.record["error"]
     assert not (listed.path / runs.METRICS_FILE).exists()
     assert json.loads((listed.path / runs.RUN_FILE).read_text())["status"] == "running"
@@ -87,16 +89,16 @@ def test_training_process_killed_mid_run_is_never_completed(tmp_path, fashion_di
     (lambda p: (p / runs.METRICS_FILE).write_text('{"test_accuracy": 0.7}'), "metrics.json lacks test_error_ci95"),
     (lambda p: (p / runs.RUN_FILE).write_text('{"id": '), "run.json: not valid JSON"),
     (lambda p: (p / runs.RUN_FILE).unlink(), "run.json is missing"),
-    (lambda p: runs.write_json(p / runs.RUN_FILE, {"id": "x", "name": "y", "status": "done", "config": {}, "created": ""}),
+    (lambda p: write_json(p / runs.RUN_FILE, {"id": "x", "name": "y", "status": "done", "config": {}, "created": ""}),
      "unknown status 'done'"),
-    (lambda p: runs.write_json(p / runs.RUN_FILE, {"id": "x", "status": "completed"}), "run.json lacks 'name'"),
+    (lambda p: write_json(p / runs.RUN_FILE, {"id": "x", "status": "completed"}), "run.json lacks 'name'"),
 ], ids=["no-predictions", "no-history", "metrics-malformed", "metrics-no-accuracy", "metrics-not-object", "metrics-no-interval",
         "record-malformed", "record-missing", "bad-status", "record-incomplete"])
 def test_damaged_completed_run_is_broken_and_others_still_load(tmp_path, fake_run, damage, problem):
     good = fake_run(tmp_path, "good", accuracy=0.8)
     bad = fake_run(tmp_path, "bad")
     damage(bad)
-    listed = {r.path.name: r for r in runs.list_runs(tmp_path, pretrained_dir=None)}
+    listed = {r.path.name: r for r in listing.list_runs(tmp_path, pretrained_dir=None)}
     assert listed[bad.name].status == "broken" and problem in listed[bad.name].problem
     assert listed[good.name].status == "completed" and listed[good.name].metrics()["test_accuracy"] == 0.8
     assert listed[good.name].name == "good"
@@ -107,27 +109,27 @@ def test_listing_skips_hidden_folders_files_and_missing_dirs(tmp_path, fake_run)
     fake_run(tmp_path / "shipped", "theirs")
     (tmp_path / "own" / ".import-abc").mkdir()
     (tmp_path / "own" / ".queue.sqlite").write_bytes(b"")
-    listed = runs.list_runs(tmp_path / "own", pretrained_dir=tmp_path / "shipped")
+    listed = listing.list_runs(tmp_path / "own", pretrained_dir=tmp_path / "shipped")
     assert sorted((r.name, r.shipped) for r in listed) == [("mine", False), ("theirs", True)]
-    assert runs.list_runs(tmp_path / "nowhere", pretrained_dir=None) == []
+    assert listing.list_runs(tmp_path / "nowhere", pretrained_dir=None) == []
 
 
 def test_listing_again_sees_every_change_to_a_finished_run(tmp_path, fake_run):
     path = fake_run(tmp_path, "first name", accuracy=0.75)
-    listed = lambda: {r.id: r for r in runs.list_runs(tmp_path, pretrained_dir=None)}[path.name]  # noqa: E731
+    listed = lambda: {r.id: r for r in listing.list_runs(tmp_path, pretrained_dir=None)}[path.name]  # noqa: E731
     assert listed() is listed(), "an unchanged finished run is read once"
-    runs.rename_run(listed(), "second name")
-    runs.annotate_run(listed(), notes="dropout helped", tags=["week 2"])
+    edits.rename_run(listed(), "second name")
+    edits.annotate_run(listed(), notes="dropout helped", tags=["week 2"])
     assert (listed().name, listed().record["notes"], listed().record["tags"]) == ("second name", "dropout helped", ["week 2"])
     metrics = json.loads((path / runs.METRICS_FILE).read_text())
-    runs.write_json(path / runs.METRICS_FILE, {**metrics, "test_accuracy": 0.5})
+    write_json(path / runs.METRICS_FILE, {**metrics, "test_accuracy": 0.5})
     assert listed().metrics()["test_accuracy"] == 0.5
     (path / runs.PREDICTIONS_FILE).unlink()
     assert listed().status == "broken" and runs.PREDICTIONS_FILE in listed().problem
 
 
 def test_a_file_memo_computes_again_when_the_files_change_and_starts_afresh_at_its_bound():
-    memo, computed = runs.FileMemo(limit=2), []
+    memo, computed = FileMemo(limit=2), []
 
     def compute(value):
         computed.append(value)
@@ -151,14 +153,14 @@ def test_the_headline_is_the_metrics_without_the_per_class_tables(tmp_path, fake
 
 def test_reading_a_sound_run(tmp_path, fake_run):
     path = fake_run(tmp_path, "sound", accuracy=0.75)
-    run = runs.find_run(path.name, tmp_path, pretrained_dir=tmp_path / "none")
+    run = listing.find_run(path.name, tmp_path, pretrained_dir=tmp_path / "none")
     assert (run.id, run.name, run.status, run.shipped) == (path.name, "sound", "completed", False)
     assert list(run.history()["epoch"]) == [1, 2]
     assert run.predictions()["y_true"].shape == (20,) and run.misclassified()["image"].shape == (5, 28, 28, 1)
     assert run.config["epochs"] == 2 and run.progress() == {}
     for bad_id in ("../" + path.name, ".hidden", "", "nope"):
         with pytest.raises(RunError, match="no run with id"):
-            runs.find_run(bad_id, tmp_path, pretrained_dir=tmp_path / "none")
+            listing.find_run(bad_id, tmp_path, pretrained_dir=tmp_path / "none")
 
 
 def test_arrays_in_a_run_are_never_unpickled(tmp_path, fake_run):
@@ -186,7 +188,7 @@ def test_per_example_files_that_a_page_would_trip_on_are_refused_with_what_is_wr
     assert set(run.predictions()) >= set(runs.PREDICTION_FIELDS) and "image" in run.misclassified()
     arrays = run.predictions()
     change(arrays)
-    runs.write_npz(path / runs.PREDICTIONS_FILE, **arrays)
+    write_npz(path / runs.PREDICTIONS_FILE, **arrays)
     with pytest.raises(RunError, match=message):
         runs.read_run(path).predictions()
 
@@ -195,16 +197,16 @@ def test_per_example_files_that_a_page_would_trip_on_are_refused_with_what_is_wr
 
 def test_failed_write_leaves_the_old_file_and_no_partial_one(tmp_path, monkeypatch):
     target = tmp_path / "metrics.json"
-    runs.write_json(target, {"test_accuracy": 0.5})
+    write_json(target, {"test_accuracy": 0.5})
 
     def disk_full(fd):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(runs.os, "fsync", disk_full)
     with pytest.raises(OSError, match="No space left"):
-        runs.write_json(target, {"test_accuracy": 0.9, "big": list(range(1000))})
+        write_json(target, {"test_accuracy": 0.9, "big": list(range(1000))})
     with pytest.raises(OSError):
-        runs.write_npz(tmp_path / "predictions.npz", y=np.arange(10))
+        write_npz(tmp_path / "predictions.npz", y=np.arange(10))
     monkeypatch.undo()
     assert json.loads(target.read_text()) == {"test_accuracy": 0.5}
     assert names_in(tmp_path) == ["metrics.json"]
@@ -219,16 +221,16 @@ def test_interrupted_replace_leaves_no_temporary_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(runs.os, "replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        runs.write_atomic(target, b"epoch\n1\n2\n")
+        write_atomic(target, b"epoch\n1\n2\n")
     monkeypatch.undo()
     assert target.read_text() == "epoch\n1\n" and names_in(tmp_path) == ["history.csv"]
 
 
 def test_unserialisable_json_writes_nothing(tmp_path):
     with pytest.raises(TypeError, match="cannot store object"):
-        runs.write_json(tmp_path / "x.json", {"a": object()})
+        write_json(tmp_path / "x.json", {"a": object()})
     assert names_in(tmp_path) == []
-    runs.write_json(tmp_path / "x.json", {"a": np.float32(0.5), "b": np.arange(3)})
+    write_json(tmp_path / "x.json", {"a": np.float32(0.5), "b": np.arange(3)})
     assert json.loads((tmp_path / "x.json").read_text()) == {"a": 0.5, "b": [0, 1, 2]}
 
 
@@ -271,12 +273,12 @@ def test_two_writers_of_one_run_record_lose_none_of_each_others_changes(tmp_path
 
 def test_rename_and_delete_own_run(tmp_path, fake_run):
     path = fake_run(tmp_path, "old")
-    runs.rename_run(runs.read_run(path), " new name ")
+    edits.rename_run(runs.read_run(path), " new name ")
     assert runs.read_run(path).name == "new name"
     with pytest.raises(RunError, match="cannot contain '/'"):
-        runs.rename_run(runs.read_run(path), "../escape")
+        edits.rename_run(runs.read_run(path), "../escape")
     assert runs.read_run(path).name == "new name"
-    runs.delete_run(runs.read_run(path))
+    edits.delete_run(runs.read_run(path))
     assert names_in(tmp_path) == []
 
 
@@ -284,9 +286,9 @@ def test_shipped_runs_cannot_be_changed(tmp_path, fake_run):
     path = fake_run(tmp_path, "shipped")
     shipped = runs.read_run(path, shipped=True)
     with pytest.raises(RunError, match="shipped with the dashboard"):
-        runs.rename_run(shipped, "mine now")
+        edits.rename_run(shipped, "mine now")
     with pytest.raises(RunError, match="shipped with the dashboard"):
-        runs.delete_run(shipped)
+        edits.delete_run(shipped)
     assert runs.read_run(path).name == "shipped"
 
 
@@ -311,11 +313,11 @@ def test_closing_a_killed_sitting_marks_what_ran_failed_and_times_only_the_last_
 
 
 def test_running_run_cannot_be_deleted_but_a_killed_one_can(tmp_path, dead_pid):
-    path = runs.create_run(tmp_path, {"dataset": "fashion_mnist", "architecture": "fmnist_arch1"}, "busy", None, {})
+    path = runs.create_run(tmp_path, {"dataset": "fashion_mnist", "architecture": "fmnist_arch1"}, runs.RunLabels("busy"), {})
     with pytest.raises(RunError, match="still training; cancel it first"):
-        runs.delete_run(runs.read_run(path))
+        edits.delete_run(runs.read_run(path))
     runs.update_record(path, worker={"host": socket.gethostname(), "pid": dead_pid})
-    runs.delete_run(runs.read_run(path))
+    edits.delete_run(runs.read_run(path))
     assert not path.exists()
 
 
@@ -323,19 +325,20 @@ def test_broken_run_cannot_be_renamed_but_can_be_deleted(tmp_path, fake_run):
     path = fake_run(tmp_path)
     (path / runs.METRICS_FILE).unlink()
     with pytest.raises(RunError, match="is broken"):
-        runs.rename_run(runs.read_run(path), "fixed")
-    runs.delete_run(runs.read_run(path))
+        edits.rename_run(runs.read_run(path), "fixed")
+    edits.delete_run(runs.read_run(path))
     assert names_in(tmp_path) == []
 
 
 def test_create_run_checks_name_and_id(tmp_path):
     config = {"dataset": "fashion_mnist", "architecture": "fmnist_arch1"}
     with pytest.raises(RunError, match="cannot contain"):
-        runs.create_run(tmp_path, config, "a/b", None, {})
+        runs.create_run(tmp_path, config, runs.RunLabels("a/b"), {})
     with pytest.raises(RunError, match="bad run id"):
-        runs.create_run(tmp_path, config, "ok", None, {}, run_id="../20260101-000000-abcdef")
+        runs.create_run(tmp_path, config, runs.RunLabels("ok"), {}, run_id="../20260101-000000-abcdef")
     assert names_in(tmp_path) == []
-    path = runs.create_run(tmp_path, config, "ok", "fmnist-arch1-tr1", {"backend": "x"}, run_id="20260101-000000-abcdef")
+    path = runs.create_run(tmp_path, config, runs.RunLabels("ok", "fmnist-arch1-tr1"), {"backend": "x"},
+                           run_id="20260101-000000-abcdef")
     record = json.loads((path / runs.RUN_FILE).read_text())
     assert record["status"] == "running" and record["worker"]["pid"] == os.getpid() and record["preset"] == "fmnist-arch1-tr1"
     assert runs.RUN_ID_PATTERN.match(runs.new_run_id())
@@ -360,16 +363,16 @@ def keras_archive(config: dict) -> bytes:
 
 
 def exported_files(path: Path) -> dict[str, bytes]:
-    with zipfile.ZipFile(io.BytesIO(runs.export_run(runs.read_run(path)))) as z:
+    with zipfile.ZipFile(io.BytesIO(archive.export_run(runs.read_run(path)))) as z:
         return {name: z.read(name) for name in z.namelist()}
 
 
 def test_export_import_round_trip_gets_a_new_id(tmp_path, fake_run):
     path = fake_run(tmp_path / "a", "exported", accuracy=0.8)
-    runs.write_json(path / runs.PROGRESS_FILE, {"epoch": 1})
+    write_json(path / runs.PROGRESS_FILE, {"epoch": 1})
     files = exported_files(path)
     assert sorted(files) == sorted([*runs.REQUIRED_COMPLETED, runs.MODEL_FILE])  # no progress file
-    imported = runs.import_run(zip_of(files), tmp_path / "b")
+    imported = archive.import_run(zip_of(files), tmp_path / "b")
     assert imported.id != path.name and runs.RUN_ID_PATTERN.match(imported.id)
     assert imported.status == "completed" and imported.name == "exported" and not imported.shipped
     assert imported.record["imported"]["original_id"] == path.name
@@ -378,23 +381,23 @@ def test_export_import_round_trip_gets_a_new_id(tmp_path, fake_run):
         assert (imported.path / name).read_bytes() == (path / name).read_bytes()
     assert names_in(tmp_path / "b") == [imported.id]
     with pytest.raises(RunError, match="already here, as “exported”"):  # twice: refused, not a second copy
-        runs.import_run(zip_of(files), tmp_path / "b")
+        archive.import_run(zip_of(files), tmp_path / "b")
     with pytest.raises(RunError, match="already here"):  # nor the copy's own export
-        runs.import_run(runs.export_run(imported), tmp_path / "b")
+        archive.import_run(archive.export_run(imported), tmp_path / "b")
     assert names_in(tmp_path / "b") == [imported.id]
 
 
 def test_a_stopped_run_exports_and_imports_back(tmp_path, fake_run):
     path = fake_run(tmp_path / "a", "stopped early", status="cancelled")
-    imported = runs.import_run(runs.export_run(runs.read_run(path)), tmp_path / "b")
+    imported = archive.import_run(archive.export_run(runs.read_run(path)), tmp_path / "b")
     assert imported.status == "cancelled" and imported.has_results and imported.name == "stopped early"
 
 
 def test_an_export_is_named_after_the_run(tmp_path, fake_run):
     run = runs.read_run(fake_run(tmp_path, "Ann's run: dropout 0.3 * batch 64"))
-    name = runs.export_filename(run)
+    name = archive.export_filename(run)
     assert name == f"Ann_s run_ dropout 0.3 _ batch 64 ({run.id[-6:]}).zip"
-    assert runs.export_filename(runs.read_run(fake_run(tmp_path, "***"))).startswith("run (")
+    assert archive.export_filename(runs.read_run(fake_run(tmp_path, "***"))).startswith("run (")
 
 
 def _record(files, **changes):
@@ -437,17 +440,17 @@ def test_import_rejects_and_leaves_nothing_behind(tmp_path, fake_run, make, mess
     target.mkdir()
     (target / "keep.txt").write_text("unrelated")
     with pytest.raises(RunError) as e:
-        runs.import_run(make(files), target)
+        archive.import_run(make(files), target)
     assert message in str(e.value)
     assert names_in(target) == ["keep.txt"]
 
 
 def test_import_rejects_oversized_content(tmp_path, fake_run, monkeypatch):
     files = exported_files(fake_run(tmp_path / "source"))
-    monkeypatch.setattr(runs, "MAX_IMPORT_BYTES", 1000)
+    monkeypatch.setattr(archive, "MAX_IMPORT_BYTES", 1000)
     (tmp_path / "runs").mkdir()
     with pytest.raises(RunError, match="unpacks to .* MB; the limit is"):
-        runs.import_run(zip_of({**files, "padding": b"\0" * 2000}), tmp_path / "runs")
+        archive.import_run(zip_of({**files, "padding": b"\0" * 2000}), tmp_path / "runs")
     assert names_in(tmp_path / "runs") == []
 
 
@@ -468,15 +471,15 @@ def test_damaged_arrays_are_run_errors(tmp_path, fake_run):
 
 def test_notes_and_tags_are_kept_on_ones_own_runs_only(tmp_path, fake_run):
     run = runs.read_run(fake_run(tmp_path, "mine"))
-    runs.annotate_run(run, notes="  dropout helps?  ", tags="Baseline, dropout, baseline, ")
+    edits.annotate_run(run, notes="  dropout helps?  ", tags="Baseline, dropout, baseline, ")
     record = runs.read_run(run.path).record
     assert record["notes"] == "dropout helps?" and record["tags"] == ["baseline", "dropout"]
-    runs.annotate_run(runs.read_run(run.path), tags=[])
+    edits.annotate_run(runs.read_run(run.path), tags=[])
     assert runs.read_run(run.path).record["notes"] == "dropout helps?"  # only the tags changed
     with pytest.raises(RunError, match="at most 10 tags"):
-        runs.annotate_run(run, tags=",".join(f"t{i}" for i in range(11)))
+        edits.annotate_run(run, tags=",".join(f"t{i}" for i in range(11)))
     with pytest.raises(RunError, match="at most 2000 characters"):
-        runs.annotate_run(run, notes="x" * 2001)
+        edits.annotate_run(run, notes="x" * 2001)
     shipped = runs.read_run(run.path, shipped=True)
     with pytest.raises(RunError, match="shipped"):
-        runs.annotate_run(shipped, notes="mine now")
+        edits.annotate_run(shipped, notes="mine now")

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from core import runs
 from core.settings import Settings, SettingsError
+from core.storage import runs
 
 
 def test_without_variables_the_settings_are_the_defaults():

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from core.stats import mcnemar_test
+from core.metrics.stats import mcnemar_test
 
 
 def paired(both, only_a, only_b, neither):
@@ -52,7 +52,7 @@ def test_different_test_sets_are_refused():
 
 
 def test_a_seed_summary_has_the_mean_the_spread_and_a_t_interval():
-    from core.stats import seed_summary
+    from core.metrics.stats import seed_summary
 
     s = seed_summary([0.80, 0.82, 0.84])
     assert (s.n, round(s.mean, 6), round(s.sd, 6)) == (3, 0.82, 0.02)
@@ -64,7 +64,7 @@ def test_a_seed_summary_has_the_mean_the_spread_and_a_t_interval():
 
 
 def test_welchs_test_tells_a_real_gap_from_seed_to_seed_spread():
-    from core.stats import seed_summary, welch_test
+    from core.metrics.stats import seed_summary, welch_test
 
     tight_low, tight_high = [0.800, 0.801, 0.799, 0.800], [0.850, 0.851, 0.849, 0.850]
     result = welch_test(tight_low, tight_high)

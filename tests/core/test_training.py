@@ -12,8 +12,15 @@ import h5py
 import numpy as np
 import pytest
 
-from core import checkpoint, datasets, presets, runs, training
-from core.config import ConfigError
+from core.data import datasets
+from core.networks import presets
+from core.networks.config import ConfigError
+from core.storage import listing, runs
+from core.training import callbacks, checkpoint
+from core.training.callbacks import BaseListener
+from core.training.compiling import compile_model
+from core.training.inputs import one_hot, prepare_data
+from core.training.trainer import loss_from_predictions, train
 
 pytestmark = pytest.mark.backend
 
@@ -24,7 +31,7 @@ def toy_config(**changes):
     return presets.get(PRESET).config.replace(**{"epochs": 3, "limit": 300, **changes})
 
 
-class Recorder(training.BaseListener):
+class Recorder(BaseListener):
     def __init__(self):
         self.started, self.batches, self.rows = [], [], []
 
@@ -42,8 +49,8 @@ class Recorder(training.BaseListener):
 def toy_run(tmp_path_factory, fashion_data):
     """One 3-epoch run of the preset's network on the toy set, shared by the tests that read it."""
     recorder = Recorder()
-    run_dir = training.train(toy_config(), tmp_path_factory.mktemp("runs"), preset=PRESET, dataset=fashion_data,
-                             listener=recorder)
+    run_dir = train(toy_config(), tmp_path_factory.mktemp("runs"), runs.RunLabels(PRESET, PRESET), dataset=fashion_data,
+                    listener=recorder)
     return run_dir, recorder
 
 
@@ -71,7 +78,7 @@ def test_listener_gets_every_epoch(toy_run):
     assert max(step for epoch, step, _ in recorder.batches if epoch == 3) == 8
     history = runs.read_run(run_dir).history()
     np.testing.assert_allclose(history["loss"], [row["loss"] for row in recorder.rows], rtol=1e-6)
-    assert list(history.columns) == training.HISTORY_COLUMNS
+    assert list(history.columns) == runs.HISTORY_COLUMNS
 
 
 def test_run_folder_holds_everything(toy_run, fashion_data):
@@ -123,16 +130,16 @@ def test_saved_model_loads_safely_and_predicts_the_stored_predictions(toy_run, f
 @pytest.mark.backend
 def test_the_test_loss_from_predictions_is_what_evaluate_reports():
     """With label smoothing, an L2 penalty, dropout and batch normalization: one pass over the test set is enough."""
-    from core.config import TrainConfig
+    from core.networks.config import TrainConfig
 
     config = TrainConfig(dataset="cifar100", architecture="cifar_arch3", l2=1e-3, label_smoothing=0.1, dropout=0.3)
-    model = training.compile_model(config, 2, 1)
+    model = compile_model(config, 2, 1)
     rng = np.random.default_rng(0)
     x, y = rng.random((40, 32, 32, 3), dtype=np.float32), rng.integers(0, 100, 40)
-    evaluated, _ = model.evaluate(x, training.one_hot(y, 100), batch_size=16, verbose=0)
+    evaluated, _ = model.evaluate(x, one_hot(y, 100), batch_size=16, verbose=0)
     probabilities = np.asarray(model.predict(x, batch_size=16, verbose=0), np.float32)
-    from_predictions = training.loss_from_predictions(model, probabilities, y)
-    assert from_predictions > training.loss_from_predictions(model, probabilities, probabilities.argmax(axis=1))
+    from_predictions = loss_from_predictions(model, probabilities, y)
+    assert from_predictions > loss_from_predictions(model, probabilities, probabilities.argmax(axis=1))
     np.testing.assert_allclose(from_predictions, evaluated, rtol=1e-5)
 
 
@@ -144,16 +151,16 @@ def test_saved_model_keeps_the_weights_without_the_optimizer_state(toy_run):
 
 def test_same_seed_same_split_weights_and_first_epoch(toy_run, fashion_data, tmp_path):
     config = toy_config(epochs=1)
-    a, b = training.prepare_data(config, fashion_data), training.prepare_data(config, fashion_data)
+    a, b = prepare_data(config, fashion_data), prepare_data(config, fashion_data)
     np.testing.assert_array_equal(a.x_train, b.x_train)
     np.testing.assert_array_equal(a.y_val, b.y_val)
-    other = training.prepare_data(config.replace(seed=1), fashion_data)
+    other = prepare_data(config.replace(seed=1), fashion_data)
     assert not np.array_equal(a.y_val, other.y_val)
-    w1 = training.compile_model(config, 8).get_weights()
-    w2 = training.compile_model(config, 8).get_weights()
-    w3 = training.compile_model(config.replace(seed=1), 8).get_weights()
+    w1 = compile_model(config, 8).get_weights()
+    w2 = compile_model(config, 8).get_weights()
+    w3 = compile_model(config.replace(seed=1), 8).get_weights()
     assert all(np.array_equal(x, y) for x, y in zip(w1, w2)) and not np.array_equal(w1[0], w3[0])
-    run_dir = training.train(config, tmp_path, dataset=fashion_data)
+    run_dir = train(config, tmp_path, dataset=fashion_data)
     first = runs.read_run(run_dir).history().iloc[0]
     reference = runs.read_run(toy_run[0]).history().iloc[0]
     assert first["loss"] == pytest.approx(reference["loss"], rel=1e-6)
@@ -164,7 +171,7 @@ def test_same_seed_same_split_weights_and_first_epoch(toy_run, fashion_data, tmp
 def test_cancel_keeps_what_was_learned(tmp_path, fashion_data, when):
     recorder = Recorder()
     stop = (lambda: len(recorder.batches) >= 1) if when == "first batch" else (lambda: len(recorder.rows) >= 1)
-    run_dir = training.train(toy_config(epochs=5), tmp_path, dataset=fashion_data, listener=recorder, should_stop=stop)
+    run_dir = train(toy_config(epochs=5), tmp_path, dataset=fashion_data, listener=recorder, should_stop=stop)
     run = runs.read_run(run_dir)
     assert run.status == "cancelled" and run.record["epochs_trained"] == 1 and len(recorder.rows) == 1
     assert len(run.history()) == 1
@@ -178,8 +185,8 @@ def test_failure_mid_training_is_recorded(tmp_path, fashion_data):
         raise RuntimeError("the cancel flag could not be read")
 
     with pytest.raises(RuntimeError, match="cancel flag"):
-        training.train(toy_config(epochs=2), tmp_path, dataset=fashion_data, should_stop=broken_check)
-    (run,) = runs.list_runs(tmp_path, pretrained_dir=None)
+        train(toy_config(epochs=2), tmp_path, dataset=fashion_data, should_stop=broken_check)
+    (run,) = listing.list_runs(tmp_path, pretrained_dir=None)
     assert run.status == "failed" and run.record["error"] == "RuntimeError: the cancel flag could not be read"
     assert "Traceback" in run.record["traceback"] and run.record["finished"]
     assert not (run.path / runs.METRICS_FILE).exists()
@@ -187,8 +194,8 @@ def test_failure_mid_training_is_recorded(tmp_path, fashion_data):
 
 def test_missing_dataset_fails_the_run_with_the_data_message(tmp_path):
     with pytest.raises(datasets.DataError, match="Fashion-MNIST not found"):
-        training.train(toy_config(), tmp_path, data_dir=tmp_path)
-    (run,) = runs.list_runs(tmp_path, pretrained_dir=None)
+        train(toy_config(), tmp_path, data_dir=tmp_path)
+    (run,) = listing.list_runs(tmp_path, pretrained_dir=None)
     assert run.status == "failed" and run.record["error"].startswith("DataError: Fashion-MNIST not found")
 
 
@@ -197,8 +204,8 @@ def test_out_of_range_test_label_fails_the_run(tmp_path, fashion_data):
     y_test[3] = 10
     bad = datasets.Dataset(fashion_data.info, fashion_data.x_train, fashion_data.y_train, fashion_data.x_test, y_test, "bad")
     with pytest.raises(Exception):
-        training.train(toy_config(epochs=1), tmp_path, dataset=bad)
-    (run,) = runs.list_runs(tmp_path, pretrained_dir=None)
+        train(toy_config(epochs=1), tmp_path, dataset=bad)
+    (run,) = listing.list_runs(tmp_path, pretrained_dir=None)
     assert run.status == "failed" and "10" in run.record["error"]
 
 
@@ -208,8 +215,8 @@ def test_out_of_range_training_label_fails_the_run(tmp_path, fashion_data):
     y_train[5] = 10
     bad = datasets.Dataset(fashion_data.info, fashion_data.x_train, y_train, fashion_data.x_test, fashion_data.y_test, "bad")
     with pytest.raises((ValueError, IndexError)):
-        training.train(toy_config(epochs=1), tmp_path, dataset=bad)
-    (run,) = runs.list_runs(tmp_path, pretrained_dir=None)
+        train(toy_config(epochs=1), tmp_path, dataset=bad)
+    (run,) = listing.list_runs(tmp_path, pretrained_dir=None)
     assert run.status == "failed" and "10" in run.record["error"]
     assert not (run.path / runs.METRICS_FILE).exists()
 
@@ -217,12 +224,12 @@ def test_out_of_range_training_label_fails_the_run(tmp_path, fashion_data):
 def test_the_live_chart_gets_the_loss_of_recent_batches_between_epochs(tmp_path, fashion_data, monkeypatch):
     """progress.json carries [epoch position, mean loss since the last point]; over an epoch they average to
     the epoch's loss in history.csv (every point here covers one batch of equal size)."""
-    from core import fast
+    from core.training import fast
 
-    monkeypatch.setattr(training, "PROGRESS_EVERY_S", 0.0)
+    monkeypatch.setattr(callbacks, "PROGRESS_EVERY_S", 0.0)
     monkeypatch.setattr(fast, "CHUNK_SECONDS", 1e-6)  # one step per compiled call after the first
 
-    class Snapshot(training.BaseListener):
+    class Snapshot(BaseListener):
         progress = None
 
         def on_epoch(self, row):
@@ -233,7 +240,7 @@ def test_the_live_chart_gets_the_loss_of_recent_batches_between_epochs(tmp_path,
             self.run_dir = run_dir
 
     snap = Snapshot()
-    run_dir = training.train(toy_config(epochs=3, limit=264, batch_size=16), tmp_path, dataset=fashion_data, listener=snap)
+    run_dir = train(toy_config(epochs=3, limit=264, batch_size=16), tmp_path, dataset=fashion_data, listener=snap)
     points = snap.progress["batch_loss"]
     positions = [p for p, _ in points]
     assert positions == sorted(positions) and 0 < positions[0] <= 1 and positions[-1] == 3.0
@@ -254,7 +261,7 @@ def test_early_stopping_and_reduce_on_plateau_act_on_the_validation_loss(tmp_pat
     labels = np.random.default_rng(0).integers(0, 10, len(fashion_data.y_train))
     noise = datasets.Dataset(fashion_data.info, fashion_data.x_train, labels, fashion_data.x_test, fashion_data.y_test, "noise")
     config = toy_config(epochs=12, units=256, **{kind: 1})
-    run = runs.read_run(training.train(config, tmp_path, dataset=noise))
+    run = runs.read_run(train(config, tmp_path, dataset=noise))
     history = run.history()
     assert run.config[kind] == 1
     if kind == "early_stopping":
@@ -262,10 +269,10 @@ def test_early_stopping_and_reduce_on_plateau_act_on_the_validation_loss(tmp_pat
 
         assert len(history) < 12 and run.record["stopped_early_at"] == len(history)
         # The saved model is the best epoch's, not the last one's: its validation loss is the lowest of the history.
-        data = training.prepare_data(config, noise)
+        data = prepare_data(config, noise)
         model = keras.saving.load_model(run.path / runs.MODEL_FILE)
         model.compile(loss="categorical_crossentropy")
-        val_loss = model.evaluate(data.x_val, training.one_hot(data.y_val, 10), verbose=0, return_dict=True)["loss"]
+        val_loss = model.evaluate(data.x_val, one_hot(data.y_val, 10), verbose=0, return_dict=True)["loss"]
         assert val_loss == pytest.approx(history["val_loss"].min(), rel=1e-3)
         assert history["val_loss"].iloc[-1] > history["val_loss"].min()
     else:

@@ -2,7 +2,11 @@
 
 import pytest
 
-from core import jobs, presets, runs, worker
+from core.networks import presets
+from core.queue import jobs, worker
+from core.queue.queue import Queue
+from core.storage import listing, runs
+from core.system import supervisor
 
 PRESET = "fmnist-arch1-tr1"
 
@@ -25,7 +29,7 @@ def test_run_job_makes_a_completed_run(tmp_path, fashion_dir):
 
 @pytest.mark.backend
 def test_a_job_whose_worker_died_while_writing_the_first_checkpoint_starts_over(tmp_path, fashion_dir):
-    from core import checkpoint
+    from core.training import checkpoint
 
     spec = tiny_job(tmp_path, fashion_dir)
     checkpoint.folder(spec.run_dir).mkdir(parents=True)  # what such a death leaves: the folder, no state.json
@@ -36,20 +40,20 @@ def test_a_job_whose_worker_died_while_writing_the_first_checkpoint_starts_over(
 
 @pytest.mark.backend
 def test_serve_runs_queued_jobs_end_to_end(tmp_path, fashion_dir):
-    queue = jobs.Queue(tmp_path)
+    queue = Queue(tmp_path)
     broken = queue.submit(tiny_job(tmp_path, tmp_path / "no-data-here", name="no data"), "me")
     good = queue.submit(tiny_job(tmp_path, fashion_dir, name="good"), "me")
     assert worker.serve(tmp_path, slot=0, idle_exit_s=5, max_jobs=2) == 2
     assert queue.get(broken).status == "failed" and "no-data-here does not exist" in queue.get(broken).error
     assert queue.get(good).status == "completed"
-    statuses = {r.name: r.status for r in runs.list_runs(tmp_path, pretrained_dir=None)}
+    statuses = {r.name: r.status for r in listing.list_runs(tmp_path, pretrained_dir=None)}
     assert statuses == {"no data": "failed", "good": "completed"}
     assert worker.worker_status(tmp_path) == []  # the slot's info file is gone with the worker
 
 
 def test_serve_cancels_a_job_flagged_before_it_starts(tmp_path, fashion_dir, monkeypatch):
     """A cancel request reaches the job's should_stop; the queue then says how the run ended."""
-    queue = jobs.Queue(tmp_path)
+    queue = Queue(tmp_path)
     a = queue.submit(tiny_job(tmp_path, fashion_dir), "me")
     seen = {}
 
@@ -59,7 +63,7 @@ def test_serve_cancels_a_job_flagged_before_it_starts(tmp_path, fashion_dir, mon
         seen["queue"] = queue.get(a).status
         monkeypatch.setattr(worker, "POLL_S", -1.0)  # ask the database again at once
         seen["after"] = should_stop()
-        path = runs.create_run(spec.runs_dir, spec.config.to_dict(), spec.name, None, {}, spec.run_id)
+        path = runs.create_run(spec.runs_dir, spec.config.to_dict(), runs.RunLabels(spec.name), {}, spec.run_id)
         runs.update_record(path, status="cancelled")
         return str(path)
 
@@ -70,8 +74,7 @@ def test_serve_cancels_a_job_flagged_before_it_starts(tmp_path, fashion_dir, mon
 
 
 def test_serve_refuses_a_slot_already_served(tmp_path, capsys):
-    lock_path, _ = worker._slot_paths(tmp_path, 3)
-    held = worker._try_lock(lock_path)
+    held = supervisor.hold_lock(tmp_path, "slot-3")
     try:
         assert worker.serve(tmp_path, slot=3, idle_exit_s=0, max_jobs=1) == 0
         assert "already served by another process" in capsys.readouterr().err
@@ -81,15 +84,15 @@ def test_serve_refuses_a_slot_already_served(tmp_path, capsys):
 
 def test_idle_worker_exits(tmp_path):
     assert worker.serve(tmp_path, slot=1, idle_exit_s=0.2) == 0
-    assert worker._try_lock(worker._slot_paths(tmp_path, 1)[0]) is not None  # lock released
+    assert supervisor.hold_lock(tmp_path, "slot-1") is not None  # lock released
 
 
 def test_default_slots_are_one_per_gpu_and_one_without(monkeypatch):
     import subprocess
 
     answers = {"GPU 0: NVIDIA H200 (UUID: a)\nGPU 1: NVIDIA H200 (UUID: b)\n": 2, "": 1}
-    for listing, slots in answers.items():
-        monkeypatch.setattr(subprocess, "run", lambda *a, out=listing, **k: subprocess.CompletedProcess(a, 0, out, ""))
+    for answer, slots in answers.items():
+        monkeypatch.setattr(subprocess, "run", lambda *a, out=answer, **k: subprocess.CompletedProcess(a, 0, out, ""))
         assert worker.default_slots() == slots
 
 
@@ -97,7 +100,7 @@ def test_a_learning_rate_finder_job_writes_its_curve_and_makes_no_run(tmp_path, 
     import json
 
     config = presets.get(PRESET).config.replace(limit=300, label_smoothing=0.1)
-    queue = jobs.Queue(tmp_path)
+    queue = Queue(tmp_path)
     spec = jobs.make_lr_find_job(config, tmp_path, data_dir=fashion_dir)
     job_id = queue.submit(spec, "me")
     assert worker.serve(tmp_path, slot=0, idle_exit_s=5, max_jobs=1) == 1
@@ -105,4 +108,4 @@ def test_a_learning_rate_finder_job_writes_its_curve_and_makes_no_run(tmp_path, 
     result = json.loads(jobs.lr_find_file(tmp_path, spec.run_id).read_text())
     rates = result["learning_rates"]
     assert rates == sorted(rates) and rates[0] < 1e-5 and len(rates) == len(result["losses"]) > 20
-    assert runs.list_runs(tmp_path, pretrained_dir=None) == []
+    assert listing.list_runs(tmp_path, pretrained_dir=None) == []

@@ -61,7 +61,7 @@ def _stop(proc, log, runs_dir) -> list[int]:
 
 
 def _alive(pid: int) -> bool:
-    from core.runs import pid_alive
+    from core.system.processes import pid_alive
 
     return pid_alive(pid)
 

@@ -13,7 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from core import jobs, presets, runs, worker
+from core.networks import presets
+from core.queue import jobs
+from core.storage import archive, runs
+from core.system import supervisor
+from core.system.processes import pid_alive
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PRESET = "fmnist-arch1-tr1"
@@ -71,14 +75,14 @@ class Workers:
     def slot_pid(self, runs_dir, slot: int = 0, timeout_s: float = 120, not_pid: int | None = None, alive=None) -> int:
         """The pid of the live worker that serves `slot` (it publishes it in .workers/slot-N.json)."""
         self.runs_dirs.add(Path(runs_dir).resolve())
-        info = Path(runs_dir) / worker.WORKERS_DIR / f"slot-{slot}.json"
+        info = Path(runs_dir) / supervisor.WORKERS_DIR / f"slot-{slot}.json"
 
         def live_pid():
             try:
                 pid = json.loads(info.read_text())["pid"]
             except (OSError, ValueError, KeyError):
                 return None
-            return pid if pid != not_pid and runs.pid_alive(pid) else None
+            return pid if pid != not_pid and pid_alive(pid) else None
 
         return wait_for(live_pid, timeout_s, f"a worker on slot {slot} of {runs_dir}", alive=alive)
 
@@ -96,7 +100,7 @@ class Workers:
             os.waitpid(pid, 0)  # our child: collect it; a grandchild is collected by init
         except ChildProcessError:
             pass
-        wait_for(lambda: not runs.pid_alive(pid), 10, f"process {pid} to be gone")
+        wait_for(lambda: not pid_alive(pid), 10, f"process {pid} to be gone")
 
     def stop_all(self) -> None:
         for proc in self.procs:
@@ -104,12 +108,12 @@ class Workers:
                 proc.kill()
                 proc.wait()
         for runs_dir in self.runs_dirs:  # workers started by ensure_workers (ours or a page's)
-            for info in (runs_dir / worker.WORKERS_DIR).glob("slot-*.json"):
+            for info in (runs_dir / supervisor.WORKERS_DIR).glob("slot-*.json"):
                 try:
                     pid = int(json.loads(info.read_text())["pid"])
                 except (OSError, ValueError, KeyError, TypeError):
                     continue
-                if runs.pid_alive(pid) and str(runs_dir) in _cmdline(pid):
+                if pid_alive(pid) and str(runs_dir) in _cmdline(pid):
                     self.kill_worker(runs_dir, pid)
 
 
@@ -145,7 +149,7 @@ def exported(path: Path) -> dict[str, bytes]:
     import io
     import zipfile
 
-    with zipfile.ZipFile(io.BytesIO(runs.export_run(runs.read_run(path)))) as z:
+    with zipfile.ZipFile(io.BytesIO(archive.export_run(runs.read_run(path)))) as z:
         return {name: z.read(name) for name in z.namelist()}
 
 

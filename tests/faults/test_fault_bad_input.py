@@ -17,9 +17,10 @@ import zipfile
 import pytest
 from fault_helpers import PRESET, exported, sound_run, with_record, zip_of
 
-from core import runs
-from core.config import FIELDS, ConfigError, field_range, from_dict
-from core.presets import get
+from core.networks.config import FIELDS, ConfigError, field_range, from_dict
+from core.networks.presets import get
+from core.storage import archive, edits, listing, runs
+from core.system.files import write_json
 
 NUMBER_FIELDS = [name for name, f in FIELDS.items() if f.metadata["kind"] == "number"]
 
@@ -69,7 +70,7 @@ def test_out_of_range_refused_everywhere_naming_the_field(name, value, tmp_path,
     imports.mkdir()
     config = {**json.loads(run_files[runs.RUN_FILE])["config"], name: value}
     with pytest.raises(runs.RunError) as e:
-        runs.import_run(zip_of(with_record(run_files, config=config)), imports)
+        archive.import_run(zip_of(with_record(run_files, config=config)), imports)
     assert f"the imported run's config is invalid: {expected}" in str(e.value)
     assert names_in(imports) == []
 
@@ -93,7 +94,7 @@ def test_cli_non_numbers_and_non_finite(assignment, message, tmp_path, run_cli):
 def test_imported_config_of_the_wrong_kind(value, tmp_path, run_files):
     config = {**json.loads(run_files[runs.RUN_FILE])["config"], "dropout": value}
     with pytest.raises(runs.RunError, match="the imported run's config is invalid: dropout"):
-        runs.import_run(zip_of(with_record(run_files, config=config)), tmp_path)
+        archive.import_run(zip_of(with_record(run_files, config=config)), tmp_path)
     assert names_in(tmp_path) == []
 
 
@@ -108,7 +109,7 @@ def write_record(path, text: str) -> None:
 
 
 def set_record(path, **changes) -> None:
-    runs.write_json(path / runs.RUN_FILE, {**json.loads((path / runs.RUN_FILE).read_text()), **changes})
+    write_json(path / runs.RUN_FILE, {**json.loads((path / runs.RUN_FILE).read_text()), **changes})
 
 
 @pytest.mark.parametrize("damage, problem", [
@@ -131,13 +132,13 @@ def test_malformed_run_is_listed_broken_and_the_others_still_load(tmp_path, dama
     for path in (good, bad):  # the same creation time: the listing's order then compares the ids
         set_record(path, created="2026-11-26T10:00:00+00:00")
     damage(bad)
-    listed = {r.path.name: r for r in runs.list_runs(tmp_path, pretrained_dir=None)}
+    listed = {r.path.name: r for r in listing.list_runs(tmp_path, pretrained_dir=None)}
     assert listed[bad.name].status == "broken" and problem in listed[bad.name].problem
     assert listed[good.name].status == "completed" and listed[good.name].metrics()["test_accuracy"] == 0.75
     # A broken folder cannot be renamed, only deleted; deleting it leaves the good one alone.
     with pytest.raises(runs.RunError, match="is broken"):
-        runs.rename_run(listed[bad.name], "fixed")
-    runs.delete_run(listed[bad.name])
+        edits.rename_run(listed[bad.name], "fixed")
+    edits.delete_run(listed[bad.name])
     assert names_in(tmp_path) == [good.name]
 
 
@@ -145,12 +146,12 @@ def test_malformed_run_is_listed_broken_and_the_others_still_load(tmp_path, dama
 def test_running_record_with_a_malformed_worker_is_broken_and_can_be_deleted(tmp_path, worker_field):
     """Not 'running' for ever (a running run cannot be deleted): broken, with the reason, and deletable."""
     good = sound_run(tmp_path, "good one")
-    path = runs.create_run(tmp_path, get(PRESET).config.to_dict(), "half", None, {})
+    path = runs.create_run(tmp_path, get(PRESET).config.to_dict(), runs.RunLabels("half"), {})
     set_record(path, worker=worker_field)
-    listed = {r.path.name: r for r in runs.list_runs(tmp_path, pretrained_dir=None)}
+    listed = {r.path.name: r for r in listing.list_runs(tmp_path, pretrained_dir=None)}
     assert listed[good.name].status == "completed"
     assert listed[path.name].status == "broken" and "'worker' is not an object" in listed[path.name].problem
-    runs.delete_run(listed[path.name])
+    edits.delete_run(listed[path.name])
     assert names_in(tmp_path) == [good.name]
 
 
@@ -159,10 +160,10 @@ def test_imported_run_with_a_malformed_record_is_refused(tmp_path, run_files):
                            (with_record(run_files, config="fast"), "'config' is not an object"),
                            ({**run_files, runs.RUN_FILE: deep_json().encode()}, "run.json: not valid JSON")):
         with pytest.raises(runs.RunError, match="the imported run is not sound: zip/run.json"):
-            runs.import_run(zip_of(files), tmp_path)
+            archive.import_run(zip_of(files), tmp_path)
         assert names_in(tmp_path) == []
         with pytest.raises(runs.RunError) as e:
-            runs.import_run(zip_of(files), tmp_path)
+            archive.import_run(zip_of(files), tmp_path)
         assert message in str(e.value)
 
 
@@ -210,7 +211,7 @@ def test_damaged_zip_is_refused_with_a_message_and_nothing_left(tmp_path, run_fi
     target.mkdir()
     (target / "keep.txt").write_text("unrelated")
     with pytest.raises(runs.RunError) as e:
-        runs.import_run(make(run_files), target)
+        archive.import_run(make(run_files), target)
     assert message in str(e.value)
     assert names_in(target) == ["keep.txt"]
 
@@ -232,12 +233,12 @@ def test_no_corruption_of_an_exported_zip_escapes_as_anything_but_a_run_error(tm
         else:
             damaged[len(damaged) - rng.randrange(1, 700)] = rng.randrange(256)
         try:
-            run = runs.import_run(bytes(damaged), target)
+            run = archive.import_run(bytes(damaged), target)
         except runs.RunError:
             refused += 1
         else:  # the damage hit something unchecked (a timestamp, a comment): still a sound run
             imported += 1
             assert run.status == "completed"
-            runs.delete_run(run)
+            edits.delete_run(run)
         assert [p.name for p in target.iterdir() if not p.name.startswith(".deleting")] == []
     assert refused > 150  # nearly all of them

@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 from fault_helpers import exported, sound_run, zip_of
 
-from core import modelfile, runs
-from core.architectures import ARCHITECTURES
-from core.config import TrainConfig
-from core.modelfile import ModelFileError, check_model_file
+from core.networks import modelfile
+from core.networks.architectures import ARCHITECTURES
+from core.networks.config import TrainConfig
+from core.networks.modelfile import ModelFileError, check_model_file
+from core.storage import archive, runs
 
 keras = pytest.importorskip("keras")
 
@@ -82,7 +83,7 @@ def test_model_with_code_is_refused_on_import_and_on_load(kind, saved, tmp_path)
     target = tmp_path / "runs"
     target.mkdir()
     with pytest.raises(runs.RunError) as e:
-        runs.import_run(zip_of({**files, runs.MODEL_FILE: saved[kind].read_bytes()}), target)
+        archive.import_run(zip_of({**files, runs.MODEL_FILE: saved[kind].read_bytes()}), target)
     assert "the imported run's model is refused" in str(e.value) and REFUSAL[kind] in str(e.value)
     assert list(target.iterdir()) == []
 
@@ -101,7 +102,7 @@ def test_plain_model_imports_and_loads_with_safe_mode(saved, tmp_path):
     x = np.random.default_rng(0).random((5, 4)).astype("float32")
     np.testing.assert_allclose(model.predict(x, verbose=0), original.predict(x, verbose=0), rtol=1e-6)
     files = exported(sound_run(tmp_path / "source", "with a model"))
-    imported = runs.import_run(zip_of({**files, runs.MODEL_FILE: saved["plain"].read_bytes()}), tmp_path / "runs")
+    imported = archive.import_run(zip_of({**files, runs.MODEL_FILE: saved["plain"].read_bytes()}), tmp_path / "runs")
     assert (imported.path / runs.MODEL_FILE).read_bytes() == saved["plain"].read_bytes()
 
 
@@ -179,7 +180,7 @@ def test_built_in_function_objects_are_accepted(tmp_path):
 @pytest.mark.parametrize("architecture", list(ARCHITECTURES))
 def test_every_network_of_the_dashboard_passes(architecture, tmp_path):
     """config.json as Keras writes it (serialize_keras_object), compiled as training compiles it."""
-    from core.training import compile_model
+    from core.training.compiling import compile_model
 
     arch = ARCHITECTURES[architecture]
     config = TrainConfig(dataset=arch.dataset, architecture=architecture, depth=2, units=32, dropout=0.2, l2=1e-4,

@@ -20,7 +20,10 @@ from pathlib import Path
 import pytest
 from fault_helpers import PRESET, PROJECT_ROOT, PYTHON, child_env, tiny_job, wait_for
 
-from core import checkpoint, jobs, runs
+from core.queue import jobs
+from core.queue.queue import Queue
+from core.storage import runs
+from core.training import checkpoint
 
 TIMEOUT_S = 420  # each node imports TensorFlow before its first job: slow on a busy 2-core machine
 # A few seconds an epoch; enough epochs that the job on the node to be killed is still training when the other
@@ -56,7 +59,7 @@ def relayed_epochs(run_dir: Path) -> int:
 
 def test_jobs_train_on_the_cluster_show_live_stop_and_survive_a_killed_node(tmp_path, fashion_dir, cluster, workers):
     runs_dir = tmp_path / "runs"
-    queue = jobs.Queue(runs_dir)
+    queue = Queue(runs_dir)
     specs = {name: tiny_job(runs_dir, fashion_dir, name, **LONG) for name in ("first", "second")}
     specs["short"] = tiny_job(runs_dir, fashion_dir, "short")
     specs["too small"] = tiny_job(runs_dir, fashion_dir, "too small", limit=1)

@@ -20,18 +20,22 @@ import zipfile
 
 from fault_helpers import PROJECT_ROOT, PYTHON, child_env, folder_digest, tiny_job, wait_for
 
-from core import checkpoint, jobs, runs, worker
+from core.queue import worker
+from core.queue.queue import Queue
+from core.storage import archive, listing, runs
+from core.system.processes import pid_alive
+from core.training import checkpoint
 
 JOB_TIMEOUT_S = 300  # a worker imports TensorFlow first: slow on a busy 2-core machine
 
 
-def status_of(queue: jobs.Queue, job_id: int) -> str:
+def status_of(queue: Queue, job_id: int) -> str:
     return queue.get(job_id).status
 
 
 def test_worker_killed_mid_training_is_resumed_by_the_next_worker_and_the_queue_goes_on(tmp_path, fashion_dir, workers):
     runs_dir = tmp_path / "runs"
-    queue = jobs.Queue(runs_dir)
+    queue = Queue(runs_dir)
     first = tiny_job(runs_dir, fashion_dir, "finished before the kill")
     # Many short epochs (half a million weights, batches of 8): the kill lands after a checkpoint, mid-training.
     doomed = tiny_job(runs_dir, fashion_dir, "killed mid-training", architecture="fmnist_arch2", depth=4, units=256,
@@ -40,15 +44,15 @@ def test_worker_killed_mid_training_is_resumed_by_the_next_worker_and_the_queue_
     ids = [queue.submit(first, "alice"), queue.submit(doomed, "bob"), queue.submit(after, "carol")]
 
     # "The server": starts the worker as the Train page does, then dies with its whole process group.
-    server = workers.popen([PYTHON, "-c", "import sys, time\nfrom core import worker\n"
+    server = workers.popen([PYTHON, "-c", "import sys, time\nfrom core.queue import worker\n"
                             "worker.ensure_workers(sys.argv[1], slots=1)\ntime.sleep(600)", runs_dir])
     pid = workers.slot_pid(runs_dir, timeout_s=JOB_TIMEOUT_S, alive=lambda: server.poll() is None)
     os.killpg(server.pid, signal.SIGKILL)
     server.wait()
-    assert runs.pid_alive(pid), "the worker must outlive the web server that started it"
+    assert pid_alive(pid), "the worker must outlive the web server that started it"
 
     wait_for(lambda: status_of(queue, ids[0]) == "completed", JOB_TIMEOUT_S, "the first job to complete",
-             alive=lambda: runs.pid_alive(pid))
+             alive=lambda: pid_alive(pid))
     done_dir = runs_dir / first.run_id
     before = folder_digest(done_dir)
     assert set(before) >= {*runs.REQUIRED_COMPLETED, runs.MODEL_FILE}
@@ -62,14 +66,14 @@ def test_worker_killed_mid_training_is_resumed_by_the_next_worker_and_the_queue_
             return 0  # read while it was being replaced
 
     wait_for(
-        lambda: checkpointed_epochs() >= 2, JOB_TIMEOUT_S, "the second job's second epoch", alive=lambda: runs.pid_alive(pid)
+        lambda: checkpointed_epochs() >= 2, JOB_TIMEOUT_S, "the second job's second epoch", alive=lambda: pid_alive(pid)
     )
     workers.kill_worker(runs_dir, pid)
     killed_at = checkpointed_epochs()
     assert 2 <= killed_at < 30
 
     # Nobody has reaped yet: the run already reads as failed, never as completed; the job still says running.
-    listed = {r.name: r for r in runs.list_runs(runs_dir, pretrained_dir=None)}
+    listed = {r.name: r for r in listing.list_runs(runs_dir, pretrained_dir=None)}
     assert listed["killed mid-training"].status == "failed"
     assert "stopped before the run finished" in listed["killed mid-training"].record["error"]
     assert listed["finished before the kill"].status == "completed"
@@ -84,7 +88,7 @@ def test_worker_killed_mid_training_is_resumed_by_the_next_worker_and_the_queue_
     # The web server comes first for the CPU: a worker it starts trains at a lower priority.
     assert os.getpriority(os.PRIO_PROCESS, second) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + worker.NICENESS)
     wait_for(lambda: status_of(queue, ids[2]) == "completed", JOB_TIMEOUT_S, "the job after the kill to complete",
-             alive=lambda: runs.pid_alive(second))
+             alive=lambda: pid_alive(second))
 
     resumed_job = queue.get(ids[1])
     assert resumed_job.status == "completed" and resumed_job.attempts == 2
@@ -93,7 +97,7 @@ def test_worker_killed_mid_training_is_resumed_by_the_next_worker_and_the_queue_
     segments = resumed.record["segments"]
     assert [(s["from_epoch"], s["status"]) for s in segments] == [(0, "failed"), (killed_at, "completed")]
     assert f"process {pid}" in segments[0]["error"]  # why the first segment ended
-    statuses = {r.name: r.status for r in runs.list_runs(runs_dir, pretrained_dir=None)}
+    statuses = {r.name: r.status for r in listing.list_runs(runs_dir, pretrained_dir=None)}
     assert statuses == {"finished before the kill": "completed", "killed mid-training": "completed",
                         "after the kill": "completed"}
     assert folder_digest(done_dir) == before  # not a byte of the completed run changed
@@ -104,9 +108,12 @@ def test_worker_killed_mid_training_is_resumed_by_the_next_worker_and_the_queue_
 # writing the final "completed" record of its third. Between them, a job whose dataset file is cut off.
 PATCHED_WORKER = textwrap.dedent("""
     import os, signal, sys, tempfile
-    from core import evaluation, runs, worker
+    from core.metrics import evaluation
+    from core.queue import worker
+    from core.storage import runs
+    from core.system import files
 
-    real_per_example, real_write = evaluation.per_example, runs.write_atomic
+    real_per_example, real_write = evaluation.per_example, files.write_atomic
     calls = []
 
     def out_of_memory(*args, **kwargs):
@@ -123,7 +130,7 @@ PATCHED_WORKER = textwrap.dedent("""
             os.kill(os.getpid(), signal.SIGKILL)
         return real_write(path, data)
 
-    evaluation.per_example, runs.write_atomic = out_of_memory, killed_mid_write
+    evaluation.per_example, files.write_atomic = out_of_memory, killed_mid_write
     worker.serve(sys.argv[1], slot=0, idle_exit_s=30)  # never reached idle when the kill lands
 """)
 
@@ -134,7 +141,7 @@ def test_out_of_memory_then_killed_while_saving_never_completes_a_run(tmp_path, 
     writers.fashion(cut_off, 300, 100)
     images = cut_off / "train-images-idx3-ubyte.gz"
     images.write_bytes(images.read_bytes()[:-200])  # a download that stopped early
-    queue = jobs.Queue(runs_dir)
+    queue = Queue(runs_dir)
     oom, bad_data, saving = (tiny_job(runs_dir, fashion_dir, "out of memory"), tiny_job(runs_dir, cut_off, "cut-off data"),
                              tiny_job(runs_dir, fashion_dir, "killed while saving"))
     ids = [queue.submit(job, "dana") for job in (oom, bad_data, saving)]
@@ -159,14 +166,14 @@ def test_out_of_memory_then_killed_while_saving_never_completes_a_run(tmp_path, 
     assert [p.name for p in saving_dir.glob(".run.json.*.tmp")], "the kill did not land mid-write"
     # ...and still the run is failed, not completed, both as listed and once reaped.
     assert json.loads((saving_dir / runs.RUN_FILE).read_text())["status"] == "running"
-    listed = {r.name: r.status for r in runs.list_runs(runs_dir, pretrained_dir=None)}
+    listed = {r.name: r.status for r in listing.list_runs(runs_dir, pretrained_dir=None)}
     assert listed == {"out of memory": "failed", "cut-off data": "failed", "killed while saving": "failed"}
     assert queue.get(ids[2]).status == "running"
     assert queue.reap() == [ids[2]]  # back in the queue: the next worker continues it, or finds its results
     assert queue.get(ids[2]).status == "queued" and "stopped unexpectedly" in queue.get(ids[2]).error
     assert runs.read_run(saving_dir).status == "failed"
     # The half-written record is never read, and never exported.
-    assert ".run.json" not in " ".join(zipfile.ZipFile(io.BytesIO(runs.export_run(runs.read_run(saving_dir)))).namelist())
+    assert ".run.json" not in " ".join(zipfile.ZipFile(io.BytesIO(archive.export_run(runs.read_run(saving_dir)))).namelist())
 
 
 def test_queue_survives_a_server_restart_and_finds_a_client_job_again(tmp_path):
@@ -175,8 +182,9 @@ def test_queue_survives_a_server_restart_and_finds_a_client_job_again(tmp_path):
     job = tiny_job(runs_dir, None, "submitted before the restart")
     submit = textwrap.dedent("""
         import json, os, signal, sys
-        from core import jobs
-        queue = jobs.Queue(sys.argv[1])
+        from core.queue import jobs
+        from core.queue.queue import Queue
+        queue = Queue(sys.argv[1])
         queue.submit(jobs.JobSpec.from_dict(json.loads(sys.argv[2])), owner="browser-7f3a")
         queue.submit(jobs.JobSpec.from_dict(json.loads(sys.argv[3])), owner="browser-0000")
         os.kill(os.getpid(), signal.SIGKILL)  # the server dies without closing anything
@@ -187,25 +195,25 @@ def test_queue_survives_a_server_restart_and_finds_a_client_job_again(tmp_path):
                           env=child_env(), timeout=120)
     assert done.returncode == -signal.SIGKILL
 
-    restarted = jobs.Queue(runs_dir)  # a new server process: a new Queue on the same folder
+    restarted = Queue(runs_dir)  # a new server process: a new Queue on the same folder
     (found,) = restarted.jobs(owner="browser-7f3a")
     assert found.spec == dataclasses.replace(job, owner="browser-7f3a") and found.status == "queued"
     assert restarted.position(found.id) == 0
     assert [j.spec.name for j in restarted.jobs(active_only=True)] == ["submitted before the restart", "someone else's"]
-    claimed = jobs.Queue(runs_dir).claim()  # a worker, with yet another connection, takes it in order
-    assert claimed.id == found.id and jobs.Queue(runs_dir).get(found.id).status == "running"
+    claimed = Queue(runs_dir).claim()  # a worker, with yet another connection, takes it in order
+    assert claimed.id == found.id and Queue(runs_dir).get(found.id).status == "running"
 
 
 def test_process_killed_inside_a_queue_transaction_leaves_the_queue_working(tmp_path):
     """SIGKILL between BEGIN and COMMIT (a worker claiming, a page submitting): the half-made change is
     gone, the lock with it, and the next submit and claim go through at once."""
     runs_dir = tmp_path / "runs"
-    queue = jobs.Queue(runs_dir)
+    queue = Queue(runs_dir)
     kept = queue.submit(tiny_job(runs_dir, None, "kept"), "erin")
     killed_mid_transaction = textwrap.dedent("""
         import json, os, signal, sys, time
-        from core import jobs
-        queue = jobs.Queue(sys.argv[1])
+        from core.queue.queue import Queue
+        queue = Queue(sys.argv[1])
         with queue._transaction() as db:
             db.execute("UPDATE jobs SET status = 'running', worker_pid = ? WHERE status = 'queued'", (os.getpid(),))
             db.execute("INSERT INTO jobs(owner, run_id, spec, status, created) VALUES ('ghost', 'x', '{}', 'queued', 0)")
@@ -222,7 +230,7 @@ def test_process_killed_inside_a_queue_transaction_leaves_the_queue_working(tmp_
 
 SERVER = textwrap.dedent("""
     import signal, sys, time
-    from core import worker
+    from core.queue import worker
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # as Streamlit does: a stop is a normal exit
     worker.ensure_workers(sys.argv[1], slots=1)
@@ -236,11 +244,11 @@ def test_a_stopped_dashboard_ends_its_worker_and_a_crashed_ones_worker_ends_once
     pid = workers.slot_pid(runs_dir, timeout_s=JOB_TIMEOUT_S, alive=lambda: server.poll() is None)
     server.terminate()  # Ctrl-C of `make run`, or a service manager's stop
     assert server.wait(timeout=60) == 0
-    wait_for(lambda: not runs.pid_alive(pid), 30, "the worker to end with its dashboard")
+    wait_for(lambda: not pid_alive(pid), 30, "the worker to end with its dashboard")
 
     crashed = workers.popen([PYTHON, "-c", SERVER, runs_dir])
     orphan = workers.slot_pid(runs_dir, timeout_s=JOB_TIMEOUT_S, not_pid=pid, alive=lambda: crashed.poll() is None)
     os.killpg(crashed.pid, signal.SIGKILL)  # no chance to clean up
     crashed.wait()
-    wait_for(lambda: not runs.pid_alive(orphan), 30, "the idle worker of a crashed dashboard to end")
+    wait_for(lambda: not pid_alive(orphan), 30, "the idle worker of a crashed dashboard to end")
     assert worker.worker_status(runs_dir) == []

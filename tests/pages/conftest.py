@@ -17,9 +17,11 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT / "tests" / "pages") not in sys.path:  # run_factory, the fake runs' builders
     sys.path.insert(0, str(ROOT / "tests" / "pages"))
 
-from core import jobs, worker  # noqa: E402
-from core.datasets import DATASET_INFO  # noqa: E402
-from core.presets import PRESETS  # noqa: E402
+from core.data.datasets import DATASET_INFO  # noqa: E402
+from core.networks.presets import PRESETS  # noqa: E402
+from core.queue import jobs, worker  # noqa: E402
+from core.queue.queue import Queue  # noqa: E402
+from core.system import supervisor  # noqa: E402
 from tools.fake_runs import make_config, make_history  # noqa: E402
 from tools.fake_runs import write_run as write_fake_run  # noqa: E402
 from ui import session  # noqa: E402
@@ -39,8 +41,9 @@ def dirs(tmp_path, monkeypatch, sealed_data, fashion_dir):
     monkeypatch.setenv("CLASSROOM_DATA_DIR", str(fashion_dir))
     session.settings.cache_clear()  # the server reads its settings once; each test is a new deployment
     started, helpers = [], []
-    monkeypatch.setattr(worker, "ensure_workers", lambda runs_dir, slots=None: started.append(Path(runs_dir)) or [])
-    monkeypatch.setattr(worker, "ensure_helper", lambda runs_dir, name, arguments: helpers.append(name) or True)
+    monkeypatch.setattr(worker, "ensure_workers",
+                        lambda runs_dir, slots=None, ray_address=None: started.append(Path(runs_dir)) or [])
+    monkeypatch.setattr(supervisor, "ensure_helper", lambda runs_dir, name, arguments: helpers.append(name) or True)
     folders["workers_started"], folders["helpers_started"] = started, helpers
     yield folders
     session.settings.cache_clear()
@@ -87,7 +90,7 @@ def _write_run(folder: Path, preset: str = "fmnist-arch1-tr1", name: str = "a te
 
 def _job_in_state(runs_dir: Path, status: str, owner: str = CLIENT, name: str = "a test run", **overrides) -> jobs.Job:
     """A queue job moved to `status` the way the page and a worker move it (this process plays the worker)."""
-    queue = jobs.Queue(runs_dir)
+    queue = Queue(runs_dir)
     config = PRESETS["fmnist-arch1-tr1"].config.replace(**overrides)
     job_id = queue.submit(jobs.make_job(config, runs_dir, name=name, preset="fmnist-arch1-tr1"), owner=owner)
     if status != "queued":

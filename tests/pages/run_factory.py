@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.datasets import CIFAR100_FINE
-from core.presets import PRESETS
+from core.data.datasets import CIFAR100_FINE
+from core.networks.presets import PRESETS
 from tools.fake_runs import make_config, make_history, write_broken, write_run
 
 N = 200  # test images per fake Fashion-MNIST run: 20 of each class, in class order

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 from run_factory import fashion_run, reproduce, texts
 
-from core import classroom, jobs, runs
+from core import classroom
 from core.classroom import Identity
+from core.queue.queue import Queue
+from core.storage import runs
 from ui import session
 
 PASSWORD = "teach-me"
@@ -41,7 +43,7 @@ def test_training_needs_a_sign_in_and_a_students_job_is_theirs(classroom_on, app
     assert "Signed in" not in texts(at.error)
     at.switch_page("pages/train.py").run()
     at.button(key="train.submit").click().run()
-    (job,) = jobs.Queue(classroom_on["runs"]).jobs()
+    (job,) = Queue(classroom_on["runs"]).jobs()
     assert job.owner == "Ann" and job.spec.owner == "Ann"
 
 
@@ -89,9 +91,9 @@ def test_the_instructor_sets_the_rules_and_a_student_is_held_to_them(classroom_o
     student.button(key="train.submit").click().run()
     student.switch_page("pages/train.py").run()
     assert student.button(key="train.submit").disabled  # one run at a time per browser anyway
-    queue = jobs.Queue(classroom_on["runs"])
+    queue = Queue(classroom_on["runs"], classroom.ClassPolicy(classroom_on["runs"]))
     with pytest.raises(classroom.ClassroomError, match="the class allows 1"):
-        queue.submit(queue.jobs()[0].spec, "Ann", identity=Identity("Ann"))
+        queue.submit(queue.jobs()[0].spec, "Ann", actor=Identity("Ann"))
 
 
 def test_the_board_ranks_the_students_best_runs_for_the_assignment(classroom_on, app, open_page):
@@ -126,7 +128,7 @@ def test_a_student_picking_an_assignment_gets_its_preset_shortened_to_the_budget
     assert not [w for w in at.warning if "For this assignment" in str(w.value)]
     assert "The assignment shortens the trial to fit its epoch budget" in texts(at.caption)
     at.button(key="train.submit").click().run()
-    (job,) = jobs.Queue(classroom_on["runs"]).jobs()
+    (job,) = Queue(classroom_on["runs"]).jobs()
     assert job.spec.config.epochs == 3 and job.spec.assignment == a.id
 
 

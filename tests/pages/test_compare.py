@@ -6,8 +6,8 @@ import json
 
 from run_factory import cifar_run, fashion_run, texts, write_broken
 
-from core import runs
-from core.config import FIELDS
+from core.networks.config import FIELDS
+from core.storage import archive, edits, runs
 from ui.runs_view import field_label
 
 
@@ -69,7 +69,7 @@ def test_the_charts_follow_a_renamed_run(dirs, app, open_page):
     b = fashion_run(own, "more dropout", range(0, 50), 2, dropout=0.3)
     at = open_page(app, "pages/compare.py")
     assert all("more dropout" in c.proto.spec for c in at.get("vega_lite_chart"))
-    runs.rename_run(runs.read_run(b), "dropout 0.3")
+    edits.rename_run(runs.read_run(b), "dropout 0.3")
     at.run()
     specs = [c.proto.spec for c in at.get("vega_lite_chart")]
     assert len(specs) == 4 and all("dropout 0.3" in s and "more dropout" not in s for s in specs)
@@ -193,7 +193,7 @@ def test_import_of_a_bad_zip_says_why(dirs, app, open_page):
 def test_export_then_import_makes_an_own_copy(dirs, app, open_page):
     own, shipped = dirs["runs"], dirs["pretrained"]
     original = runs.read_run(fashion_run(shipped, "shipped one", range(0, 10), 1), shipped=True)
-    data = runs.export_run(original)
+    data = archive.export_run(original)
     at = open_page(app, "pages/compare.py")
     at.file_uploader[0].set_value((f"{original.id}.zip", data, "application/zip")).run()
     assert not at.exception and not at.error
@@ -251,7 +251,7 @@ def test_a_rename_keeps_the_run_chosen_and_a_name_is_shown_as_typed(dirs, app, o
 
 def test_a_refused_upload_is_said_once_and_the_same_zip_is_not_imported_twice(dirs, app, open_page):
     own, shipped = dirs["runs"], dirs["pretrained"]
-    data = runs.export_run(runs.read_run(fashion_run(shipped, "shipped one", range(0, 10), 1), shipped=True))
+    data = archive.export_run(runs.read_run(fashion_run(shipped, "shipped one", range(0, 10), 1), shipped=True))
     at = open_page(app, "pages/compare.py")
     at.file_uploader[0].set_value(("bad.zip", b"not a zip", "application/zip")).run()
     assert "Could not import bad.zip" in texts(at.error)
@@ -298,7 +298,7 @@ def test_the_search_finds_runs_by_name_tags_and_notes(dirs, app, open_page):
     own = dirs["runs"]
     tagged = fashion_run(own, "first", range(0, 10), 1)
     fashion_run(own, "second", range(0, 20), 2)
-    runs.annotate_run(runs.read_run(tagged), notes="the baseline we keep", tags="dropout")
+    edits.annotate_run(runs.read_run(tagged), notes="the baseline we keep", tags="dropout")
     at = open_page(app, "pages/compare.py")
     for query in ("baseline", "DROPOUT", "first"):
         at.text_input(key="compare.search").set_value(query).run()

@@ -8,7 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from core import runs
+from core.system.files import write_json
 
 ROOT = Path(__file__).resolve().parents[2]
 HOME = "pages/home.py"
@@ -16,7 +16,7 @@ HOME = "pages/home.py"
 
 def test_before_any_worker_the_device_is_what_the_machine_has_and_the_backend_the_configured_one(app, open_page,
                                                                                                  monkeypatch):
-    from core import device
+    from core.training import device
 
     monkeypatch.setenv("KERAS_BACKEND", "jax")
     monkeypatch.setattr(device, "gpu_names", lambda: [])
@@ -33,7 +33,7 @@ def test_a_workers_published_backend_and_device_are_shown(app, dirs, open_page):
     folder = dirs["runs"] / ".workers"
     folder.mkdir(parents=True)
     env = {"backend": "tensorflow", "device": "NVIDIA H100 80GB HBM3", "keras": "3.15.1"}
-    runs.write_json(folder / "slot-0.json", {"slot": 0, "pid": os.getpid(), "environment": env})
+    write_json(folder / "slot-0.json", {"slot": 0, "pid": os.getpid(), "environment": env})
     at = open_page(app, HOME)
     assert any(m.value == "#### NVIDIA H100 80GB HBM3" for m in at.markdown)
     assert any("**tensorflow** backend · 1 training worker ready" in m.value for m in at.markdown)
@@ -44,7 +44,7 @@ def test_a_ray_dispatcher_in_place_of_workers_shows_its_cluster(app, dirs, open_
     folder.mkdir(parents=True)
     env = {"device": "GPU · Ray cluster at 10.0.0.5:6379: 3 nodes, 48 CPUs, 3 GPUs", "backend": "jax", "host": "head",
            "ray": "10.0.0.5:6379"}  # what core.cluster.serve_ray publishes: no Keras version
-    runs.write_json(folder / "slot-ray.json", {"slot": "ray", "pid": os.getpid(), "environment": env})
+    write_json(folder / "slot-ray.json", {"slot": "ray", "pid": os.getpid(), "environment": env})
     at = open_page(app, HOME)
     assert not at.exception
     assert any(m.value == f"#### {env['device']}" for m in at.markdown)

@@ -8,8 +8,9 @@ import os
 import numpy as np
 from run_factory import SHIRT, TSHIRT, Y_TRUE, cifar_run, fashion_run, make_config, texts, write_broken, write_run
 
-from core import runs
-from core.datasets import CIFAR100_FINE_TO_COARSE
+from core.data.datasets import CIFAR100_FINE_TO_COARSE
+from core.storage import runs
+from core.system.files import write_npz
 
 
 def test_names_pairs_and_worst_classes(dirs, app, open_page):
@@ -57,7 +58,7 @@ def test_says_how_many_of_a_cell_are_stored(dirs, app, open_page):
     own = dirs["runs"]
     folder = fashion_run(own, "run", range(0, 10), 1)
     wrong = runs.read_run(folder).misclassified()
-    runs.write_npz(folder / runs.MISCLASSIFIED_FILE, **{k: v[:4] for k, v in wrong.items()})  # a run keeps only some
+    write_npz(folder / runs.MISCLASSIFIED_FILE, **{k: v[:4] for k, v in wrong.items()})  # a run keeps only some
     at = open_page(app, "pages/inspect.py")
     assert "10 test images; 4 of 10 stored" in texts(at.markdown)
 
@@ -134,8 +135,8 @@ def test_cifar_superclasses(dirs, app, open_page):
 
 def _drawn(dirs, run_dir, index, true=6, predicted=0, error=None):
     """A bundle in the explainer's cache, as the explainer leaves it (one tiny PNG for every picture)."""
-    from core import explainer
-    from core.explain import to_png
+    from core.explain import explainer
+    from core.explain.views import to_png
 
     folder = explainer.image_dir(dirs["runs"], run_dir.name, index)
     folder.mkdir(parents=True)
@@ -180,13 +181,13 @@ def test_an_image_that_cannot_be_explained_says_why(dirs, app, open_page):
 
 
 def test_the_map_gives_cifars_20_superclasses_20_colours_and_its_legend_the_room_below(dirs, app, open_page):
-    from core import explainer
+    from core.explain import explainer
 
     run = cifar_run(dirs["runs"], "cifar", 1)
     y_true = np.arange(100, dtype=np.int16)
     path = explainer.map_file(dirs["runs"], run.name, "pca")
     path.parent.mkdir(parents=True)
-    runs.write_npz(path, points=np.random.default_rng(0).normal(size=(100, 2)).astype(np.float32),
+    write_npz(path, points=np.random.default_rng(0).normal(size=(100, 2)).astype(np.float32),
                    index=np.arange(100, dtype=np.int32), images=np.zeros((100, 32, 32, 3), np.uint8), y_true=y_true,
                    y_pred=y_true, y_coarse=np.array(CIFAR100_FINE_TO_COARSE, np.int16))
     at = open_page(app, "pages/inspect.py")
@@ -201,7 +202,7 @@ def test_a_run_whose_mistakes_file_lacks_a_field_is_a_message_not_a_traceback(di
     path = fashion_run(dirs["runs"], "hand-made", range(0, 10), 1)
     arrays = dict(np.load(path / runs.MISCLASSIFIED_FILE))
     del arrays["p_true"]
-    runs.write_npz(path / runs.MISCLASSIFIED_FILE, **arrays)
+    write_npz(path / runs.MISCLASSIFIED_FILE, **arrays)
     at = open_page(app, "pages/inspect.py")
     assert not at.exception
     assert "misclassified.npz lacks p_true: this run's per-image results cannot be used" in texts(at.error)

@@ -21,7 +21,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "faults"))
 from fault_helpers import PROJECT_ROOT, folder_digest  # noqa: E402
 from run_factory import fashion_run, texts, write_broken  # noqa: E402
 
-from core import runs  # noqa: E402
+from core.storage import (
+    edits,
+    listing,
+    runs,  # noqa: E402
+)
 
 
 def tree(root: Path) -> tuple[dict, list]:
@@ -77,8 +81,8 @@ def test_core_refuses_changes_to_a_shipped_run_whatever_the_page_does(classroom,
     """Behind the page: the run listed from the shipped folder cannot be renamed or deleted."""
     root = classroom["root"]
     before = tree(root)
-    (shipped,) = [r for r in runs.list_runs(classroom["own"], classroom["shipped"]) if r.shipped]
-    for change in (lambda: runs.rename_run(shipped, "mine now"), lambda: runs.delete_run(shipped)):
+    (shipped,) = [r for r in listing.list_runs(classroom["own"], classroom["shipped"]) if r.shipped]
+    for change in (lambda: edits.rename_run(shipped, "mine now"), lambda: edits.delete_run(shipped)):
         with pytest.raises(runs.RunError, match="shipped with the dashboard"):
             change()
     assert tree(root) == before

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from run_factory import reproduce, texts
 
-from core import runs
-from core.presets import PRESETS
+from core.networks.presets import PRESETS
+from core.storage import archive, runs
 
 BEST = "fmnist-arch2-tr1"  # the report's best model, the one with an interval
 
@@ -76,7 +76,7 @@ def test_an_imported_run_of_the_trials_settings_is_listed_as_imported_and_does_n
                                                                                                  tmp_path):
     """Its 99 % could have been typed into the zip: the page lists it, marked, and keeps the count honest."""
     made_elsewhere = reproduce(tmp_path / "elsewhere", "cifar-arch3", train=(0.99, 0.1), val=(0.99, 0.1), name="too good")
-    runs.import_run(runs.export_run(runs.read_run(made_elsewhere)), dirs["runs"])
+    archive.import_run(archive.export_run(runs.read_run(made_elsewhere)), dirs["runs"])
     at = open_page(app, "pages/report.py")
     assert f"0 of {len(PRESETS)} trials reproduced" in texts(at.caption)
     assert "Not reproduced yet: no finished run trained here or shipped has this trial's settings. `python -m core " \

@@ -13,10 +13,13 @@ import pyarrow as pa
 import streamlit as st
 from run_factory import texts
 
-from core import jobs, runs
-from core.architectures import ARCHITECTURES
-from core.config import FIELDS
-from core.presets import PRESETS
+from core.networks.architectures import ARCHITECTURES
+from core.networks.config import FIELDS
+from core.networks.presets import PRESETS
+from core.queue import jobs
+from core.queue.queue import Queue
+from core.storage import runs
+from core.system.files import write_json
 
 TRAIN = "pages/train.py"
 
@@ -111,7 +114,7 @@ def test_train_puts_the_chosen_config_in_the_queue(app, dirs, open_page, client)
     at.text_input(key="train.name").set_value("my first run").run()
     at.button(key="train.submit").click().run()
     assert not at.exception
-    [job] = jobs.Queue(dirs["runs"]).jobs()
+    [job] = Queue(dirs["runs"]).jobs()
     assert job.owner == client and job.status == "queued"
     spec = job.spec
     assert spec.name == "my first run" and spec.preset == "fmnist-arch1-tr1"
@@ -130,7 +133,7 @@ def test_queue_position_and_the_whole_queue(app, dirs, open_page, job_in_state, 
     table = at.dataframe[-1].value
     assert list(table["Run"]) == ["their run", "my run"] and list(table["Whose"]) == ["another session", "yours"]
     at.button(key="train.cancel").click().run()
-    assert jobs.Queue(dirs["runs"]).jobs(owner=client)[0].status == "cancelled"
+    assert Queue(dirs["runs"]).jobs(owner=client)[0].status == "cancelled"
     assert any("cancelled “my run” before it started" in i.value for i in at.info)
 
 
@@ -148,7 +151,7 @@ def test_a_job_further_back_in_the_queue_is_polled_less_often(app, dirs, open_pa
         return set(intervals)
 
     monkeypatch.setattr(st, "fragment", recording_fragment)
-    queue = jobs.Queue(dirs["runs"])
+    queue = Queue(dirs["runs"])
     for other in ("first", "second"):
         job_in_state(dirs["runs"], "queued", owner="someone-else", name=other)
     mine = job_in_state(dirs["runs"], "queued", name="my run")
@@ -173,7 +176,7 @@ def test_keras_is_kept_out_of_the_full_collection_streamlit_runs_after_every_rer
 def test_a_running_job_shows_progress_curves_time_and_can_be_stopped(app, dirs, open_page, write_run, job_in_state):
     job = job_in_state(dirs["runs"], "running", epochs=10)
     run_dir = write_run(dirs["runs"], status="running", epochs=2, run_id=job.run_id)
-    runs.write_json(run_dir / runs.PROGRESS_FILE, {"epoch": 3, "epochs": 10, "step": 5, "steps": 20,
+    write_json(run_dir / runs.PROGRESS_FILE, {"epoch": 3, "epochs": 10, "step": 5, "steps": 20,
                                                    "epoch_seconds": 0.5, "updated": time.time()})
     at = open_page(app, TRAIN)
     [bar] = at.get("progress")
@@ -191,7 +194,7 @@ def test_a_running_job_shows_progress_curves_time_and_can_be_stopped(app, dirs, 
     figures = PRESETS["fmnist-arch1-tr1"].report
     assert sorted(report_lines["value"]) == sorted([figures.train_accuracy, figures.val_accuracy])
     at.button(key="train.cancel").click().run()
-    assert jobs.Queue(dirs["runs"]).get(job.id).cancel_requested
+    assert Queue(dirs["runs"]).get(job.id).cancel_requested
 
 
 def test_a_finished_run_shows_test_accuracy_with_its_interval_and_opens_inspect_and_compare(
@@ -241,15 +244,15 @@ def test_an_invalid_run_name_is_explained_and_blocks_training(app, dirs, open_pa
     at.text_input(key="train.name").set_value("").run()  # emptied: the name made from the settings
     assert not at.error
     at.button(key="train.submit").click().run()
-    assert [j.spec.name for j in jobs.Queue(dirs["runs"]).jobs()] == ["Fashion-MNIST Arch 1, trial 1 · epochs 10"]
+    assert [j.spec.name for j in Queue(dirs["runs"]).jobs()] == ["Fashion-MNIST Arch 1, trial 1 · epochs 10"]
 
 
 def _checkpoint(run_dir, epoch: int) -> None:
     """A checkpoint's state.json as training writes it (the arrays are never read by the page)."""
-    from core import checkpoint
+    from core.training import checkpoint
 
     checkpoint.folder(run_dir).mkdir()
-    runs.write_json(checkpoint.folder(run_dir) / checkpoint.STATE_FILE, {
+    write_json(checkpoint.folder(run_dir) / checkpoint.STATE_FILE, {
         "format_version": checkpoint.FORMAT_VERSION, "epoch": epoch, "arrays": f"epoch-{epoch:04d}.npz", "sha256": "0" * 64,
         "rng_state": None, "history": [], "backend": "tensorflow", "model_variables": [], "optimizer_variables": []})
 
@@ -263,11 +266,11 @@ def test_a_stopped_run_with_a_checkpoint_offers_resume_and_the_live_view_says_wh
     at = open_page(app, TRAIN)
     assert at.button(key="train.resume").label == "Resume from epoch 4 of 10"
     at.button(key="train.resume").click().run()
-    resumed = jobs.Queue(dirs["runs"]).jobs()[-1]
+    resumed = Queue(dirs["runs"]).jobs()[-1]
     assert resumed.spec.resume and resumed.run_id == job.run_id and resumed.status == "queued" and resumed.spec.epochs is None
     # A worker takes it: the live view says it did not start from scratch.
-    jobs.Queue(dirs["runs"]).claim()
-    runs.write_json(run_dir / runs.PROGRESS_FILE, {"epoch": 4, "epochs": 10, "step": 1, "steps": 20, "epoch_seconds": 0.1,
+    Queue(dirs["runs"]).claim()
+    write_json(run_dir / runs.PROGRESS_FILE, {"epoch": 4, "epochs": 10, "step": 1, "steps": 20, "epoch_seconds": 0.1,
                                                    "start_epoch": 3, "updated": time.time()})
     at.run()
     assert "Resumed at epoch 4: the first 3 epochs came from its checkpoint." in texts(at.caption)
@@ -280,7 +283,7 @@ def test_a_finished_constant_rate_run_trains_more_epochs(app, dirs, open_page, w
     at = open_page(app, TRAIN)
     at.number_input(key="train.more_epochs").set_value(6).run()
     at.button(key="train.more").click().run()
-    more = jobs.Queue(dirs["runs"]).jobs()[-1]
+    more = Queue(dirs["runs"]).jobs()[-1]
     assert more.spec.resume and more.spec.epochs == 10 and more.spec.config.epochs == 10
 
 
@@ -315,7 +318,7 @@ def test_the_image_limit_offers_3000(app, open_page):
 def test_the_learning_rate_finder_is_a_queued_test_whose_suggestion_sets_the_slider(app, dirs, open_page):
     at = open_page(app, TRAIN)
     at.button(key="train.lr_find").click().run()
-    queue = jobs.Queue(dirs["runs"])
+    queue = Queue(dirs["runs"])
     (finder,) = [j for j in queue.jobs() if j.spec.lr_find]
     assert finder.status == "queued" and finder.spec.config.architecture == "fmnist_arch1"
     assert not [b for b in at.button if b.key == "train.cancel"]  # a finder test is not the browser's run
@@ -324,7 +327,7 @@ def test_the_learning_rate_finder_is_a_queued_test_whose_suggestion_sets_the_sli
     path = jobs.lr_find_file(dirs["runs"], finder.run_id)
     path.parent.mkdir(parents=True)
     rates = [1e-6 * 10 ** (i / 20) for i in range(100)]
-    runs.write_json(path, {"learning_rates": rates, "losses": [2.3] * 100, "smoothed": [2.3] * 100, "stop_reason": "diverged",
+    write_json(path, {"learning_rates": rates, "losses": [2.3] * 100, "smoothed": [2.3] * 100, "stop_reason": "diverged",
                            "suggestion": 3.16e-4})
     queue.finish(finder.id, "completed")
     at.run()
@@ -336,7 +339,7 @@ def test_the_learning_rate_finder_is_a_queued_test_whose_suggestion_sets_the_sli
 def test_a_damaged_learning_rate_result_is_a_message_not_a_traceback(app, dirs, open_page):
     at = open_page(app, TRAIN)
     at.button(key="train.lr_find").click().run()
-    queue = jobs.Queue(dirs["runs"])
+    queue = Queue(dirs["runs"])
     (finder,) = [j for j in queue.jobs() if j.spec.lr_find]
     queue.claim()
     path = jobs.lr_find_file(dirs["runs"], finder.run_id)
