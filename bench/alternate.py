@@ -34,9 +34,10 @@ DEFAULT_STEPS = 50  # training steps per epoch unless --images
 def measure(arch: str, batch_size: int, images: int | None, rounds: int, seed: int) -> dict:
     import keras
 
-    from core.training import fast
     from core.training.compiling import compile_model
     from core.training.inputs import one_hot
+    from core.training.stepper_jax import JaxStepper
+    from core.training.stepper_tf import TFStepper
 
     config = config_for(arch, batch_size, 1, seed)
     info = datasets.DATASET_INFO[config.dataset]
@@ -50,7 +51,7 @@ def measure(arch: str, batch_size: int, images: int | None, rounds: int, seed: i
     reference = compile_model(config, steps, 1)
     reference.fit(x, y_hot, batch_size=batch_size, epochs=1, verbose=0)  # compiled
     model = compile_model(config, steps)
-    stepper = (fast._JaxStepper if keras.backend.backend() == "jax" else fast._TFStepper)(
+    stepper = (JaxStepper if keras.backend.backend() == "jax" else TFStepper)(
         model, x, y, None, batch_size, classes, None)
     full = n // batch_size
 

@@ -126,7 +126,7 @@ def time_engine(engine: str, config, data, epochs: int) -> dict:
 
     import keras
 
-    from core.training import fast
+    from core.training import fast, stepper_jax
     from core.training.compiling import compile_model
     from core.training.inputs import one_hot, prepare_data
 
@@ -135,17 +135,17 @@ def time_engine(engine: str, config, data, epochs: int) -> dict:
     steps = math.ceil(len(prepared.x_train) / config.batch_size)
     spe = int(engine[len("fit-spe"):]) if engine.startswith("fit-spe") else 1
     model = compile_model(config, steps, spe)
-    static_scans = fast.STATIC_SCANS
+    static_scans = stepper_jax.STATIC_SCANS
     timer = _timer_class()()
     timer.started = time.perf_counter()
     if engine.startswith("fast"):
         fast.enable_compilation_cache()  # as core.training.train does (a fresh folder unless --jax-cache)
-        fast.STATIC_SCANS = {"fast-scans": True, "fast-steps": False}.get(engine, static_scans)
+        stepper_jax.STATIC_SCANS = {"fast-scans": True, "fast-steps": False}.get(engine, static_scans)
         try:
             fast.fit(model, prepared.x_train, prepared.y_train, validation_data=(prepared.x_val, prepared.y_val),
                      batch_size=config.batch_size, epochs=epochs, seed=config.seed, callbacks=[timer])
         finally:
-            fast.STATIC_SCANS = static_scans
+            stepper_jax.STATIC_SCANS = static_scans
     else:
         model.fit(prepared.x_train, one_hot(prepared.y_train, classes),
                   validation_data=(prepared.x_val, one_hot(prepared.y_val, classes)),

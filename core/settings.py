@@ -11,6 +11,7 @@
 | `CLASSROOM_WORKERS` | training workers (default one per GPU, one on a CPU-only machine) |
 | `CLASSROOM_RAY_ADDRESS` | `host:port` of a Ray cluster's head: queued jobs train there (docs/cluster.md); unset: local workers |
 | `CLASSROOM_INSTRUCTOR_PASSWORD` | turns on sign-in: students with a name and PIN, the instructor with this password |
+| `CLASSROOM_EPOCH_GATE` | a file that holds training back between epochs (core.training.gate): for tests; unset in a class |
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Settings:
     workers: int | None = None  # None: one per GPU
     ray_address: str | None = None  # None: local workers; else jobs go to this Ray cluster (core.cluster)
     instructor_password: str | None = None  # set: a classroom with sign-in (core.classroom); unset: one person, no sign-in
+    epoch_gate: Path | None = None  # the workers' epoch gate (core.training.gate); None: training is never held
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -51,4 +53,5 @@ class Settings:
                    data_dir=str(Path(data_dir).resolve()) if data_dir else None,
                    workers=int(workers) if workers else None,
                    ray_address=environ.get("CLASSROOM_RAY_ADDRESS", "").strip() or None,
-                   instructor_password=environ.get("CLASSROOM_INSTRUCTOR_PASSWORD") or None)
+                   instructor_password=environ.get("CLASSROOM_INSTRUCTOR_PASSWORD") or None,
+                   epoch_gate=path("CLASSROOM_EPOCH_GATE", None))

@@ -155,9 +155,9 @@ def cmd_worker(args) -> int:
     policy = ClassPolicy(args.runs_dir)  # an instructor's pause holds back new jobs
     if args.ray or args.settings.ray_address:  # the queue's jobs go to a Ray cluster instead
         address = args.ray or args.settings.ray_address
-        cluster.serve_ray(args.runs_dir, address, parent_pid=args.parent_pid, policy=policy)
+        cluster.serve_ray(args.runs_dir, address, parent_pid=args.parent_pid, policy=policy, gate=args.settings.epoch_gate)
         return 0
-    worker.serve(args.runs_dir, slot=args.slot, parent_pid=args.parent_pid, policy=policy)
+    worker.serve(args.runs_dir, slot=args.slot, parent_pid=args.parent_pid, policy=policy, gate=args.settings.epoch_gate)
     return 0
 
 

@@ -108,8 +108,8 @@ class Outcome:
 class Dispatcher:
     """Jobs in flight on the cluster, by run id: each task's run folder shipped out, its live files written in."""
 
-    def __init__(self, address: str):
-        self.address = address
+    def __init__(self, address: str, gate: Path | None = None):
+        self.address, self.gate = address, gate  # an epoch gate (core.training.gate) on the nodes' file system
         self.ray = ray = connect(address)
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -142,7 +142,8 @@ class Dispatcher:
         request = resources_for(spec.config, self.ray.cluster_resources())
         self.ray.get(self.relay.start.remote(spec.run_id, stop))
         folder = zip_folder(spec.run_dir) if (spec.run_dir / runs.RUN_FILE).is_file() else None
-        ref = self.tasks["num_gpus" in request].options(**request).remote(spec.to_dict(), folder, self.relay)
+        ref = self.tasks["num_gpus" in request].options(**request).remote(spec.to_dict(), folder, self.relay,
+                                                                          str(self.gate) if self.gate else None)
         self.flights[spec.run_id] = Flight(spec, ref, request, job_id, stop)
 
     def stop(self, run_id: str) -> None:
@@ -200,7 +201,7 @@ def mark_lost(run_dir: Path, reason: str) -> None:
 
 
 def serve_ray(runs_dir, address: str, idle_exit_s: float = IDLE_EXIT_S, parent_pid: int | None = None,
-              policy: Policy = OPEN) -> int | None:
+              policy: Policy = OPEN, gate: Path | None = None) -> int:
     """The queue's dispatcher to a Ray cluster: claims jobs while the cluster has room, forwards Stop, records how
     each ended; a job whose node died goes back into the queue (Queue.requeue). Ends as a local worker does (idle
     for idle_exit_s, or idle with its server gone). Returns how many of its steps had work (0 if another process
@@ -210,7 +211,7 @@ def serve_ray(runs_dir, address: str, idle_exit_s: float = IDLE_EXIT_S, parent_p
 
     def connect_then_step():
         nonlocal dispatcher
-        dispatcher = Dispatcher(address)
+        dispatcher = Dispatcher(address, gate)
         return step
 
     def step() -> bool:

@@ -86,7 +86,7 @@ def _node_data_dir(server_dir: str | None) -> str | None:
     return os.environ.get("CLASSROOM_DATA_DIR") or None
 
 
-def train_on_node(spec: dict, folder: bytes | None, relay) -> dict:
+def train_on_node(spec: dict, folder: bytes | None, relay, gate: str | None = None) -> dict:
     """The Ray task: the job trained with core.queue.worker.run_job in a temporary runs folder of this node (from the
     run folder `folder` if it has one: a resume, or a job whose node died). Returns {"folder": the run folder as a
     zip or None, "lr_find": a learning-rate finder job's result file or None, "stopped": whether Stop reached it,
@@ -101,7 +101,7 @@ def train_on_node(spec: dict, folder: bytes | None, relay) -> dict:
         link = _NodeLink(ray, relay, job.run_id, node)
         error = None
         try:
-            run_job(job, link.should_stop, link)
+            run_job(job, link.should_stop, link, Path(gate) if gate else None)
         except Exception as e:  # recorded in the run by train(); worded for the queue as a local worker does
             error = job_error(e)
         made, found = (job.run_dir / runs.RUN_FILE).is_file(), jobs.lr_find_file(tmp, job.run_id)

@@ -25,7 +25,9 @@ from core.system import supervisor
 from core.system.files import write_json
 from core.system.processes import pid_alive
 from core.training import checkpoint
+from core.training.callbacks import BaseListener
 from core.training.device import environment, gpu_names
+from core.training.gate import GatedListener
 from core.training.lr_finder import find_learning_rate
 from core.training.resume import resume
 from core.training.trainer import train
@@ -38,13 +40,15 @@ NICENESS = 10
 DISPATCHER_LOCK = "ray-dispatcher"  # one dispatcher per runs folder, like one worker per slot
 
 
-def run_job(spec: jobs.JobSpec | dict, should_stop=lambda: False, listener=None) -> str:
+def run_job(spec: jobs.JobSpec | dict, should_stop=lambda: False, listener=None, gate: Path | None = None) -> str:
     """The whole job: config in, run folder out. Takes the spec as plain JSON too, for a Ray task.
 
     A job that asks to resume continues its run from the checkpoint. A job whose run folder exists already
     was started before by a worker that died: it continues from the checkpoint, or, if it died before its
-    first epoch ended, starts over in the same folder."""
+    first epoch ended, starts over in the same folder. An epoch gate (core.training.gate) holds it between epochs."""
     spec = spec if isinstance(spec, jobs.JobSpec) else jobs.JobSpec.from_dict(spec)
+    if gate is not None:
+        listener = GatedListener(listener or BaseListener(), gate, should_stop)
     if spec.lr_find:
         return str(_lr_find(spec, should_stop))
     run_dir = spec.run_dir
@@ -68,7 +72,7 @@ def _lr_find(spec: jobs.JobSpec, should_stop) -> Path:
 
 
 def serve(runs_dir=runs.DEFAULT_RUNS_DIR, slot: int = 0, idle_exit_s: float = IDLE_EXIT_S, max_jobs: int | None = None,
-          parent_pid: int | None = None, policy: Policy = OPEN) -> int:
+          parent_pid: int | None = None, policy: Policy = OPEN, gate: Path | None = None) -> int:
     """Serve the queue of `runs_dir` (under the class's `policy`) as worker `slot` until idle for idle_exit_s (or
     max_jobs done), or, once idle, until the server that started it (`parent_pid`) is gone. Returns the number of
     jobs run (0 if another process serves this slot)."""
@@ -79,7 +83,7 @@ def serve(runs_dir=runs.DEFAULT_RUNS_DIR, slot: int = 0, idle_exit_s: float = ID
         job = queue.claim()
         if job is None:
             return False
-        _run_claimed(queue, job)
+        _run_claimed(queue, job, gate)
         return True
 
     done = supervisor.serve(runs_dir, f"slot-{slot}", lambda: step, idle_exit_s=idle_exit_s, poll_s=POLL_S,
@@ -91,7 +95,7 @@ def serve(runs_dir=runs.DEFAULT_RUNS_DIR, slot: int = 0, idle_exit_s: float = ID
     return done or 0
 
 
-def _run_claimed(queue: Queue, job: jobs.Job) -> None:
+def _run_claimed(queue: Queue, job: jobs.Job, gate: Path | None = None) -> None:
     last_check = [0.0, False]
 
     def should_stop() -> bool:  # the database is asked at most twice a second
@@ -101,7 +105,7 @@ def _run_claimed(queue: Queue, job: jobs.Job) -> None:
         return last_check[1]
 
     try:
-        made = Path(run_job(job.spec, should_stop))
+        made = Path(run_job(job.spec, should_stop, gate=gate))
         if job.spec.lr_find:
             queue.finish(job.id, "cancelled" if should_stop() else "completed")
             return

@@ -24,9 +24,18 @@ PRESET = "fmnist-arch1-tr1"
 PYTHON = sys.executable
 
 
-def child_env() -> dict:
-    """This process's environment (with the sealed dataset places of the test) for a child process."""
-    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(PROJECT_ROOT)}
+def child_env(**extra: str) -> dict:
+    """This process's environment (with the sealed dataset places of the test) for a child process, plus `extra`."""
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(PROJECT_ROOT), **extra}
+
+
+def epoch_gate(path: Path, epochs: int | None) -> Path:
+    """Hold every run of the workers that read this gate (core.training.gate) after `epochs` epochs; None lets them go."""
+    if epochs is None:
+        path.unlink(missing_ok=True)
+    else:
+        path.write_text(str(epochs))
+    return path
 
 
 def tiny_job(runs_dir, data_dir, name, **changes) -> jobs.JobSpec:
@@ -35,8 +44,9 @@ def tiny_job(runs_dir, data_dir, name, **changes) -> jobs.JobSpec:
     return jobs.make_job(config, runs_dir, name=name, preset=PRESET, data_dir=data_dir)
 
 
-def wait_for(condition, timeout_s: float, what: str, poll_s: float = 0.05, alive=None):
-    """Poll until condition() is truthy; fail with `what` after timeout_s, or at once if `alive()` says no."""
+def wait_for(condition, timeout_s: float, what: str, poll_s: float = 0.05, alive=None, hopeless=None):
+    """Poll until condition() is truthy; fail with `what` after timeout_s, at once if `alive()` says no, and at once,
+    with what it saw, when `hopeless()` returns why the condition can no longer come true."""
     deadline = time.monotonic() + timeout_s
     while True:
         value = condition()
@@ -44,9 +54,21 @@ def wait_for(condition, timeout_s: float, what: str, poll_s: float = 0.05, alive
             return value
         if alive is not None and not alive():
             pytest.fail(f"the process died while waiting for: {what}")
+        if hopeless is not None and (reason := hopeless()):
+            pytest.fail(f"{what} can no longer happen: {reason}")
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout_s:.0f} s waiting for: {what}")
         time.sleep(poll_s)
+
+
+def job_ends(queue, job_id: int, status: str, timeout_s: float, alive=None) -> jobs.Job:
+    """Wait until the job ends as `status`; fail at once if it ends in another state, saying which and why."""
+    def ended_otherwise() -> str | None:
+        job = queue.get(job_id)
+        return None if job.active or job.status == status else f"it ended {job.status} ({job.error or 'no error'})"
+
+    return wait_for(lambda: (job := queue.get(job_id)).status == status and job, timeout_s,
+                    f"job {job_id} to end {status}", alive=alive, hopeless=ended_otherwise)
 
 
 def folder_digest(folder: Path) -> dict[str, str]:
@@ -86,8 +108,8 @@ class Workers:
 
         return wait_for(live_pid, timeout_s, f"a worker on slot {slot} of {runs_dir}", alive=alive)
 
-    def popen(self, argv, **kwargs) -> subprocess.Popen:
-        proc = subprocess.Popen([str(a) for a in argv], cwd=PROJECT_ROOT, env=child_env(), stdin=subprocess.DEVNULL,
+    def popen(self, argv, env: dict | None = None, **kwargs) -> subprocess.Popen:
+        proc = subprocess.Popen([str(a) for a in argv], cwd=PROJECT_ROOT, env=env or child_env(), stdin=subprocess.DEVNULL,
                                 start_new_session=True, **kwargs)
         self.procs.append(proc)
         return proc

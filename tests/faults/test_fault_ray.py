@@ -5,7 +5,9 @@ their Python path: `core` reaches them from the dispatcher, as it would reach cl
 dispatcher (`python -m core worker --ray`) serves tiny Fashion-MNIST jobs; the test watches what a class would
 see in the server's run folders and queue (no shared folder with the nodes is used for that: the nodes train
 in temporary folders of their own), stops one job, SIGKILLs the other's node, and checks that the killed job
-continues on the node that is left from its last relayed checkpoint. Skipped only where Ray cannot start.
+continues on the node that is left from its last relayed checkpoint. The long jobs are held after their second epoch
+by an epoch gate (core.training.gate) until the test lets them go, so the order of events does not depend on how
+fast the machine is. Skipped only where Ray cannot start.
 One test: a cluster takes a while to start, and xdist may split a module's tests between processes.
 """
 
@@ -18,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from fault_helpers import PRESET, PROJECT_ROOT, PYTHON, child_env, tiny_job, wait_for
+from fault_helpers import PRESET, PROJECT_ROOT, PYTHON, child_env, epoch_gate, job_ends, tiny_job, wait_for
 
 from core.queue import jobs
 from core.queue.queue import Queue
@@ -26,9 +28,8 @@ from core.storage import runs
 from core.training import checkpoint
 
 TIMEOUT_S = 420  # each node imports TensorFlow before its first job: slow on a busy 2-core machine
-# A few seconds an epoch; enough epochs that the job on the node to be killed is still training when the other
-# job (its node may have been slower to start) has relayed its second epoch.
-LONG = dict(architecture="fmnist_arch2", depth=4, units=256, epochs=12, batch_size=8, limit=0)
+HELD_AT = 2  # the long jobs wait after this many epochs until the test lets them go
+LONG = dict(epochs=6, limit=0)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +66,9 @@ def test_jobs_train_on_the_cluster_show_live_stop_and_survive_a_killed_node(tmp_
     specs["too small"] = tiny_job(runs_dir, fashion_dir, "too small", limit=1)
     specs["finder"] = jobs.make_lr_find_job(specs["short"].config, runs_dir, data_dir=fashion_dir)  # a file, not a run
     ids = {name: queue.submit(spec, "class") for name, spec in specs.items()}
+    gate = epoch_gate(tmp_path / "epoch-gate", HELD_AT)
     dispatcher = workers.popen([PYTHON, "-m", "core", "worker", "--runs-dir", runs_dir, "--ray", cluster.address],
+                               env=child_env(CLASSROOM_EPOCH_GATE=str(gate)),
                                stdout=open(tmp_path / "dispatcher.log", "wb"), stderr=subprocess.STDOUT)
     alive = lambda: dispatcher.poll() is None  # noqa: E731
 
@@ -78,13 +81,15 @@ def test_jobs_train_on_the_cluster_show_live_stop_and_survive_a_killed_node(tmp_
 
     # Live, in the server's run folders: the node each job trains on, batches and epochs as they go, checkpoints.
     long_dirs = [specs["first"].run_dir, specs["second"].run_dir]
-    wait_for(lambda: all(relayed_epochs(d) >= 2 for d in long_dirs), TIMEOUT_S, "two relayed checkpoints each", alive=alive)
+    wait_for(lambda: all(relayed_epochs(d) == HELD_AT for d in long_dirs), TIMEOUT_S, "two relayed checkpoints each",
+             alive=alive)
     on_node = {node_ip(d): d for d in long_dirs}
     assert set(on_node) == {cluster.node_ip(0), cluster.node_ip(1)}, "one job on each node"
     progress = runs.open_live(long_dirs[0]).progress()
     assert progress["epochs"] == LONG["epochs"] and progress["steps"] > 0 and len(runs.open_live(long_dirs[0]).history()) >= 2
     assert runs.open_live(long_dirs[0]).record["environment"]["host"]  # the node's hardware, recorded by the node
     assert status("short") == "queued", "no third job while both nodes are busy"
+    assert status("first") == status("second") == "running", "held at the gate, not finished"
 
     # Stop the job on the head; kill the other node, as a machine that loses power.
     stopped, doomed = on_node[cluster.node_ip(0)], on_node[cluster.node_ip(1)]
@@ -93,13 +98,15 @@ def test_jobs_train_on_the_cluster_show_live_stop_and_survive_a_killed_node(tmp_
     cluster.kill(1)
     killed_at = relayed_epochs(doomed)
 
-    wait_for(lambda: queue.get(stopped_id).status == "cancelled", TIMEOUT_S, "the stopped job to end", alive=alive)
+    job_ends(queue, stopped_id, "cancelled", TIMEOUT_S, alive=alive)
     stopped_run = runs.read_run(stopped)  # tested as it was when Stop reached it
     assert stopped_run.status == "cancelled" and stopped_run.has_results and (stopped / runs.MODEL_FILE).is_file()
     assert stopped_run.record["epochs_trained"] < LONG["epochs"]
 
-    # The killed job: back in the queue with the reason, then resumed on the node that is left.
-    requeued = wait_for(lambda: (j := queue.get(doomed_id)).error and j, TIMEOUT_S, "the killed job's reason", alive=alive)
+    # The killed job: back in the queue with the reason, then resumed on the node that is left, once the gate opens.
+    requeued = wait_for(lambda: (j := queue.get(doomed_id)).error and j, TIMEOUT_S, "the killed job's reason", alive=alive,
+                        hopeless=lambda: queue.get(doomed_id).status not in ("running", "queued") and "it ended first")
+    epoch_gate(gate, None)
     assert f"its Ray node {cluster.node_ip(1)} died" in requeued.error and f"attempt 2 of {jobs.MAX_ATTEMPTS}" in requeued.error
     wait_for(lambda: all(not queue.get(i).active for i in ids.values()), TIMEOUT_S, "every job to end", alive=alive)
     resumed = runs.read_run(doomed)
@@ -107,7 +114,7 @@ def test_jobs_train_on_the_cluster_show_live_stop_and_survive_a_killed_node(tmp_
         f"{queue.get(doomed_id).error}\n{(tmp_path / 'dispatcher.log').read_text()[-4000:]}")
     assert node_ip(doomed) == cluster.node_ip(0)
     first, second = resumed.record["segments"]
-    assert first["status"] == "failed" and second["from_epoch"] >= killed_at >= 2 and second["to_epoch"] == LONG["epochs"]
+    assert first["status"] == "failed" and second["from_epoch"] == killed_at == HELD_AT and second["to_epoch"] == LONG["epochs"]
     assert len(resumed.history()) == LONG["epochs"]
 
     # The rest of the queue went on, one job at a time on the node left; a failure says why.

@@ -18,7 +18,7 @@ import textwrap
 import time
 import zipfile
 
-from fault_helpers import PROJECT_ROOT, PYTHON, child_env, folder_digest, tiny_job, wait_for
+from fault_helpers import PROJECT_ROOT, PYTHON, child_env, epoch_gate, folder_digest, job_ends, tiny_job, wait_for
 
 from core.queue import worker
 from core.queue.queue import Queue
@@ -27,6 +27,7 @@ from core.system.processes import pid_alive
 from core.training import checkpoint
 
 JOB_TIMEOUT_S = 300  # a worker imports TensorFlow first: slow on a busy 2-core machine
+EPOCHS = 6  # of the job killed mid-training, held at the gate after its second
 
 
 def status_of(queue: Queue, job_id: int) -> str:
@@ -37,22 +38,22 @@ def test_worker_killed_mid_training_is_resumed_by_the_next_worker_and_the_queue_
     runs_dir = tmp_path / "runs"
     queue = Queue(runs_dir)
     first = tiny_job(runs_dir, fashion_dir, "finished before the kill")
-    # Many short epochs (half a million weights, batches of 8): the kill lands after a checkpoint, mid-training.
-    doomed = tiny_job(runs_dir, fashion_dir, "killed mid-training", architecture="fmnist_arch2", depth=4, units=256,
-                      epochs=30, batch_size=8, limit=0)
+    # Held after its second epoch by the gate until the kill has landed: killed after a checkpoint, mid-training.
+    doomed = tiny_job(runs_dir, fashion_dir, "killed mid-training", epochs=EPOCHS)
     after = tiny_job(runs_dir, fashion_dir, "after the kill")
     ids = [queue.submit(first, "alice"), queue.submit(doomed, "bob"), queue.submit(after, "carol")]
+    gate = epoch_gate(tmp_path / "epoch-gate", 2)
 
     # "The server": starts the worker as the Train page does, then dies with its whole process group.
     server = workers.popen([PYTHON, "-c", "import sys, time\nfrom core.queue import worker\n"
-                            "worker.ensure_workers(sys.argv[1], slots=1)\ntime.sleep(600)", runs_dir])
+                            "worker.ensure_workers(sys.argv[1], slots=1)\ntime.sleep(600)", runs_dir],
+                           env=child_env(CLASSROOM_EPOCH_GATE=str(gate)))
     pid = workers.slot_pid(runs_dir, timeout_s=JOB_TIMEOUT_S, alive=lambda: server.poll() is None)
     os.killpg(server.pid, signal.SIGKILL)
     server.wait()
     assert pid_alive(pid), "the worker must outlive the web server that started it"
 
-    wait_for(lambda: status_of(queue, ids[0]) == "completed", JOB_TIMEOUT_S, "the first job to complete",
-             alive=lambda: pid_alive(pid))
+    job_ends(queue, ids[0], "completed", JOB_TIMEOUT_S, alive=lambda: pid_alive(pid))
     done_dir = runs_dir / first.run_id
     before = folder_digest(done_dir)
     assert set(before) >= {*runs.REQUIRED_COMPLETED, runs.MODEL_FILE}
@@ -65,12 +66,11 @@ def test_worker_killed_mid_training_is_resumed_by_the_next_worker_and_the_queue_
         except checkpoint.CheckpointError:
             return 0  # read while it was being replaced
 
-    wait_for(
-        lambda: checkpointed_epochs() >= 2, JOB_TIMEOUT_S, "the second job's second epoch", alive=lambda: pid_alive(pid)
-    )
+    wait_for(lambda: checkpointed_epochs() == 2, JOB_TIMEOUT_S, "the second job's second epoch", alive=lambda: pid_alive(pid),
+             hopeless=lambda: status_of(queue, ids[1]) != "running" and f"the job is {status_of(queue, ids[1])}")
     workers.kill_worker(runs_dir, pid)
     killed_at = checkpointed_epochs()
-    assert 2 <= killed_at < 30
+    assert killed_at == 2
 
     # Nobody has reaped yet: the run already reads as failed, never as completed; the job still says running.
     listed = {r.name: r for r in listing.list_runs(runs_dir, pretrained_dir=None)}
@@ -83,17 +83,17 @@ def test_worker_killed_mid_training_is_resumed_by_the_next_worker_and_the_queue_
     # The Train page finds no live worker and starts one (on its next poll if the dead worker's last threads
     # still hold the slot for a few ms): the new worker reaps the dead worker's job and resumes it from its
     # checkpoint before it runs the next job.
+    epoch_gate(gate, None)
     wait_for(lambda: worker.ensure_workers(runs_dir, slots=1) == [0], 10, "a new worker to take the slot", poll_s=0.2)
     second = workers.slot_pid(runs_dir, timeout_s=JOB_TIMEOUT_S, not_pid=pid)
     # The web server comes first for the CPU: a worker it starts trains at a lower priority.
     assert os.getpriority(os.PRIO_PROCESS, second) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + worker.NICENESS)
-    wait_for(lambda: status_of(queue, ids[2]) == "completed", JOB_TIMEOUT_S, "the job after the kill to complete",
-             alive=lambda: pid_alive(second))
+    job_ends(queue, ids[2], "completed", JOB_TIMEOUT_S, alive=lambda: pid_alive(second))
 
     resumed_job = queue.get(ids[1])
     assert resumed_job.status == "completed" and resumed_job.attempts == 2
     resumed = runs.read_run(doomed_dir)
-    assert resumed.status == "completed" and list(resumed.history()["epoch"]) == list(range(1, 31))
+    assert resumed.status == "completed" and list(resumed.history()["epoch"]) == list(range(1, EPOCHS + 1))
     segments = resumed.record["segments"]
     assert [(s["from_epoch"], s["status"]) for s in segments] == [(0, "failed"), (killed_at, "completed")]
     assert f"process {pid}" in segments[0]["error"]  # why the first segment ended

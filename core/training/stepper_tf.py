@@ -1,0 +1,86 @@
+"""The fast loop's TensorFlow stepper: the model's train_step in a tf.function while-loop over batches gathered from
+tensors that stay on the device."""
+
+from __future__ import annotations
+
+from core.training.stepper import prepare, validation_batches
+
+
+class TFStepper:
+    """The model's train_step in a tf.function while-loop over batches gathered from resident tensors."""
+
+    def __init__(self, model, x, y, validation_data, batch_size, classes, eval_batch_size):
+        import keras
+        import tensorflow as tf
+
+        prepare(model, x, y, batch_size)
+        self.model, self.batch = model, batch_size
+        self.n = len(x)
+        self.full, self.rest = divmod(self.n, batch_size)
+        self.granule = 1
+        dtype = keras.backend.floatx()
+        self.x, self.y = tf.constant(x), tf.constant(y)  # on the default device, once
+
+        def batch_at(x_all, y_all, idx):
+            return (tf.cast(tf.gather(x_all, idx), dtype), tf.one_hot(tf.gather(y_all, idx), classes, dtype=dtype))
+
+        def loop(count, step):
+            """`step(i)` for i in 0..count-1 in one graph while-loop (the body's variable updates are ordered
+            before the next iteration by tf.function's automatic control dependencies)."""
+            def body(i):
+                step(i)
+                return (i + 1,)
+
+            tf.while_loop(lambda i: i < count, body, (tf.constant(0),))
+
+        # autograph=False: plain graph code, independent of the source file (autograph re-reads it).
+        @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)], autograph=False, reduce_retracing=True)
+        def train_rows(rows):
+            loop(tf.shape(rows)[0], lambda i: model.train_step(batch_at(self.x, self.y, rows[i])))
+            return tf.constant(0)
+
+        self._train_rows = train_rows
+        self.perm = None
+        self.has_val = validation_data is not None
+        if self.has_val:
+            xv, yv, eb, vfull, vrest = validation_batches(validation_data, batch_size, eval_batch_size)
+            self.xv, self.yv = tf.constant(xv), tf.constant(yv)
+
+            @tf.function(autograph=False)
+            def evaluate():
+                loop(tf.constant(vfull), lambda i: model.test_step(batch_at(self.xv, self.yv, i * eb + tf.range(eb))))
+                if vrest:
+                    model.test_step(batch_at(self.xv, self.yv, vfull * eb + tf.range(vrest)))
+                return tf.constant(0)
+
+            self._evaluate = evaluate
+
+    def begin_epoch(self, perm):
+        self.perm = perm
+        self.model.reset_metrics()
+
+    def train(self, start, stop):
+        rows = self.perm[start * self.batch: stop * self.batch].reshape(stop - start, self.batch)
+        self._train_rows(rows).numpy()
+
+    def train_rest(self):
+        self._train_rows(self.perm[self.full * self.batch:].reshape(1, self.rest)).numpy()
+
+    def train_logs(self) -> dict:
+        return {k: float(v) for k, v in self.model.get_metrics_result().items()}
+
+    def evaluate(self) -> dict:
+        model = self.model
+        train_metrics = [v.numpy() for v in model.metrics_variables]
+        model.reset_metrics()
+        self._evaluate().numpy()
+        logs = {k: float(v) for k, v in model.get_metrics_result().items()}
+        for variable, value in zip(model.metrics_variables, train_metrics):
+            variable.assign(value)
+        return logs
+
+    def reload(self):
+        pass  # the variables are Keras' own
+
+    def sync(self):
+        pass
