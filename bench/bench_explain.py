@@ -1,7 +1,7 @@
 """Benchmark: how soon Inspect's "Look inside" shows an image's views, with the explainer idle and warm.
 
 Not a test. Starts the real explainer process (`python -m core explainer`) on a temporary runs folder, lets it
-import Keras with one throw-away request, then asks, as the page does (core.explainer.ask_image), for test
+import Keras with one throw-away request, then asks, as the page does (core.explain.explainer.ask_image), for test
 images of shipped runs: the first image of a run (its model and test set are loaded then) and a second one
 of the same run. Times each from the request until the bundle is on disk. Prints a table and one JSON line.
 

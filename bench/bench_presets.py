@@ -1,6 +1,6 @@
 """Benchmark: how long every preset takes on this machine, at its own batch size and settings.
 
-Not a test. For each preset it trains the preset's network with the fast path (core.fast, the engine the
+Not a test. For each preset it trains the preset's network with the fast path (core.training.fast, the engine the
 dashboard uses) on random images of the right shape: one warm-up epoch (compilation), then timed epochs of
 `--images` images, and extrapolates to the preset's real epoch (45,000 or 51,000 training images) and to its
 epochs. Prints a table and one JSON line per preset; README's table of times comes from these lines.

@@ -1,4 +1,4 @@
-"""Benchmark: the fast training path (core.fast) against plain model.fit, same config, same process.
+"""Benchmark: the fast training path (core.training.fast) against plain model.fit, same config, same process.
 
 Not a test. For each (architecture, batch size) it trains the same model from the same seed with each
 engine and reports epoch 1 (compilation included) and the mean of epochs 2..k, as images per second and
@@ -10,10 +10,10 @@ the ratio fit / fast; a table at the end and one JSON line per row as each row f
     KERAS_BACKEND=jax .venv/bin/python bench/bench_train.py --grid cpu --rows fmnist_arch1:32,256 fmnist_arch2:32,256
     # the GPU machine (JAX, data of the real sizes, the ResNet too): see docs/benchmarks.md
     KERAS_BACKEND=jax python3 bench/bench_train.py --grid gpu
-    # whole runs through core.training.train (compilation, validation, evaluation, saving), real data
+    # whole runs through core.training.trainer.train (compilation, validation, evaluation, saving), real data
     .venv/bin/python bench/bench_train.py --full-run --rows fmnist_arch2:32 --epochs 50 --real-data DIR
 
-Engines: `fit` is model.fit with steps_per_execution=1 (the reference); `fast` is core.fast.fit;
+Engines: `fit` is model.fit with steps_per_execution=1 (the reference); `fast` is core.training.fast.fit;
 `fit-speN` is model.fit with steps_per_execution=N, `fast-scans` / `fast-steps` the JAX fast path with
 its loop forced to fixed-length scans / single jitted steps (for comparison). An epoch's time is measured
 from one epoch end to the next, validation included, as history.csv's `seconds` would show it.
@@ -139,7 +139,7 @@ def time_engine(engine: str, config, data, epochs: int) -> dict:
     timer = _timer_class()()
     timer.started = time.perf_counter()
     if engine.startswith("fast"):
-        fast.enable_compilation_cache()  # as core.training.train does (a fresh folder unless --jax-cache)
+        fast.enable_compilation_cache()  # as core.training.trainer.train does (a fresh folder unless --jax-cache)
         stepper_jax.STATIC_SCANS = {"fast-scans": True, "fast-steps": False}.get(engine, static_scans)
         try:
             fast.fit(model, prepared.x_train, prepared.y_train, validation_data=(prepared.x_val, prepared.y_val),
@@ -164,7 +164,7 @@ def time_engine(engine: str, config, data, epochs: int) -> dict:
 
 
 def full_run(engine: str, config, data) -> dict:
-    """One whole run through core.training.train (into a temporary folder): what a user waits for."""
+    """One whole run through core.training.trainer.train (into a temporary folder): what a user waits for."""
     import pandas as pd
 
     from core.storage import runs
@@ -268,7 +268,7 @@ def main(argv=None) -> int:
         "--real-data", metavar="DIR", help="train on the real datasets found in DIR (validation accuracy is then meaningful)"
     )
     parser.add_argument("--full-run", action="store_true",
-                        help="whole runs through core.training.train (evaluation and saving included)")
+                        help="whole runs through core.training.trainer.train (evaluation and saving included)")
     parser.add_argument("--repeat", type=int, default=1, help="run each engine this many times (with --full-run: "
                         "the second run of a configuration shows JAX's compilation cache)")
     parser.add_argument("--jax-cache", metavar="DIR", help="JAX compilation cache folder (default: a fresh temporary "

@@ -11,7 +11,7 @@ run, every 0.5 s it times
   - a rerun in one more browser session (a browser of its own): switching between Compare and Home in the
     page list and waiting for the page's title,
 samples the resident memory of the server and the worker processes (VmRSS and VmHWM from /proc), and
-watches the queue (core.jobs.Queue) until every job is completed or the time is up. Prints a table and
+watches the queue (core.queue.jobs.Queue) until every job is completed or the time is up. Prints a table and
 one JSON line.
 
     .venv/bin/python bench/load_test.py                 # 20 sessions, at most 10 minutes

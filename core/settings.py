@@ -34,7 +34,7 @@ class Settings:
     pretrained_dir: Path = field(default=runs.PRETRAINED_DIR)
     data_dir: str | None = None  # absolute: workers run from the project folder, whatever the server's
     workers: int | None = None  # None: one per GPU
-    ray_address: str | None = None  # None: local workers; else jobs go to this Ray cluster (core.cluster)
+    ray_address: str | None = None  # None: local workers; else jobs go to this Ray cluster (core.queue.cluster)
     instructor_password: str | None = None  # set: a classroom with sign-in (core.classroom); unset: one person, no sign-in
     epoch_gate: Path | None = None  # the workers' epoch gate (core.training.gate); None: training is never held
 

@@ -2,7 +2,7 @@
 data search.
 
 Nothing here reads ../shared, /usr/share/datasets, ~/.keras or the network. Datasets are written as the real
-files are and read back through core.datasets, so the tests exercise the real readers.
+files are and read back through core.data.datasets, so the tests exercise the real readers.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def fashion_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def fashion_data(fashion_dir):
-    """The Dataset read from fashion_dir through core.datasets.load (the data dir is searched first)."""
+    """The Dataset read from fashion_dir through core.data.datasets.load (the data dir is searched first)."""
     ds = datasets.load("fashion_mnist", fashion_dir, download=False)
     assert ds.source.startswith("data directory")
     return ds

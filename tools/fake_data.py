@@ -1,7 +1,7 @@
 """Write tiny FAKE datasets in each real on-disk format: gzip IDX for Fashion-MNIST, cifar100.npz, and the
 `cifar-100-python` pickles as Toronto wrote them with Python 2.
 
-The test suite reads them back through core.datasets (so it exercises the real readers), and the load test
+The test suite reads them back through core.data.datasets (so it exercises the real readers), and the load test
 trains on them. The Fashion-MNIST images are learnable: class k has a bright band on rows 2k..2k+2.
 """
 

@@ -1,7 +1,7 @@
 """Write realistic FAKE run folders, for the page tests and for looking at the dashboard without training.
 
 The files follow docs/run-format.md and are made by the same code the trainer uses
-(core.evaluation.summarize / select_mistakes / history_summary), so the pages see exactly what a real
+(core.metrics.evaluation.summarize / select_mistakes / history_summary), so the pages see exactly what a real
 run holds; only the predictions and the learning curves are simulated. No Keras.
 
     .venv/bin/python tools/fake_runs.py /tmp/demo      # writes /tmp/demo/pretrained and /tmp/demo/runs

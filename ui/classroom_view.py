@@ -1,5 +1,5 @@
 """The class page's parts: the assignments as students see them, the whole queue by name, and the instructor's
-controls (rules, pause, clear, PIN reset, assignments). Every action goes through core.classroom / core.jobs,
+controls (rules, pause, clear, PIN reset, assignments). Every action goes through core.classroom / core.queue.jobs,
 which refuse it for anyone but the instructor; the page only shows the controls to them."""
 
 from __future__ import annotations

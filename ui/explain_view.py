@@ -1,5 +1,5 @@
 """Inspect's look-inside views: one test image explained (top-5, where it looked, what each layer sees, what the
-first layer's units learned) and the map of the test set. Drawn by the explainer process (core.explainer),
+first layer's units learned) and the map of the test set. Drawn by the explainer process (core.explain.explainer),
 never in the web server: the page asks, shows a spinner, and polls until the pictures are there."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Runs in and out, on the Compare page: rename, delete and export one's own runs; import an exported one.
 
-Shipped runs are read-only (core.runs refuses to change them; the buttons here are only the visible part).
+Shipped runs are read-only (core.storage.runs refuses to change them; the buttons here are only the visible part).
 What an action did is said once, after its rerun ("flash"); a rejected upload is cleared with its message.
 """
 

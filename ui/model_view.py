@@ -1,6 +1,6 @@
 """The network the sliders define, for the Train page: parameter counts, a layer table and a diagram.
 
-The description itself is core.describe (a pure function of a Keras model); this module builds the model in
+The description itself is core.networks.describe (a pure function of a Keras model); this module builds the model in
 the web server, which imports Keras once (seconds), keeps it off the GPU and caches each shape's description.
 """
 
@@ -47,7 +47,7 @@ def _keras():
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def describe_model(architecture: str, structure: tuple) -> dict:
-    """core.describe of the network, keyed on the settings that shape it."""
+    """core.networks.describe of the network, keyed on the settings that shape it."""
 
     keras = _keras()
     arch = ARCHITECTURES[architecture]

@@ -1,6 +1,6 @@
 """Runs out of the dashboard: learning curves and results as tables (CSV), TensorBoard event files, charts as images.
 
-Pure functions over run folders (core.runs); no Streamlit. TensorFlow, TensorBoard and vl-convert are imported only by
+Pure functions over run folders (core.storage.runs); no Streamlit. TensorFlow, TensorBoard and vl-convert are imported only by
 the functions that need them.
 
     to_csv_bytes(histories_long(chosen))               # one row per run, epoch and metric

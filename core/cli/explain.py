@@ -1,6 +1,6 @@
 """`python -m core explain RUN_DIR --index N --out DIR`: the Inspect page's views of one test image, as files.
 
-The same pictures the explainer draws for the page (core.explainer.image_bundle): the image, Grad-CAM and saliency
+The same pictures the explainer draws for the page (core.explain.explainer.image_bundle): the image, Grad-CAM and saliency
 as heat maps whose transparency follows the heat (lay them over image.png), each layer, the first-layer filters
 or the dense templates, and bundle.json (top 5, what each file shows)."""
 

@@ -1,4 +1,5 @@
-"""`python -m core export-tensorboard RUN... --out DIR`: runs as TensorBoard event files (core.export.write_tensorboard)."""
+"""`python -m core export-tensorboard RUN... --out DIR`: runs as TensorBoard event files
+(core.analysis.export.write_tensorboard)."""
 
 from __future__ import annotations
 

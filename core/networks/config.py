@@ -36,7 +36,7 @@ def _flag(default, help):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    # What to train on and with which network (names from core.architectures.ARCHITECTURES).
+    # What to train on and with which network (names from core.networks.architectures.ARCHITECTURES).
     dataset: str = _choice("fashion_mnist", DATASETS, "Dataset")
     architecture: str = _choice("fmnist_arch1", (), "Architecture")
     # Network shape. `depth` is used by the stacked networks (Fashion-MNIST Arch 2: hidden layers).

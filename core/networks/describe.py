@@ -2,7 +2,7 @@
 
 Public Keras API only: which layers feed which comes from model.get_config() (a Functional model's
 inbound_nodes name the source of every tensor; a Sequential model is a chain), shapes from each layer's
-symbolic output. Describing builds and clears nothing: the caller builds the model (core.architectures).
+symbolic output. Describing builds and clears nothing: the caller builds the model (core.networks.architectures).
 """
 
 from __future__ import annotations

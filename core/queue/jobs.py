@@ -32,7 +32,7 @@ class JobSpec:
     group: dict | None = None  # one of several seeds of the same settings (see seed_group)
     owner: str | None = None  # recorded in the run (who may change it)
     assignment: str | None = None  # the assignment it answers (core.classroom), recorded in the run
-    lr_find: bool = False  # a learning-rate range test (core.lr_finder) instead of a run: its result is a file
+    lr_find: bool = False  # a learning-rate range test (core.training.lr_finder) instead of a run: its result is a file
 
     @property
     def run_dir(self) -> Path:

@@ -80,7 +80,7 @@ class _NodeLink:
 
 def _node_data_dir(server_dir: str | None) -> str | None:
     """The server's data folder where this node has it too (one machine, a shared mount), else the node's own
-    CLASSROOM_DATA_DIR; None searches the Keras cache and the Debian package (core.datasets)."""
+    CLASSROOM_DATA_DIR; None searches the Keras cache and the Debian package (core.data.datasets)."""
     if server_dir and Path(server_dir).is_dir():
         return server_dir
     return os.environ.get("CLASSROOM_DATA_DIR") or None

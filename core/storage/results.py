@@ -14,7 +14,7 @@ from core.system.files import write_json, write_npz
 def write_results(run_dir, predictions: dict[str, np.ndarray], test_images: np.ndarray, class_names, history: list[dict],
                   test_loss: float) -> dict:
     """The end files of a tested run: predictions.npz, misclassified.npz (the mistakes worth showing, with
-    their images) and metrics.json. `predictions` is core.evaluation.per_example's. Returns the metrics."""
+    their images) and metrics.json. `predictions` is core.metrics.evaluation.per_example's. Returns the metrics."""
     keep = evaluation.select_mistakes(predictions)
     write_npz(Path(run_dir) / PREDICTIONS_FILE, **predictions)
     write_npz(Path(run_dir) / MISCLASSIFIED_FILE, index=keep.astype(np.int32), image=np.asarray(test_images)[keep],

@@ -37,7 +37,7 @@ MISCLASSIFIED_FILE = "misclassified.npz"
 MODEL_FILE = "model.keras"
 PER_CLASS_METRICS = ("confusion", "per_class")  # the bulk of metrics.json: 100x100 counts for CIFAR-100
 PROGRESS_FILE = "progress.json"
-PREDICTION_FIELDS = ("y_true", "y_pred", "confidence", "p_true", "loss")  # core.evaluation.per_example's
+PREDICTION_FIELDS = ("y_true", "y_pred", "confidence", "p_true", "loss")  # core.metrics.evaluation.per_example's
 REQUIRED_COMPLETED = (RUN_FILE, HISTORY_FILE, METRICS_FILE, PREDICTIONS_FILE, MISCLASSIFIED_FILE)
 STATUSES = ("running", "completed", "cancelled", "failed")
 RESULT_STATUSES = ("completed", "cancelled")
@@ -314,7 +314,7 @@ EDITABLE_FIELDS = ("name", "notes", "tags")
 
 
 def write_relayed_record(run_dir: Path, data: bytes) -> None:
-    """A run.json written by a trainer on another machine (core.cluster), in place of this copy, under the folder's
+    """A run.json written by a trainer on another machine (core.queue.cluster), in place of this copy, under the folder's
     lock, keeping what the owner changed here meanwhile: a rename while a Ray node trains is not undone. A record
     that is not a JSON object is written as it came, so that the run reads as broken, as any damaged record does."""
     try:

@@ -45,6 +45,6 @@ def current_learning_rate(model) -> float:
 
 
 def steps_per_execution_for(steps_per_epoch: int) -> int:
-    """Several steps per compiled call for model.fit where core.fast has no loop (torch): 1.3-2.3x faster
+    """Several steps per compiled call for model.fit where core.training.fast has no loop (torch): 1.3-2.3x faster
     on small MLPs under TensorFlow (docs/benchmarks.md), still a progress/cancel check every few hundred ms."""
     return max(1, min(16, steps_per_epoch))

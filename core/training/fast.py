@@ -70,9 +70,9 @@ def implementation(engine: str, backend: str | None = None) -> str:
     if engine == "fit":
         return "model.fit, steps_per_execution=1"
     if backend == "jax":
-        return "jax: jitted fori_loop over resident batches (core.fast)"
+        return "jax: jitted fori_loop over resident batches (core.training.fast)"
     if backend == "tensorflow":
-        return "tensorflow: tf.function loop over resident batches (core.fast)"
+        return "tensorflow: tf.function loop over resident batches (core.training.fast)"
     return "model.fit with steps_per_execution (no fast loop for this backend)"
 
 

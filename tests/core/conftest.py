@@ -90,7 +90,7 @@ def fake_run():
 
 @pytest.fixture(scope="session", autouse=True)
 def _jax_compilation_cache(tmp_path_factory):
-    """JAX's persistent compilation cache (core.fast) goes to a temporary folder, not ~/.cache."""
+    """JAX's persistent compilation cache (core.training.fast) goes to a temporary folder, not ~/.cache."""
     patch = pytest.MonkeyPatch()
     patch.setenv("CLASSROOM_JAX_CACHE", str(tmp_path_factory.mktemp("jax_cache")))
     yield

@@ -1,4 +1,4 @@
-"""core.architectures: every registry entry builds, with the output shape and the parameter count
+"""core.networks.architectures: every registry entry builds, with the output shape and the parameter count
 worked out by hand from the report's figures (or pinned, for the two residual networks)."""
 
 import pytest

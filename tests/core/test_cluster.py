@@ -1,4 +1,4 @@
-"""core.cluster without a cluster: what a job asks of Ray, run folders to and from a node, the relay, the queue's
+"""core.queue.cluster without a cluster: what a job asks of Ray, run folders to and from a node, the relay, the queue's
 retry, the hooks in the CLI and the dashboard, and that nothing imports Ray unless a cluster is configured.
 The real cluster (two nodes, one killed) is tests/faults/test_fault_ray.py."""
 

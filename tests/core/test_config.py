@@ -1,4 +1,4 @@
-"""core.config: defaults, ranges, types, unknown fields, CLI-style text."""
+"""core.networks.config: defaults, ranges, types, unknown fields, CLI-style text."""
 
 import math
 

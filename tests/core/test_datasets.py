@@ -1,4 +1,4 @@
-"""core.datasets: each real file format through the real readers, the search order, every fault."""
+"""core.data.datasets: each real file format through the real readers, the search order, every fault."""
 
 import gzip
 import os

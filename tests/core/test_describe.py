@@ -1,4 +1,4 @@
-"""core.describe: the table, wiring, parameter counts and diagram of every architecture, through Keras'
+"""core.networks.describe: the table, wiring, parameter counts and diagram of every architecture, through Keras'
 public API, checked against Keras' own counts and against counts worked out by hand."""
 
 import inspect

@@ -1,4 +1,4 @@
-"""core.estimate: how long a run will take here, from the runs that finished before; time left while training."""
+"""core.analysis.estimate: how long a run will take here, from the runs that finished before; time left while training."""
 
 import time
 

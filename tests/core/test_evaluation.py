@@ -1,4 +1,4 @@
-"""core.evaluation: per-example predictions, the summary of a test set, which mistakes are kept."""
+"""core.metrics.evaluation: per-example predictions, the summary of a test set, which mistakes are kept."""
 
 import numpy as np
 import pytest

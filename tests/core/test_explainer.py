@@ -1,4 +1,4 @@
-"""core.explainer: the helper process that draws Inspect's look-inside views into a cache, off the web server."""
+"""core.explain.explainer: the helper process that draws Inspect's look-inside views into a cache, off the web server."""
 
 import json
 import os

@@ -1,4 +1,4 @@
-"""core.export and `export-tensorboard`: tables that turn back into the run files, TensorBoard event files that read back
+"""core.analysis.export and `export-tensorboard`: tables that turn back into the run files, TensorBoard event files that read back
 as history.csv and run.json's config, pictures of charts, and one-sentence refusals of bad input."""
 
 import argparse

@@ -1,4 +1,4 @@
-"""core.fast: the fast training loop computes what model.fit computes (not how fast: see bench/).
+"""core.training.fast: the fast training loop computes what model.fit computes (not how fast: see bench/).
 
 Tiny data only. The equivalence tests train without shuffling, so that both loops see the same batches
 in the same order and draw the same dropout masks: the weights must then agree to float tolerance.
@@ -155,7 +155,7 @@ def test_augmentation_draws_as_under_fit():
 
 @pytest.mark.backend
 def test_same_accuracy_as_fit_on_a_learnable_problem(tmp_path, fashion_data, monkeypatch):
-    """Whole runs through core.training.train with each engine: same learning, ordinary Keras model saved."""
+    """Whole runs through core.training.trainer.train with each engine: same learning, ordinary Keras model saved."""
     import keras
 
     config = TrainConfig(architecture="fmnist_arch1", epochs=3, limit=300, seed=0)
@@ -163,7 +163,7 @@ def test_same_accuracy_as_fit_on_a_learnable_problem(tmp_path, fashion_data, mon
     reference = runs.read_run(train(config, tmp_path, dataset=fashion_data))
     run = runs.read_run(train(config, tmp_path, dataset=fashion_data, engine="fast"))
     assert (reference.record["engine"], run.record["engine"]) == ("fit", "fast")
-    assert "core.fast" in run.record["engine_detail"]
+    assert "core.training.fast" in run.record["engine_detail"]
     for r in (reference, run):
         assert r.status == "completed" and list(r.history()["epoch"]) == [1, 2, 3]
     assert abs(run.metrics()["val_accuracy"] - reference.metrics()["val_accuracy"]) <= 0.03

@@ -1,4 +1,4 @@
-"""core.jobs: the SQLite training queue (no Keras needed)."""
+"""core.queue.jobs: the SQLite training queue (no Keras needed)."""
 
 import os
 import sqlite3

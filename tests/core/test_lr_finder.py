@@ -1,4 +1,4 @@
-"""core.lr_finder on the tiny learnable Fashion-MNIST set: the curve over rising rates, the stop on divergence, a
+"""core.training.lr_finder on the tiny learnable Fashion-MNIST set: the curve over rising rates, the stop on divergence, a
 suggestion that trains, cancellation, and the result as plain JSON."""
 
 import json

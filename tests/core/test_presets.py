@@ -1,4 +1,4 @@
-"""core.presets: a valid preset for every trial of the report, with the report's own figures."""
+"""core.networks.presets: a valid preset for every trial of the report, with the report's own figures."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""core.reproduction: a trial is reproduced only by a finished run with its exact settings."""
+"""core.analysis.reproduction: a trial is reproduced only by a finished run with its exact settings."""
 
 from core.analysis import reproduction
 from core.networks.presets import PRESETS

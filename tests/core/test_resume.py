@@ -39,7 +39,7 @@ class StopAfter(BaseListener):
 
 @pytest.fixture(scope="module")
 def cifar_data(tmp_path_factory):
-    """48 training and 16 test images written as cifar100.npz and read back through core.datasets."""
+    """48 training and 16 test images written as cifar100.npz and read back through core.data.datasets."""
     folder = tmp_path_factory.mktemp("cifar")
     write_cifar_npz(folder / "cifar100.npz", n_train=48, n_test=16, seed=3)
     return datasets.load("cifar100", folder, download=False)

@@ -1,4 +1,4 @@
-"""core.runs: run folders on disk — killed runs, broken folders, atomic writes, names, export/import."""
+"""core.storage.runs: run folders on disk — killed runs, broken folders, atomic writes, names, export/import."""
 
 import io
 import json

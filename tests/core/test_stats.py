@@ -1,4 +1,4 @@
-"""core.stats.mcnemar_test: do two runs really differ on the same test set?"""
+"""core.metrics.stats.mcnemar_test: do two runs really differ on the same test set?"""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""core.worker: a job in, a run folder out; a worker serving the queue end to end."""
+"""core.queue.worker: a job in, a run folder out; a worker serving the queue end to end."""
 
 import pytest
 

@@ -1,8 +1,8 @@
-"""core.modelfile: a .keras file from elsewhere is data, never code.
+"""core.networks.modelfile: a .keras file from elsewhere is data, never code.
 
 Models with a Lambda layer, a lambda or plain Python function as activation, or a custom registered class
 are built and saved with Keras itself, zipped into a run and imported: the import is refused with a
-message, nothing is left in the runs folder, and core.modelfile.load_model refuses them too. Hand-made
+message, nothing is left in the runs folder, and core.networks.modelfile.load_model refuses them too. Hand-made
 configs try what Keras' own save never writes (function objects naming Keras' switches, TFSMLayer,
 classes from no module). Every network of the dashboard passes and loads with safe_mode.
 """

@@ -1,4 +1,4 @@
-"""The queue on a real Ray cluster, and a node killed mid-job (core.cluster, docs/cluster.md).
+"""The queue on a real Ray cluster, and a node killed mid-job (core.queue.cluster, docs/cluster.md).
 
 A head and a second node on loopback, one CPU each (tools/ray_cluster.py), started without this project on
 their Python path: `core` reaches them from the dispatcher, as it would reach classroom machines. The real

@@ -1,7 +1,7 @@
 """Page tests: the whole app (entry, navigation, page) in AppTest, its folders in tmp, no worker processes.
 
-Run folders are written by tools/fake_runs.py through core.runs.write_results, as a trainer writes them;
-queue jobs go through core.jobs the way the page and a worker move them. Every page test opens its page
+Run folders are written by tools/fake_runs.py through core.storage.runs.write_results, as a trainer writes them;
+queue jobs go through core.queue.jobs the way the page and a worker move them. Every page test opens its page
 through the entry (`open_page`), as a browser does.
 """
 

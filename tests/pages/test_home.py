@@ -43,7 +43,7 @@ def test_a_ray_dispatcher_in_place_of_workers_shows_its_cluster(app, dirs, open_
     folder = dirs["runs"] / ".workers"
     folder.mkdir(parents=True)
     env = {"device": "GPU · Ray cluster at 10.0.0.5:6379: 3 nodes, 48 CPUs, 3 GPUs", "backend": "jax", "host": "head",
-           "ray": "10.0.0.5:6379"}  # what core.cluster.serve_ray publishes: no Keras version
+           "ray": "10.0.0.5:6379"}  # what core.queue.cluster.serve_ray publishes: no Keras version
     write_json(folder / "slot-ray.json", {"slot": "ray", "pid": os.getpid(), "environment": env})
     at = open_page(app, HOME)
     assert not at.exception

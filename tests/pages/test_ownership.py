@@ -1,7 +1,7 @@
 """Ownership and "no request writes outside the runs folder", on the Compare and Inspect pages (AppTest).
 
 A browser sends widget values over its websocket, and nothing stops it from sending a click on a button
-the page drew disabled: so the tests also forge such clicks, and check that core.runs refuses them.
+the page drew disabled: so the tests also forge such clicks, and check that core.storage.runs refuses them.
 Each test snapshots the whole temporary tree (runs and shipped runs) before and after.
 """
 
