@@ -19,7 +19,6 @@ from ui import runs_view
 from ui.session import settings
 
 POLL_S = 0.5
-OPACITY_KEY = "inspect.opacity"
 OPACITY = 0.85  # the heat maps are already transparent where the heat is low
 
 
@@ -55,8 +54,8 @@ def _top5(bundle: dict) -> alt.Chart:
         tooltip=["class", alt.Tooltip("probability:Q", format=".1f")]).properties(height=34 * len(frame), title="Top 5")
 
 
-def image_views(run: runs.Run, index: int, bundle: dict) -> None:
-    """Everything about one image, for one run."""
+def image_views(run: runs.Run, index: int, bundle: dict, opacity: float) -> None:
+    """Everything about one image, for one run, its heat maps at `opacity`."""
     if "error" in bundle:
         st.warning(fmt.text(bundle["error"]), icon=":material/visibility_off:")
         return
@@ -64,7 +63,6 @@ def image_views(run: runs.Run, index: int, bundle: dict) -> None:
     true, predicted = bundle["true"], bundle["predicted"]
     verdict = "right" if true == predicted else f"wrong: it is {runs_view.pretty(names[true])}"
     st.markdown(f"**{fmt.text(run.name)}** says **{runs_view.pretty(names[predicted])}** ({verdict}).")
-    opacity = st.session_state.get(OPACITY_KEY, OPACITY)
     image = _png(run, index, "image.png")
     pictures = [_layered(image, None, 0, f"Test image {index}")]
     for which, label in (("predicted", f"Grad-CAM: why “{runs_view.pretty(names[predicted])}”"),
@@ -92,9 +90,10 @@ def image_views(run: runs.Run, index: int, bundle: dict) -> None:
             st.image((explainer.image_dir(settings().runs_dir, run.id, index) / bundle["templates"]).read_bytes())
 
 
-def explained(runs_to_show: list[runs.Run], index: int) -> None:
-    """One image explained by one run, or by two side by side; polled until the explainer has drawn them."""
-    st.slider("Heat-map opacity", 0.0, 1.0, OPACITY, 0.05, key=OPACITY_KEY)
+def explained(runs_to_show: list[runs.Run], index: int, where: str) -> None:
+    """One image explained by one run, or by two side by side; polled until the explainer has drawn them. `where`
+    names the place on the page (a tab, a cell), so that each place has its own opacity slider."""
+    opacity = st.slider("Heat-map opacity", 0.0, 1.0, OPACITY, 0.05, key=f"inspect.opacity_{where}")
     pending = any(_ask_image(r, index) is None for r in runs_to_show)
 
     def draw() -> None:
@@ -108,7 +107,7 @@ def explained(runs_to_show: list[runs.Run], index: int) -> None:
                     st.info("Drawing the views (the explainer loads the network the first time)…",
                             icon=":material/hourglass_top:")
                 else:
-                    image_views(run, index, bundle)
+                    image_views(run, index, bundle, opacity)
 
     st.fragment(draw, run_every=POLL_S if pending else None)()
 

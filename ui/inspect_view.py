@@ -166,7 +166,7 @@ def matrix_tab(run: runs.Run, confusion: np.ndarray, wrong: dict, names: tuple[s
                         + (f"; the {len(shown)} worst below." if len(shown) < len(stored) else "."))
             show_images(wrong["image"][shown], [cell_caption(names, wrong["y_true"][i], wrong["y_pred"][i],
                                                              wrong["confidence"][i], coarse) for i in shown])
-            look_inside(run, wrong, shown, names, key=f"inspect.inside_cell_{run.id}")
+            look_inside(run, wrong, shown, names, "cell")
 
 
 def classes_tab(per_class: pd.DataFrame) -> None:
@@ -200,16 +200,16 @@ def classes_tab(per_class: pd.DataFrame) -> None:
     chart_col.altair_chart(runs_view.styled(bars), width="stretch")
 
 
-def look_inside(run: runs.Run, wrong: dict, shown: np.ndarray, names: tuple[str, ...], key: str) -> None:
+def look_inside(run: runs.Run, wrong: dict, shown: np.ndarray, names: tuple[str, ...], where: str) -> None:
     """Pick one of the images shown to see why the network said what it said (the Look inside views, here)."""
     from ui import explain_view
 
     options = [None, *(int(wrong["index"][i]) for i in shown)]
     said = {int(wrong["index"][i]): caption(names, wrong["y_true"][i], wrong["y_pred"][i], wrong["confidence"][i]) for i in shown}
-    index = st.selectbox("Look inside the network for one of these images", options, key=key,
+    index = st.selectbox("Look inside the network for one of these images", options, key=f"inspect.inside_{where}_{run.id}",
                          format_func=lambda i: "Choose an image…" if i is None else f"Test image {i}: {said[i]}")
     if index is not None:
-        explain_view.explained([run], index)
+        explain_view.explained([run], index, where)
 
 
 def gallery_tab(run: runs.Run, pred: dict, wrong: dict, names: tuple[str, ...], n_wrong: int) -> None:
@@ -230,7 +230,7 @@ def gallery_tab(run: runs.Run, pred: dict, wrong: dict, names: tuple[str, ...], 
                 "Worst first: the images whose true class got the lowest probability.")
     show_images(wrong["image"][keep[:size]], [caption(names, wrong["y_true"][i], wrong["y_pred"][i], wrong["confidence"][i])
                                               for i in keep[:size]])
-    look_inside(run, wrong, keep[:size], names, key=f"inspect.inside_gallery_{run.id}")
+    look_inside(run, wrong, keep[:size], names, "gallery")
 
 
 def inside_tab(run: runs.Run, listed: list[runs.Run], pred: dict, names: tuple[str, ...]) -> None:
@@ -250,7 +250,7 @@ def inside_tab(run: runs.Run, listed: list[runs.Run], pred: dict, names: tuple[s
     labels = {None: "no other run", **runs_view.run_options(list(peers.values()))}
     second = other.selectbox("Beside another run (the same image)", [None, *peers], key="inspect.second",
                              format_func=labels.__getitem__)
-    explain_view.explained([run] + ([peers[second]] if second else []), int(index))
+    explain_view.explained([run] + ([peers[second]] if second else []), int(index), "tab")
 
 
 def map_tab(run: runs.Run) -> None:

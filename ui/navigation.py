@@ -54,11 +54,23 @@ def run() -> None:
         st.error(f"The dashboard cannot start: {fmt.text(e)}. Correct it in the environment the server is started "
                  "from, then restart it (`make run`).", icon=":material/error:")
         st.stop()
+    st.set_option("client.showErrorDetails",
+                  error_details(st.get_option("server.address"), settings().instructor_password is not None))
     global _declared
     client_id()
     identity.sync_cookie()
     _declared = True
     st.navigation(_pages(), position="top").run()
+
+
+LOCAL_ADDRESSES = ("localhost", "127.0.0.1", "::1")
+
+
+def error_details(address: str | None, with_sign_in: bool) -> str:
+    """Streamlit's `client.showErrorDetails` for this server: the whole traceback only for one person on their own
+    machine (listening on localhost, no sign-in); a classroom server shows a short message and keeps the details,
+    with its file paths, in its log."""
+    return "full" if address in LOCAL_ADDRESSES and not with_sign_in else "none"
 
 
 def _pages() -> list:

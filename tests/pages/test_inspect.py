@@ -206,3 +206,14 @@ def test_a_run_whose_mistakes_file_lacks_a_field_is_a_message_not_a_traceback(di
     at = open_page(app, "pages/inspect.py")
     assert not at.exception
     assert "misclassified.npz lacks p_true: this run's per-image results cannot be used" in texts(at.error)
+
+
+def test_looking_inside_a_mistake_beside_the_look_inside_tab_is_no_traceback(dirs, app, open_page):
+    run = fashion_run(dirs["runs"], "mine", range(0, 10), 1)
+    first = int(runs.read_run(run).misclassified()["index"][0])
+    _drawn(dirs, run, first)
+    at = open_page(app, "pages/inspect.py")
+    at.selectbox(key=f"inspect.inside_gallery_{run.name}").set_value(first).run()
+    assert not at.exception, at.exception
+    opacities = [s for s in at.slider if "opacity" in str(s.key)]
+    assert len({s.key for s in opacities}) == len(opacities) >= 2  # each place has its own slider

@@ -35,3 +35,24 @@ def test_a_bad_setting_is_one_message_not_a_traceback(make_app, monkeypatch):
     assert not at.exception
     assert "cannot start: CLASSROOM_WORKERS='0' is not a whole number of at least 1" in texts(at.error)
     assert not at.title and len(at.error) == 1  # Home itself never ran: the entry stopped first
+
+
+def test_a_classroom_server_shows_an_error_without_its_traceback_and_a_laptop_shows_it_all(dirs, make_app, monkeypatch):
+    from core.storage import listing
+    from ui import navigation, session
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk trouble in /srv/classroom/runs")
+
+    assert navigation.error_details("localhost", with_sign_in=False) == "full"
+    assert navigation.error_details("0.0.0.0", with_sign_in=False) == navigation.error_details(None, False) == "none"
+    assert navigation.error_details("localhost", with_sign_in=True) == "none"
+    monkeypatch.setattr(listing, "list_runs", broken)
+    monkeypatch.setenv("CLASSROOM_INSTRUCTOR_PASSWORD", "teach")
+    session.settings.cache_clear()
+    try:
+        at = make_app().run()
+        (shown,) = at.exception
+        assert "/srv/classroom" not in shown.message and not shown.stack_trace
+    finally:
+        config.set_option("client.showErrorDetails", "full")  # Streamlit's default, for the tests after this one
