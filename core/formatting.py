@@ -121,6 +121,16 @@ def text(user_text) -> str:
     return re.sub(r"^(\s*)(\d+)\.(\s)", r"\1\2\\.\3", escaped, flags=re.M)
 
 
+def code(user_text) -> str:
+    """User text as an inline code span in Markdown (a run id from the address bar): shown as typed, in monospace.
+    Escapes mean nothing inside a code span, so none are added; the fence is longer than any run of backticks in the
+    text, and line breaks become spaces."""
+    flat = " ".join(str(user_text).splitlines())
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", flat)), default=0) + 1)
+    padding = " " if flat.startswith("`") or flat.endswith("`") else ""
+    return f"{fence}{padding}{flat}{padding}{fence}"
+
+
 MAX_DEVICE_NAME, MAX_DEVICES = 80, 3
 TIMES = {1: "once", 2: "twice"}
 

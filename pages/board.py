@@ -8,7 +8,7 @@ import streamlit as st
 from core import classroom
 from core import formatting as fmt
 from core.storage import runs
-from ui import identity, navigation
+from ui import identity, navigation, runs_view
 from ui.curves import curves
 from ui.session import all_runs, readable_jobs, settings
 
@@ -26,21 +26,28 @@ by_id = {a.id: a for a in found}
 chosen = by_id[st.selectbox("Assignment", list(by_id), format_func=lambda i: by_id[i].title, key="board.assignment")]
 
 
+def versus_leader(result) -> str:
+    if result is None:
+        return "leader"
+    if result.paired is None:
+        return "cannot be compared"
+    return f"{'really behind' if result.differs else 'not shown to differ'} ({fmt.p_value(result.paired.p_value)})"
+
+
 @st.fragment(run_every=REFRESH_S)
 def board() -> None:
     standings = classroom.leaderboard(all_runs(), chosen)
     if not standings:
         st.caption("No finished run for this assignment yet.")
     else:
-        leader = standings[0]
-        st.table(pd.DataFrame([{
+        st.table(runs_view.as_typed(pd.DataFrame([{
             "#": i, "Student": s.owner, "Run": s.run.name, "Test accuracy": fmt.pct(s.accuracy),
-            "95 % interval": fmt.interval(s.low, s.high),
-            "Versus the leader": "leader" if s is leader else ("behind" if s.distinguishable else "not distinguishable"),
+            "95 % interval": fmt.interval(s.low, s.high), "Versus the leader": versus_leader(s.versus_leader),
             "Changed": ", ".join(f"{k.replace('_', ' ')} {fmt.setting(k, v)}" for k, (_, v) in s.changed.items()) or "nothing",
-        } for i, s in enumerate(standings, start=1)]).set_index("#"))
-        st.caption("Not distinguishable: its 95 % interval overlaps the leader's, so on this test set the two cannot be "
-                   "told apart. Each student's best finished run counts.")
+        } for i, s in enumerate(standings, start=1)]).set_index("#")))
+        st.caption("Versus the leader: McNemar's test on the test images both runs were scored on, as Compare does it. "
+                   "Really behind: a gap this size would rarely come by chance (p under 5 %); not shown to differ: it could. "
+                   "Each student's best finished run counts.")
     training = [j for j in readable_jobs(active_only=True) if j.status == "running" and j.spec.assignment == chosen.id]
     if training:
         st.subheader("Training now")

@@ -1,5 +1,5 @@
-"""The class: sign in, the assignments, everyone's queue; and, for the instructor, the class's rules, pausing
-training, clearing the queue, resetting a PIN and setting assignments."""
+"""The class: sign in, the assignments, everyone's queue live; and, for the instructor, editing the assignments,
+stopping anyone's run, the class's rules, pausing training, clearing the queue and resetting a PIN."""
 
 import streamlit as st
 
@@ -17,18 +17,22 @@ if not identity.enabled():
             "instructor can change it.", icon=":material/group:")
 else:
     identity.sign_in_box()
+who = identity.current()
+teacher = who if who is not None and who.instructor else None
+classroom_view.flash()
 
 st.header("Assignments")
 found = classroom.assignments(settings().runs_dir)
 for a in found:
-    classroom_view.assignment_card(a)
+    classroom_view.assignment_card(a, teacher)
 if not found:
     st.caption("No assignment yet.")
+if teacher is not None:
+    classroom_view.assignment_editor(teacher)
 
 st.header("The queue")
-classroom_view.class_queue()
+classroom_view.class_queue(teacher)
 
-who = identity.current()
-if who is not None and who.instructor:
+if teacher is not None:
     st.header("Instructor")
-    classroom_view.instructor_panel(who)
+    classroom_view.instructor_panel(teacher)

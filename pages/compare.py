@@ -9,7 +9,7 @@ from core import formatting as fmt
 from ui import compare_view, manage, navigation, runs_table, runs_view
 from ui.session import all_runs
 
-SELECT_KEY, ROUND_KEY = "compare.select", "compare.table_round"
+SELECT_KEY, ROUND_KEY, RUNS_PARAM = "compare.select", "compare.table_round", "runs"
 navigation.ensure_entry()
 ss = st.session_state
 
@@ -18,11 +18,13 @@ manage.flash()
 
 listed = all_runs()
 comparable = [r for r in listed if runs_view.has_results(r)]
-# Another page's hand-over first, then the last choice here, else a pair of runs that can be compared.
+# Another page's hand-over first, then the last choice here, then a link or a reload (?runs=ID,ID), else a pair of
+# runs that can be compared.
 if (handed := navigation.handed_runs()) is not None:
     ss[SELECT_KEY], ss[ROUND_KEY] = list(handed), ss.get(ROUND_KEY, 0) + 1  # a fresh table shows the new ticks
 elif SELECT_KEY not in ss:
-    ss[SELECT_KEY] = compare_view.comparable_pair(comparable)
+    linked = compare_view.linked_runs(st.query_params.get(RUNS_PARAM), comparable)
+    ss[SELECT_KEY] = linked or compare_view.comparable_pair(comparable)
 
 search_col, dataset_col = st.columns([3, 1.2], vertical_alignment="bottom")
 query = search_col.text_input("Search runs", key="compare.search", placeholder="Words in a run's name, tags or notes")
@@ -40,6 +42,10 @@ visible = {r.id for r in runs_table.chosen_runs(shown, listed)}
 hidden = [r for r in runs_table.chosen_runs(table, listed) if r.id not in visible]  # ticked, then filtered out
 chosen = runs_table.chosen_runs(edited, listed) + hidden
 ss[SELECT_KEY] = [r.id for r in chosen]
+if chosen:
+    st.query_params[RUNS_PARAM] = compare_view.address_of(ss[SELECT_KEY])  # a reload or a shared link ticks them again
+else:
+    st.query_params.pop(RUNS_PARAM, None)
 st.caption(f"{len(table)} runs with results ({len(shown)} shown); click a column's name to sort. A group of seeds is one "
            "row; its accuracy is the seeds' mean.")
 
@@ -62,10 +68,10 @@ else:
     if differs.empty:
         st.markdown("These runs share every hyperparameter.")
     else:
-        st.table(differs)
+        st.table(runs_view.as_typed(differs))
 
     st.subheader("Results")
-    st.table(compare_view.results_table(rows))
+    st.table(runs_view.as_typed(compare_view.results_table(rows)))
     compare_view.results_charts(rows)
     compare_view.mcnemar_section(rows)
     compare_view.seeds_section(rows)

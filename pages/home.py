@@ -6,11 +6,12 @@ No Keras here: the device comes from what a worker published, or from what the m
 import streamlit as st
 
 from core import classroom
+from core import formatting as fmt
 from core.data import datasets
 from core.data.datasets import DATASET_INFO
 from core.queue import worker
 from core.training import device
-from ui import classroom_view, navigation
+from ui import classroom_view, identity, navigation
 from ui.session import all_runs, readable_jobs, settings
 
 navigation.ensure_entry()
@@ -21,12 +22,20 @@ st.markdown(
     "#### Train the networks of the report on Fashion-MNIST and CIFAR-100 with sliders, and watch their loss "
     "and accuracy change epoch by epoch. Then compare runs, and look at the pictures each network gets wrong."
 )
+if identity.enabled():  # a classroom: who this browser is
+    if (who := identity.current()) is None:
+        st.markdown(":material/no_accounts: Nobody is signed in on this browser.")
+        st.page_link(navigation.CLASS.path, label="Sign in on the class page", icon=":material/login:")
+    elif who.instructor:
+        st.markdown(":material/person: Signed in as the instructor")
+    else:
+        st.markdown(f":material/person: Signed in as **{fmt.text(who.name)}**")
 navigation.links()
 
 if assignments := classroom.assignments(config.runs_dir):
     st.subheader("Assignments")
     for a in assignments[:3]:
-        classroom_view.assignment_card(a)
+        classroom_view.assignment_card(a, None)  # read-only here: the instructor edits on the class page
 
 left, middle, right = st.columns(3, border=True)
 

@@ -30,9 +30,9 @@ if handed is not None and handed in by_id:
 elif ss.get(RUN_KEY) not in by_id:
     ss[RUN_KEY] = asked if asked in by_id else inspect_view.newest_with_results(listed)
     if asked and asked not in by_id:
-        st.warning(f"There is no run with id `{fmt.text(asked)}` here; showing the newest finished run instead.")
+        st.warning(f"There is no run with id {fmt.code(asked)} here; showing the newest finished run instead.")
 if handed is not None and handed not in by_id:
-    st.warning(f"There is no run with id `{fmt.text(handed)}` any more; it may have been deleted.")
+    st.warning(f"There is no run with id {fmt.code(handed)} any more; it may have been deleted.")
 
 run_id = st.selectbox("Run", list(by_id), format_func=runs_view.run_options(list(by_id.values())).__getitem__, key=RUN_KEY,
                       persist_state="session")

@@ -19,8 +19,9 @@ from core.queue.jobs import MAX_SEEDS, make_seed_jobs
 from core.storage import runs
 from ui import identity, lr_finder_view, model_view, navigation, train_live
 from ui import train_settings as form
-from ui.session import client_id, settings, start_workers, submit
+from ui.session import client_id, readable_jobs, settings, start_workers, submit
 
+FLASH_KEY = "train.flash"
 navigation.ensure_entry()
 who = identity.required("train a network")
 ss = st.session_state
@@ -41,6 +42,8 @@ for problem in problems:
     st.error(f"These settings could not be used: {fmt.text(problem)}. The default is used instead.")
 
 ss["train.seen"] = None if job is None else (job.id, job.status)
+if said := ss.pop(FLASH_KEY, None):
+    st.warning(said, icon=":material/playlist_remove:")
 if job is not None and job.active:
     st.info(f"Your run “{fmt.text(job.name)}” is {'training' if job.status == 'running' else 'in the queue'}: "
             "[follow it at the bottom of the page](#your-run).")
@@ -49,6 +52,11 @@ if job is not None and job.active:
 class_rules = classroom.rules(config_env.runs_dir)
 assignment = form.assignment_picker(classroom.assignments(config_env.runs_dir), class_rules)
 dataset = ss[form.key("dataset")]
+student = who is not None and who.signed_in and not who.instructor
+bounds = form.bounds_for(dataset, classroom.student_bounds(class_rules, assignment) if student else {})
+if moved := form.keep_within(bounds):
+    st.info(f"Within what {'your class allows' if student else 'this dataset holds'}: " + "; ".join(moved) + ".",
+            icon=":material/rule:")
 st.segmented_control("Dataset", DATASETS, format_func=lambda d: DATASET_INFO[d].title, key=form.key("dataset"),
                      required=True, on_change=form.on_dataset, persist_state="session", disabled=assignment is not None)
 c_preset, c_arch = st.columns([1.2, 1])
@@ -97,7 +105,7 @@ with st.container(border=True):
         st.markdown("**Your own settings**")
         st.caption("Pick a trial run under “Start from” to load the report's settings and see its figures here.")
 
-form.widgets(arch, assignment.allowed if assignment else None)
+form.widgets(arch, assignment.allowed if assignment else None, bounds)
 
 try:
     config = from_dict(form.current_values())
@@ -105,7 +113,8 @@ except ConfigError as e:
     config = None
     st.error(f"These settings cannot be trained: {fmt.text(e)}")
 else:
-    st.query_params.from_dict({"client": client_id(), **form.link_params(config, preset_id)})
+    st.query_params.from_dict({"client": client_id(),
+                               **form.link_params(config, preset_id, assignment.id if assignment else None)})
     if assignment is not None:
         try:
             assignment.check(config, class_rules)
@@ -137,7 +146,9 @@ c_name, c_seeds, c_button = st.columns([3, 1, 1], vertical_alignment="bottom")
 auto_name = form.default_name(config, preset_id) if config is not None else ""
 typed = c_name.text_input("Run name", key="train.name", max_chars=runs.MAX_NAME_LENGTH, persist_state="session",
                           placeholder=auto_name, help="Leave it empty to use the name made from the settings.")
-seeds = c_seeds.number_input("Repeat with seeds", min_value=1, max_value=MAX_SEEDS, value=1, key="train.seeds",
+waiting = len(readable_jobs(owner=identity.owner(), active_only=True))
+room = max(1, class_rules.max_queued - waiting) if student else MAX_SEEDS  # the class's queue limit per student
+seeds = c_seeds.number_input("Repeat with seeds", min_value=1, max_value=min(MAX_SEEDS, room), value=1, key="train.seeds",
                              help=f"Train the same settings with 2 to {MAX_SEEDS} seeds (different initial weights, "
                                   "shuffling and dropout): Compare then shows how much a result moves by chance alone.")
 name = typed.strip() or auto_name
@@ -156,11 +167,12 @@ if pressed:
     with st.spinner("Starting a training worker…"):
         submitted = submit([dataclasses.replace(spec, assignment=assignment.id if assignment else None) for spec in specs],
                            identity.owner(), who)
-    if submitted.refused:
-        done = len(submitted.ids)
-        st.error(f"Not in the queue: {fmt.text(submitted.refused)}." + (f" ({done} of {len(specs)} seeds were queued.)"
-                                                                        if done else ""))
+    done = len(submitted.ids)
+    if submitted.refused and not done:
+        st.error(f"Not in the queue: {fmt.text(submitted.refused)}.")
     else:
+        if submitted.refused:  # said after the rerun, which follows the runs that were queued
+            ss[FLASH_KEY] = f"{done} of {len(specs)} seeds were queued; the others were not: {fmt.text(submitted.refused)}."
         st.rerun()
 
 if job is None:

@@ -15,7 +15,9 @@ import streamlit as st
 
 from core import formatting as fmt
 from core.analysis import export
-from core.metrics.stats import SeedSummary, mcnemar_test, seed_summary, wald_interval, welch_test
+from core.analysis.versus import versus
+from core.metrics.stats import SeedSummary, seed_summary, wald_interval, welch_test
+from core.networks.config import FIELDS
 from core.queue.jobs import unseeded_name
 from core.storage import runs
 from core.system.memo import mtimes
@@ -90,11 +92,32 @@ def comparable_pair(candidates: list[runs.Run]) -> list[str]:
     return [c.id for c in candidates[:1]]
 
 
+def linked_runs(address: str | None, candidates: list[runs.Run]) -> list[str]:
+    """The runs a link ticks (?runs=ID,ID, what the address bar keeps: address_of), in its order: only those of its ids
+    that are runs here with results; the rest (a deleted run, a typo, a run of another server) are left out."""
+    here = {r.id for r in candidates}
+    asked = (i.strip() for i in (address or "").split(","))
+    return list(dict.fromkeys(i for i in asked if i in here))
+
+
+def address_of(run_ids: list[str]) -> str:
+    """The ticked runs as the address keeps them (linked_runs reads it back)."""
+    return ",".join(run_ids)
+
+
+def setting_of(run: runs.Run, name: str):
+    """A config field of a run as it trained: a field its saved config lacks (a run saved before the field existed)
+    had the field's default then, which is TrainConfig's; None for a name that is no field at all."""
+    if name in run.config:
+        return run.config[name]
+    return FIELDS[name].default if name in FIELDS else None
+
+
 def hyperparameter_table(chosen: list[Entry], everything: bool) -> pd.DataFrame:
     """Config fields (rows) by entry (columns), as people read them: only the fields whose values differ, unless
-    `everything`. A group's seeds show as their range."""
+    `everything`. A group's seeds show as their range; a field a run's config lacks reads as its default."""
     def shown(entry: Entry, name: str) -> str:
-        values = sorted({r.config.get(name) for r in entry.runs}, key=str)
+        values = sorted({setting_of(r, name) for r in entry.runs}, key=str)
         if len(values) > 1 and name == "seed":
             return f"{min(values)}–{max(values)}"
         return fmt.setting(name, values[0])
@@ -287,19 +310,15 @@ def mcnemar_section(chosen: list[Entry]) -> None:
     st.subheader("Is the difference in test accuracy real?")
     first, second = _pick_two(singles, "pair")
     name_a, name_b = fmt.text(first.label), fmt.text(second.label)
-    if first.dataset != second.dataset:
-        st.info(f"{name_a} and {name_b} were tested on different datasets, so there is nothing to pair.")
-        return
     try:
-        pa, pb = runs_view.predictions(first.runs[0]), runs_view.predictions(second.runs[0])
+        result = versus(first.runs[0], second.runs[0])
     except runs.RunError as e:
         st.error(f"Cannot read the predictions: {fmt.text(e)}")
         return
-    if pa["y_true"].shape != pb["y_true"].shape or not np.array_equal(pa["y_true"], pb["y_true"]):
-        st.warning("These runs were not tested on the same images in the same order, so their predictions cannot be paired.")
+    if result.paired is None:
+        st.info(f"{name_a} and {name_b} cannot be compared this way: {result.unpaired_because}.")
         return
-    result = mcnemar_test(pa["y_true"] == pa["y_pred"], pb["y_true"] == pb["y_pred"])
-    (st.success if result.significant() else st.info)(result.sentence(name_a, name_b))
+    (st.success if result.differs else st.info)(result.paired.sentence(name_a, name_b))
     st.caption("McNemar's test counts only the test images on which exactly one of the two runs is right: "
                "the fair way to compare two classifiers scored on the same test set.")
 

@@ -12,7 +12,9 @@ import streamlit as st
 
 TRAIN_COLOR, VAL_COLOR = "#2563eb", "#ea580c"
 SPLITS = {"training": ("", TRAIN_COLOR), "validation": ("val_", VAL_COLOR)}
-METRICS = {"accuracy": ("Accuracy", ".0%"), "loss": ("Loss", ".2f")}
+# Per metric: its title, its axis labels' format and its tooltip's. The axis formats name no precision: Vega then picks
+# the decimals from the step between ticks (50%, 98.15%; 400,000, 0.3012), where a fixed ".2f" wrote 400000.00.
+METRICS = {"accuracy": ("Accuracy", "%", ".1%"), "loss": ("Loss", ",f", ",.4~r")}
 CURVES_DATASET, BATCHES_DATASET = "curves", "batches"
 BATCH_COLOR = "#93c5fd"
 
@@ -22,7 +24,7 @@ def curve_spec(metric: str, epochs: int, reference: tuple[tuple[str, float], ...
                batches: bool = False) -> dict:
     """The Vega-Lite spec of one curve chart, without its data; accuracy charts mark chance level (guessing); with
     `batches`, the loss chart also draws the loss of recent batches between the epochs (a thin line from 0)."""
-    title, number = METRICS[metric]
+    title, number, exact = METRICS[metric]
     color = alt.Color("split:N", title=None, scale=alt.Scale(domain=list(SPLITS), range=[c for _, c in SPLITS.values()]),
                       legend=alt.Legend(orient="top", labelFontSize=18, symbolSize=250, symbolStrokeWidth=4))
     big = dict(labelFontSize=18, titleFontSize=18)  # read from the back of a classroom
@@ -33,7 +35,7 @@ def curve_spec(metric: str, epochs: int, reference: tuple[tuple[str, float], ...
                             **big))
     y = alt.Y("value:Q", title=None, scale=alt.Scale(zero=False), axis=alt.Axis(format=number, **big))
     tooltip = [alt.Tooltip("epoch:Q", title="Epoch"), alt.Tooltip("split:N", title=""),
-               alt.Tooltip("value:Q", title=title, format=number.replace("0", "1"))]
+               alt.Tooltip("value:Q", title=title, format=exact)]
     base = alt.Chart().encode(x=x, y=y, color=color, tooltip=tooltip)
     layers = [base.mark_line(strokeWidth=3), base.mark_point(size=90, filled=True)]
     if reference:
@@ -54,13 +56,22 @@ def curve_spec(metric: str, epochs: int, reference: tuple[tuple[str, float], ...
     return chart.properties(title=alt.Title(title, fontSize=22, anchor="start"), height=340).to_dict()
 
 
+def last_epoch(history: pd.DataFrame, planned: int, finished: bool) -> int:
+    """Where the epoch axis ends: a run still training keeps its planned epochs (the curves grow into them); a finished,
+    stopped or failed run ends at the last epoch it trained (stopped at 4 of 300: 4)."""
+    trained = int(history["epoch"].max()) if "epoch" in history and history["epoch"].notna().any() else 0
+    return (trained or planned) if finished else max(planned, trained)
+
+
 def curves(history: pd.DataFrame, epochs: int, reference=None, chance: float | None = None,
-           batch_loss: list | None = None) -> None:
-    """Accuracy and loss per epoch; dashed lines: the report's figures (a presets.ReportFigures); dotted: chance,
-    drawn when the run comes near it (always drawn, it would squash the curves of networks that learn)."""
+           batch_loss: list | None = None, finished: bool = False) -> None:
+    """Accuracy and loss per epoch, on an axis of the planned `epochs` while the run trains and of the epochs it
+    trained once `finished`; dashed lines: the report's figures (a presets.ReportFigures); dotted: chance, drawn when
+    the run comes near it (always drawn, it would squash the curves of networks that learn)."""
     if history.empty and not batch_loss:
         st.caption("The curves appear when the first batches are done.")
         return
+    epochs = last_epoch(history, epochs, finished)
     accuracies = history[[c for c in ("accuracy", "val_accuracy") if c in history]].min().min()
     near_chance = chance if chance and accuracies == accuracies and accuracies < 3 * chance else None
     for column, metric in zip(st.columns(2), METRICS):

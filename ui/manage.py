@@ -147,10 +147,12 @@ def continue_run(run: runs.Run, key_prefix: str) -> None:
         st.button(f"Resume from epoch {saved['epoch'] + 1} of {epochs}", icon=":material/play_arrow:",
                   key=f"{key_prefix}.resume", on_click=continue_to, args=(None,),
                   help="Continues from the checkpoint of its last whole epoch, with the same settings and random state.")
-    elif run.status == "completed" and epochs_can_change(run.config) and epochs < MAX_EPOCHS:
+    elif run.status == "completed" and epochs_can_change(run.config) and epochs < (
+            cap := classroom.epochs_cap(settings().runs_dir, identity.actor(), run.record) or MAX_EPOCHS):
         more_col, button_col = st.columns([1, 2], vertical_alignment="bottom")
-        more = int(more_col.number_input("More epochs", min_value=1, max_value=MAX_EPOCHS - epochs,
-                                         value=min(10, MAX_EPOCHS - epochs), key=f"{key_prefix}.more_epochs"))
+        more = int(more_col.number_input("More epochs", min_value=1, max_value=cap - epochs, value=min(10, cap - epochs),
+                                         key=f"{key_prefix}.more_epochs",
+                                         help=None if cap == MAX_EPOCHS else f"Your class allows this run {cap} epochs."))
         button_col.button(f"Train {more} more epochs", icon=":material/add_circle:", key=f"{key_prefix}.more",
                           on_click=continue_to, args=(epochs + more,),
                           help="The same run goes on from where it ended (its learning rate is constant).")

@@ -81,6 +81,6 @@ def show(config: TrainConfig) -> None:
 
     st.html(f"<style>[data-testid=stGraphVizChart] .node text {{font-size: {NODE_PT}px}} "
             f"[data-testid=stGraphVizChart] .edge text {{font-size: {EDGE_PT}px}}</style>")
-    with right:  # natural size keeps the text readable; a deep network scrolls inside its box
-        with st.container(height=660 if model["boxes"] > 6 else "content", border=False, horizontal_alignment="center"):
-            st.graphviz_chart(model["dot"], width="content")
+    with right:  # natural size keeps the text readable; the whole diagram shows, as tall as it is (no box to scroll)
+        with st.container(border=False, horizontal_alignment="center"):
+            st.graphviz_chart(model["dot"], width="content", height="content")

@@ -37,7 +37,7 @@ def _run_figures(preset: Preset, run: runs.Run, has_report: bool, column: str, e
     a way into Inspect."""
     m = runs_view.headline(run)
     if has_report:
-        st.table(pd.DataFrame(reproduction.comparison_rows(preset, m, ours=column)).set_index(""))
+        st.table(runs_view.as_typed(pd.DataFrame(reproduction.comparison_rows(preset, m, ours=column)).set_index("")))
     else:
         st.markdown("The report has no figures for this one: it goes beyond the report.")
     st.markdown(reproduction.accuracy_line(preset, m))

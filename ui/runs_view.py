@@ -104,6 +104,18 @@ def class_names(run: runs.Run) -> tuple[str, ...]:
     return tuple(pretty(n) for n in DATASET_INFO[run.record["dataset"]].class_names)
 
 
+def as_typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """A table for st.table, which draws its cells, headers and index as Markdown: every text in it escaped, so that
+    a run's name or a student's shows as typed (st.dataframe needs no such care: it never formats)."""
+    def escaped(value):
+        return fmt.text(value) if isinstance(value, str) else value
+
+    out = frame.map(escaped)
+    out.columns = [escaped(c) for c in frame.columns]
+    out.index = pd.Index([escaped(i) for i in frame.index], name=escaped(frame.index.name))
+    return out
+
+
 def run_options(listed: list[runs.Run]) -> dict[str, str]:
     """Run id -> a selectbox label: name, whose, and the test accuracy or the status (plain text: Streamlit
     shows options as typed)."""

@@ -10,6 +10,7 @@ import time
 import pandas as pd
 import streamlit as st
 
+from core import classroom
 from core import formatting as fmt
 from core.analysis import estimate
 from core.data.datasets import DATASET_INFO
@@ -110,8 +111,12 @@ def live(job: jobs.Job) -> None:
     if job.status == "queued":
         ahead = q.position(job.id)
         st.subheader(f":material/hourglass_top: “{name}” is waiting in the queue")
-        st.markdown(f"**{ahead}** run{'s are' if ahead != 1 else ' is'} ahead of yours. It will probably start "
-                    f"{start_guess(job)}.")
+        if classroom.rules(settings().runs_dir).paused:
+            st.markdown(f"**The instructor has paused training for the class:** your run starts when it resumes "
+                        f"({ahead} run{'s are' if ahead != 1 else ' is'} ahead of yours).")
+        else:
+            st.markdown(f"**{ahead}** run{'s are' if ahead != 1 else ' is'} ahead of yours. It will probably start "
+                        f"{start_guess(job)}.")
         if not worker.worker_status(settings().runs_dir):
             start_workers()  # the worker went away: start another
     else:
@@ -173,7 +178,7 @@ def result(job: jobs.Job) -> None:
         reason = run.record.get("error") or job.error or run.problem or "no reason recorded"
         st.error(f"“{name}” failed: {fmt.text(reason)}. Change the settings and train again; if it fails again, show "
                  "this message to the instructor.")
-        curves(run.history(), job.spec.config.epochs)
+        curves(run.history(), job.spec.config.epochs, finished=True)
         manage.continue_run(run, key_prefix="train")
         return
     m, history, epochs = run.metrics(), run.history(), run.config.get("epochs", job.spec.config.epochs)
@@ -198,7 +203,7 @@ def result(job: jobs.Job) -> None:
               help="Averaged over the last epoch while it trained (with dropout on), as Keras reports it.")
     c4.metric("Total time", fmt.duration((run.record.get("durations") or {}).get("total_s")),
               help="From start to saved: loading the data, every epoch, the final test and saving.")
-    curves(history, epochs, _reference(job), chance)
+    curves(history, epochs, _reference(job), chance, finished=True)
     manage.continue_run(run, key_prefix="train")
     shipped = [r.id for r in all_runs() if r.shipped and r.status == "completed" and job.spec.preset
                and r.record.get("preset") == job.spec.preset]

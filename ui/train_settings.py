@@ -12,6 +12,7 @@ import math
 import streamlit as st
 
 from core import formatting as fmt
+from core.data.datasets import DATASET_INFO
 from core.networks import presets
 from core.networks.architectures import ARCHITECTURES, Architecture
 from core.networks.config import DATASETS, FIELDS, ConfigError, TrainConfig, from_dict
@@ -103,13 +104,14 @@ def settings_from_link(params: dict) -> tuple[dict, str | None, list[str]]:
     return values, preset_id, problems
 
 
-def link_params(config: TrainConfig, preset_id: str) -> dict[str, str]:
-    """The address for these settings: the preset, and the fields that differ from it (or all, without one)."""
+def link_params(config: TrainConfig, preset_id: str, assignment_id: str | None = None) -> dict[str, str]:
+    """The address for these settings: the assignment worked on, the preset, and the fields that differ from it (or
+    all, without one)."""
     values = config.to_dict()
     changed = presets.get(preset_id).differences(config) if preset_id else values
     shown = {k: (v[1] if preset_id else v) for k, v in changed.items()}
-    return {**({"preset": preset_id} if preset_id else {}), **{k: fmt.value(v) if not isinstance(v, bool) else str(v).lower()
-                                                             for k, v in shown.items()}}
+    return {**({"assignment": assignment_id} if assignment_id else {}), **({"preset": preset_id} if preset_id else {}),
+            **{k: fmt.value(v) if not isinstance(v, bool) else str(v).lower() for k, v in shown.items()}}
 
 
 def init_state(latest_config: dict | None, latest_preset: str | None, available: dict) -> list[str]:
@@ -119,6 +121,8 @@ def init_state(latest_config: dict | None, latest_preset: str | None, available:
         return []
     ss["train.ready"] = True
     values, preset_id, problems = settings_from_link(dict(st.query_params))
+    if asked := st.query_params.get("assignment"):
+        ss[ASSIGNMENT_KEY] = asked  # the assignment picker keeps it if it still exists
     if values or preset_id:
         if preset_id:
             apply_preset(preset_id)
@@ -188,10 +192,13 @@ def shown(name: str, value) -> str:
     return fmt.setting(name, value)
 
 
-def widget(name: str, used: bool, arch: Architecture, kept: bool = False) -> None:
+def widget(name: str, used: bool, arch: Architecture, kept: bool = False, bounds: tuple | None = None) -> None:
+    """One setting's widget; `bounds` (low, high) narrows a number's range to what the class or assignment allows."""
     meta = FIELDS[name].metadata
     label = meta["help"]
     why = f"Not used by {arch.title}." if not used else "The assignment keeps this setting." if kept else None
+    if used and not kept and bounds:
+        why = f"Your class allows {shown(name, bounds[0])} to {shown(name, bounds[1])}."
     args = dict(key=key(name), disabled=not used or kept, persist_state="session", help=why)
     if meta["kind"] == "flag":
         st.toggle(label, **args)
@@ -200,21 +207,49 @@ def widget(name: str, used: bool, arch: Architecture, kept: bool = False) -> Non
     elif name == "seed":  # an identifier, not a quantity: typed, not slid
         st.number_input(label, min_value=meta["low"], max_value=meta["high"], step=1, **args)
     elif (values := grid(name)) is not None:
-        st.select_slider(label, options=values, format_func=lambda v: shown(name, v), **args)
+        low, high = bounds or (meta["low"], meta["high"])
+        st.select_slider(label, options=[v for v in values if low <= v <= high] or [ss[key(name)]],
+                         format_func=lambda v: shown(name, v), **args)
     else:
+        low, high = bounds or (meta["low"], meta["high"])
         step = meta["step"] or (1 if FIELDS[name].type in ("int", int) else 0.01)
         digits = max(0, -math.floor(math.log10(step))) if isinstance(step, float) else 0
-        st.slider(label, min_value=meta["low"], max_value=meta["high"], step=step, format=f"%.{digits}f" if digits else None,
-                  **args)
+        st.slider(label, min_value=_typed(name, low), max_value=_typed(name, high), step=step,
+                  format=f"%.{digits}f" if digits else None, **args)
 
 
-def widgets(arch: Architecture, allowed: dict | None = None) -> None:
-    """The settings in three bordered columns; with an assignment, only its sliders move (the seed always does)."""
+def bounds_for(dataset: str, student: dict[str, tuple]) -> dict[str, tuple]:
+    """The sliders' ranges: the dataset's size caps the image limit for everyone (0, all images, stays), and a
+    student's class and assignment narrow the rest (core.classroom.student_bounds)."""
+    size = DATASET_INFO[dataset].train_images
+    low, high = student.get("limit", (0, size))
+    return {**student, "limit": (low, min(high, size))}
+
+
+def keep_within(bounds: dict[str, tuple]) -> list[str]:
+    """Settings outside what the class or the assignment allows are moved to the nearest allowed value before the
+    widgets are drawn (a slider cannot hold a value beyond its ends); returns what was moved, in words."""
+    moved = []
+    for name, (low, high) in bounds.items():
+        value = ss.get(key(name))
+        beyond = name == "limit" and value == 0 and low > 0  # "all images" is more than a class's limit
+        if isinstance(value, (int, float)) and (beyond or not low <= value <= high):
+            new = _typed(name, high if beyond else min(max(value, low), high))
+            ss[key(name)] = new
+            moved.append(f"{FIELDS[name].metadata['help'].lower()} {shown(name, value)} → {shown(name, new)}")
+    return moved
+
+
+def widgets(arch: Architecture, allowed: dict | None = None, bounds: dict[str, tuple] | None = None) -> None:
+    """The settings in three bordered columns; with an assignment, only its sliders move (the seed always does), each
+    within `bounds` where the class or the assignment narrows it."""
+    bounds = bounds or {}
     for column, (group, names) in zip(st.columns(len(GROUPS), border=True), GROUPS.items()):
         with column:
             st.subheader(group)
             for name in names:
-                widget(name, name in arch.uses, arch, kept=allowed is not None and name not in allowed and name != "seed")
+                widget(name, name in arch.uses, arch, kept=allowed is not None and name not in allowed and name != "seed",
+                       bounds=bounds.get(name))
 
 
 ASSIGNMENT_KEY = "train.assignment"
@@ -238,7 +273,10 @@ def assignment_picker(found: list, class_rules) -> object | None:
     if chosen is None:
         return None
     a = by_id[chosen]
-    st.caption(fmt.text(a.text) + (f" Due {a.deadline}." if a.deadline else ""))
+    if a.text:
+        st.markdown(a.text)  # the instructor's Markdown, as on the class page
+    if a.deadline:
+        st.caption(f"Due {a.deadline}.")
     return a
 
 

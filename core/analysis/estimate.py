@@ -4,8 +4,10 @@
 
 Every finished run knows its training images per second (images in an epoch / median epoch time, the first
 epoch left out: it also compiles), its start-up and its final test. A new config is timed from the runs of
-the same network, closest first: same device and batch size, then same device, then any device. Dense
-networks are scaled by their size (units and depth change the work per image); the CNNs have fixed shapes.
+the same network, closest first: same device and batch size, then same device, then any device. The speed is
+scaled by the work: dense networks by their size (units and depth change the work per image), every network by its
+batch size (each step costs a fixed overhead besides its images: a batch of 8 takes four times the steps of 32 for
+the same images). An estimate scaled from runs of another batch size or shape says it is a guess.
 """
 
 from __future__ import annotations
@@ -17,13 +19,17 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from core.data.datasets import DATASET_INFO
 from core.networks.config import TrainConfig
 from core.storage import runs
 from core.system.memo import FileMemo, mtimes
 
-TRAIN_IMAGES = {"fashion_mnist": 60_000, "cifar100": 50_000}
 TEST_IMAGES = 10_000
 LONG_S = 600  # longer than this: the Train page warns before a class waits for it
+# A step's fixed cost (dispatch, optimizer update of every weight) in images' worth of work: a batch of b images
+# trains at b / (b + STEP_OVERHEAD_IMAGES) of the speed an endless batch would. Fitted to Fashion-MNIST Arch 1 on the
+# 2-core CPU (issue 32): batch 8 and 1,024 units took 24-30 s an epoch where batch 32 and 200 units took 1.6-2.3 s.
+STEP_OVERHEAD_IMAGES = 48
 
 
 @dataclass(frozen=True)
@@ -33,7 +39,8 @@ class Measured:
     architecture: str
     batch_size: int
     device: str
-    images_per_s: float  # per unit of relative_cost
+    images_per_s: float  # per unit of relative_cost, at the speed an endless batch would reach (batch_efficiency)
+    cost: float  # its relative_cost
     startup_s: float  # data loading and compilation: the first epoch's extra time
     test_s: float  # the final test and saving
     here: bool  # trained by this classroom (not shipped)
@@ -46,6 +53,7 @@ class Estimate:
     startup_s: float
     test_s: float
     basis: str  # in words: which runs, on which device
+    guess: bool = False  # scaled from runs of another batch size or shape: the order of magnitude, not the minute
 
     @property
     def long(self) -> bool:
@@ -63,9 +71,14 @@ def relative_cost(config: TrainConfig | dict) -> float:
     return 1.0
 
 
+def batch_efficiency(batch_size: int) -> float:
+    """The share of an endless batch's speed that a batch of this size reaches (each step has a fixed cost)."""
+    return batch_size / (batch_size + STEP_OVERHEAD_IMAGES)
+
+
 def training_images(config: TrainConfig | dict) -> int:
     c = config.to_dict() if isinstance(config, TrainConfig) else config
-    total = min(c.get("limit") or TRAIN_IMAGES[c["dataset"]], TRAIN_IMAGES[c["dataset"]])
+    total = min(c.get("limit") or DATASET_INFO[c["dataset"]].train_images, DATASET_INFO[c["dataset"]].train_images)
     return total - round(total * c["validation_split"])
 
 
@@ -99,9 +112,10 @@ def _measured(run: runs.Run) -> Measured | None:
     test_s = durations.get("evaluate_s")
     if test_s is None and durations.get("total_s") and durations.get("fit_s"):
         test_s = durations["total_s"] - durations["fit_s"] - durations.get("data_s", 0.0)
+    cost = relative_cost(run.config)
     return Measured(run.config.get("architecture"), run.config.get("batch_size"), (run.record.get("environment") or {}).get(
-        "device", "unknown"), images / epoch_s * relative_cost(run.config), max(0.0, seconds[0] - epoch_s) +
-        durations.get("data_s", 0.0), max(0.0, test_s or 0.0), not run.shipped)
+        "device", "unknown"), images / epoch_s * cost / batch_efficiency(run.config["batch_size"]), cost,
+        max(0.0, seconds[0] - epoch_s) + durations.get("data_s", 0.0), max(0.0, test_s or 0.0), not run.shipped)
 
 
 def _kind(device: str) -> str:
@@ -124,7 +138,8 @@ def estimate_run(config: TrainConfig, candidates: list[runs.Run], device: str) -
         return None
     if any(m.here for m in chosen):  # this classroom's own runs say more about this machine than shipped ones
         chosen = [m for m in chosen if m.here]
-    rate = statistics.median(m.images_per_s for m in chosen) / relative_cost(config)
+    cost = relative_cost(config)
+    rate = statistics.median(m.images_per_s for m in chosen) * batch_efficiency(config.batch_size) / cost
     epoch_s = training_images(config) / rate
     startup_s = statistics.median(m.startup_s for m in chosen)
     test_s = statistics.median(m.test_s for m in chosen)
@@ -133,7 +148,12 @@ def estimate_run(config: TrainConfig, candidates: list[runs.Run], device: str) -
         devices = [re.sub(r"^CPU \((.*)\)$", r"\1", d) for d in devices]
     basis = (f"from {len(chosen)} finished run{'s' if len(chosen) > 1 else ''} of this network "
              f"{where.format(kind='CPU' if _kind(device) == 'cpu' else 'GPU')} ({', '.join(devices)})")
-    return Estimate(startup_s + config.epochs * epoch_s + test_s, epoch_s, startup_s, test_s, basis)
+    scaled = [f"batch {config.batch_size}"] if any(m.batch_size != config.batch_size for m in chosen) else []
+    if any(abs(m.cost - cost) > 1e-9 * cost for m in chosen):
+        scaled.append("this network's size")
+    if scaled:
+        basis += f", scaled to {' and '.join(scaled)}: a guess"
+    return Estimate(startup_s + config.epochs * epoch_s + test_s, epoch_s, startup_s, test_s, basis, bool(scaled))
 
 
 def time_left(progress: dict, epoch_seconds: list[float], epochs: int, prior: Estimate | None = None,

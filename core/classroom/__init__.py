@@ -26,14 +26,20 @@ from core.classroom.accounts import (
     students,
     token_for,
 )
-from core.classroom.assignments import Assignment, assignments, import_assignment, save_assignment
+from core.classroom.assignments import (
+    Assignment,
+    assignments,
+    delete_assignment,
+    import_assignment,
+    save_assignment,
+)
 from core.classroom.board import Standing, leaderboard
-from core.classroom.policy import ClassPolicy, check_job
+from core.classroom.policy import ClassPolicy, check_job, epochs_cap, student_bounds
 from core.classroom.rules import Rules, rules, set_rules
 from core.storage.ownership import may_change
 
-__all__ = ["FOLDER", "INSTRUCTOR", "MAX_PIN_FAILURES", "PIN_LOCKOUT_S", "TOKEN_DAYS", "VISITOR", "Assignment", "ClassPolicy",
-           "ClassroomError", "Identity", "Rules", "Standing",
-           "assignments", "check_job", "identity_from", "import_assignment", "instructor_sign_in", "leaderboard",
+__all__ = ["FOLDER", "INSTRUCTOR", "MAX_PIN_FAILURES", "PIN_LOCKOUT_S", "TOKEN_DAYS", "VISITOR", "Assignment",
+           "ClassPolicy", "ClassroomError", "Identity", "Rules", "Standing", "assignments", "check_job",
+           "delete_assignment", "epochs_cap", "identity_from", "import_assignment", "instructor_sign_in", "leaderboard",
            "may_change", "require_instructor", "reset_pin", "rules", "save_assignment", "secret", "set_rules", "sign_in",
-           "stamp", "students", "token_for"]
+           "stamp", "student_bounds", "students", "token_for"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from core.classroom.accounts import FOLDER, ClassroomError, Identity, class_folder, require_instructor
 from core.classroom.rules import Rules
-from core.networks.config import FIELDS
+from core.networks.config import FIELDS, field_range
 from core.networks.presets import PRESETS, get
 from core.storage.runs import new_run_id
 from core.system.files import write_json
@@ -39,6 +39,13 @@ class Assignment:
         image_cap = class_rules.max_images if class_rules else None
         if image_cap and (start.limit == 0 or start.limit > image_cap):
             changes["limit"] = image_cap
+        floor = class_rules.min_batch_size if class_rules else None
+        if floor and start.batch_size < floor:
+            changes["batch_size"] = floor
+        for name, (low, high) in self.allowed.items():  # a slider the assignment narrows starts inside its range
+            value = changes.get(name, getattr(start, name))
+            if not low <= value <= high:
+                changes[name] = type(value)(min(max(value, low), high))
         return changes
 
     def check(self, config, class_rules: Rules | None = None) -> None:
@@ -70,6 +77,12 @@ def _assignment_from(values: dict) -> Assignment:
     for name, bounds in a.allowed.items():
         if name not in FIELDS or FIELDS[name].metadata["kind"] != "number" or len(bounds) != 2:
             raise ClassroomError(f"{name!r} cannot be an allowed slider (numbers only, with a [low, high] range)")
+        low, high = bounds
+        field_low, field_high = field_range(name)
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bounds) or not (
+                field_low <= low <= high <= field_high):
+            raise ClassroomError(f"the range of {name.replace('_', ' ')} must run from a low to a high value within "
+                                 f"{field_low:g} to {field_high:g}, got {low!r} to {high!r}")
     if a.epoch_budget and "epochs" in a.allowed and a.allowed["epochs"][0] > a.epoch_budget:
         raise ClassroomError(f"the epochs slider starts at {a.allowed['epochs'][0]}, above the budget of {a.epoch_budget} "
                              "epochs: lower its range or raise the budget")
@@ -83,6 +96,17 @@ def save_assignment(runs_dir, actor: Identity, values: dict) -> Assignment:
     folder.mkdir(exist_ok=True)
     write_json(folder / f"{a.id}.json", asdict(a))
     return a
+
+
+def delete_assignment(runs_dir, actor: Identity, assignment_id: str) -> None:
+    """The instructor removes an assignment; its runs stay, and its board with it goes."""
+    require_instructor(actor, "delete assignments")
+    if not isinstance(assignment_id, str) or not ASSIGNMENT_ID.match(assignment_id):
+        raise ClassroomError(f"{assignment_id!r} is not an assignment id")
+    path = class_folder(runs_dir) / "assignments" / f"{assignment_id}.json"
+    if not path.is_file():
+        raise ClassroomError("that assignment is already gone")
+    path.unlink()
 
 
 def assignments(runs_dir) -> list[Assignment]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
+from core.analysis.versus import Versus, versus
 from core.classroom.assignments import Assignment
 from core.networks.presets import get
 from core.storage.runs import Run, RunError
@@ -17,12 +19,12 @@ class Standing:
     low: float  # 95 % interval of the test accuracy
     high: float
     changed: dict  # {field: [preset's, run's]}: what this run changed from the assignment's starting preset
-    distinguishable: bool  # its interval does not overlap the leader's (the leader: False)
+    versus_leader: Versus | None = None  # the leader against this run (core.analysis.versus); None for the leader
 
 
 def leaderboard(candidates: list[Run], assignment: Assignment) -> list[Standing]:
-    """Each student's best finished run for the assignment, best first; a run whose 95 % interval overlaps the
-    leader's cannot be told apart from it on this test set."""
+    """Each student's best finished run for the assignment, best first, each held against the leader's by the rule
+    Compare uses too (McNemar's test on the test images both were scored on)."""
     best: dict[str, Standing] = {}
     for r in candidates:
         if r.record.get("assignment") != assignment.id or r.status != "completed" or r.problem:
@@ -35,10 +37,16 @@ def leaderboard(candidates: list[Run], assignment: Assignment) -> list[Standing]
         owner = r.record.get("owner") or "?"
         changed = {k: v for k, v in get(assignment.preset).differences(r.config).items() if k != "seed"}
         if owner not in best or m["test_accuracy"] > best[owner].accuracy:
-            best[owner] = Standing(owner, r, m["test_accuracy"], low, high, changed, False)
-    ranked = sorted(best.values(), key=lambda s: -s.accuracy)
+            best[owner] = Standing(owner, r, m["test_accuracy"], low, high, changed)
+    ranked = sorted(best.values(), key=lambda s: (-s.accuracy, s.owner.lower()))
     if not ranked:
         return []
     leader = ranked[0]
-    return [ranked[0]] + [Standing(s.owner, s.run, s.accuracy, s.low, s.high, s.changed, s.high < leader.low)
-                          for s in ranked[1:]]
+    return [leader] + [dataclasses.replace(s, versus_leader=_against(leader.run, s.run)) for s in ranked[1:]]
+
+
+def _against(leader: Run, run: Run) -> Versus:
+    try:
+        return versus(leader, run)
+    except RunError as e:
+        return Versus(None, f"its predictions cannot be read ({e})")

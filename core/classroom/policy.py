@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from core.classroom.accounts import VISITOR, ClassroomError, Identity, require_instructor
 from core.classroom.assignments import Assignment, assignments
-from core.classroom.rules import rules
+from core.classroom.rules import Rules, rules
 from core.storage.ownership import may_change
 
 
@@ -23,17 +23,43 @@ def check_job(runs_dir, actor: Identity | None, config, queued_by_actor: int, as
                              "time: wait for one to finish, or stop one")
     if short_test:
         return
-    if r.max_epochs and config.epochs > r.max_epochs:
-        raise ClassroomError(f"{config.epochs} epochs is more than the {r.max_epochs} this class allows a run")
     if assignment and assignment.epoch_budget and config.epochs > assignment.epoch_budget:
         raise ClassroomError(f"{config.epochs} epochs is more than this assignment's budget of {assignment.epoch_budget}")
+    if r.max_epochs and config.epochs > r.max_epochs:
+        raise ClassroomError(f"{config.epochs} epochs is more than the {r.max_epochs} this class allows a run")
     if r.max_images and (config.limit == 0 or config.limit > r.max_images):
         raise ClassroomError(f"this class trains on at most {r.max_images:,} images: set the image limit to {r.max_images:,} "
                              "or less")
+    if r.min_batch_size and config.batch_size < r.min_batch_size:
+        raise ClassroomError(f"batch size {config.batch_size} is below this class's floor of {r.min_batch_size} (small "
+                             f"batches make a run far slower, for everyone waiting): choose {r.min_batch_size} or more")
     if assignment:
         assignment.check(config, r)
 
 
+def student_bounds(class_rules: Rules, assignment: Assignment | None) -> dict[str, tuple[float, float]]:
+    """The range each field of a student's run may take, for the Train page's sliders: the class's limits, narrowed
+    by the assignment's ranges and epoch budget. Fields not named are free within their config range."""
+    bounds = dict(class_rules.bounds())
+    narrower = dict(assignment.allowed) if assignment else {}
+    if assignment and assignment.epoch_budget:
+        low, high = narrower.get("epochs", (1, assignment.epoch_budget))
+        narrower["epochs"] = (low, min(high, assignment.epoch_budget))
+    for name, (low, high) in narrower.items():
+        have_low, have_high = bounds.get(name, (low, high))
+        bounds[name] = (max(low, have_low), min(high, have_high))
+    return bounds
+
+
+def epochs_cap(runs_dir, actor: Identity | None, record: dict) -> int | None:
+    """The most epochs `actor` may train the run of `record` to (Resume, Train N more): the class's limit and its
+    assignment's budget for a student, None (the config's range) for the instructor or without sign-in."""
+    if actor is None or actor.instructor:
+        return None
+    caps = [rules(runs_dir).max_epochs]
+    if answered := record.get("assignment"):
+        caps += [a.epoch_budget for a in assignments(runs_dir) if a.id == answered]
+    return min((c for c in caps if c), default=None)
 
 
 class ClassPolicy:

@@ -53,19 +53,20 @@ class DatasetInfo:
     class_names: tuple[str, ...]
     default_validation_split: float  # the report's: 15 % Fashion-MNIST (§4.1), 10 % CIFAR-100 (§4.2)
     how_to_get: str
+    train_images: int  # in the real training set
 
 
 DATASET_INFO = {
     "fashion_mnist": DatasetInfo(
         "fashion_mnist", "Fashion-MNIST", (28, 28, 1), FASHION_CLASSES, 0.15,
         "put the four IDX .gz files in a folder and pass --data-dir, or `apt-get install dataset-fashion-mnist`, "
-        "or run once with internet access (keras.datasets.fashion_mnist downloads into ~/.keras/datasets)",
+        "or run once with internet access (keras.datasets.fashion_mnist downloads into ~/.keras/datasets)", 60_000,
     ),
     "cifar100": DatasetInfo(
         "cifar100", "CIFAR-100", (32, 32, 3), CIFAR100_FINE, 0.10,
         "put cifar100.npz (keys x_train, y_train_fine, y_train_coarse, x_test, y_test_fine, y_test_coarse) "
         "in a folder and pass --data-dir, or run once with internet access (keras.datasets.cifar100 downloads "
-        "into ~/.keras/datasets)",
+        "into ~/.keras/datasets)", 50_000,
     ),
 }
 

@@ -221,30 +221,32 @@ def test_an_assignment_that_no_run_could_fit_or_whose_id_is_a_path_is_refused(tm
     assert classroom.assignments(tmp_path) == [] and not (tmp_path / "escape.json").exists()
 
 
-def test_the_board_ranks_each_students_best_run_and_marks_what_cannot_be_told_apart(tmp_path):
+def test_the_board_ranks_each_students_best_run_and_holds_each_against_the_leader_with_mcnemar(tmp_path):
     from tools.fake_runs import make_config, write_run
 
     a = classroom.save_assignment(tmp_path, TEACHER, {"title": "Dropout", "preset": "fmnist-arch1-tr1",
                                                       "allowed": {"dropout": [0.0, 0.5]}})
 
-    def submitted(owner, accuracy, dropout, assignment=a.id):
+    def submitted(owner, accuracy, dropout, assignment=a.id, first_wrong=0):
         n = 2000
         y = [i % 10 for i in range(n)]
-        wrong = round((1 - accuracy) * n)
-        path = write_run(tmp_path / "runs", name=f"{owner} {dropout}", y_true=y, y_pred=[(v + 1) % 10 if i < wrong else v
+        wrong = range(first_wrong, first_wrong + round((1 - accuracy) * n))
+        path = write_run(tmp_path / "runs", name=f"{owner} {dropout}", y_true=y, y_pred=[(v + 1) % 10 if i in wrong else v
                                                                                          for i, v in enumerate(y)],
                          preset="fmnist-arch1-tr1", config=make_config(preset="fmnist-arch1-tr1", dropout=dropout))
         runs.update_record(path, owner=owner, assignment=assignment)
 
-    submitted("Ann", 0.90, 0.2)
+    submitted("Ann", 0.90, 0.2)  # wrong on images 0-199
     submitted("Ann", 0.85, 0.4)  # Ann's weaker try: not on the board
-    submitted("Bob", 0.895, 0.3)  # within the leader's interval
-    submitted("Cy", 0.70, 0.5)  # clearly behind
+    submitted("Bob", 0.895, 0.3)  # wrong on 0-209: inside the leader's interval, yet right on none that Ann misses
+    submitted("Cy", 0.895, 0.5, first_wrong=100)  # wrong on 100-309: as many, but 100 others each way
     submitted("Dee", 0.99, 0.1, assignment=None)  # not for this assignment
     board = classroom.leaderboard(listing.list_runs(tmp_path / "runs", pretrained_dir=None), a)
-    assert [(s.owner, round(s.accuracy, 3)) for s in board] == [("Ann", 0.9), ("Bob", 0.895), ("Cy", 0.7)]
-    assert [s.distinguishable for s in board] == [False, False, True]
-    assert board[0].changed == {"dropout": [0.0, 0.2]}
+    assert [(s.owner, round(s.accuracy, 3)) for s in board] == [("Ann", 0.9), ("Bob", 0.895), ("Cy", 0.895)]
+    assert board[0].versus_leader is None and board[0].changed == {"dropout": [0.0, 0.2]}
+    bob, cy = board[1].versus_leader, board[2].versus_leader
+    assert (bob.paired.only_a_right, bob.paired.only_b_right, bob.differs) == (10, 0, True)  # as Compare says
+    assert (cy.paired.only_a_right, cy.paired.only_b_right, cy.differs) == (110, 100, False)
 
 
 def test_a_signed_out_visitor_may_look_but_not_train_stop_or_import(tmp_path, fake_run):
@@ -285,3 +287,48 @@ def test_an_imported_run_is_the_importers_and_counts_on_no_board(tmp_path, fake_
     assert imported.record["owner"] == "Bob" and "assignment" not in imported.record and "group" not in imported.record
     assert classroom.leaderboard(listing.list_runs(tmp_path, pretrained_dir=None), a) == []
     edits.rename_run(imported, "mine", Identity("Bob"))
+
+
+def test_a_new_class_starts_with_limits_that_keep_one_run_from_holding_the_machine_and_the_instructor_raises_them(tmp_path):
+    queue, ann = Queue(tmp_path, ClassPolicy(tmp_path)), Identity("Ann")
+    extreme = TrainConfig(epochs=300, batch_size=8, units=1024, learning_rate=1.0, limit=0)
+    with pytest.raises(ClassroomError, match="300 epochs is more than the 30 this class allows"):
+        queue.submit(jobs.make_job(extreme, tmp_path, name="r"), "Ann", actor=ann)
+    with pytest.raises(ClassroomError, match="at most 20,000 images"):
+        queue.submit(jobs.make_job(extreme.replace(epochs=30), tmp_path, name="r"), "Ann", actor=ann)
+    with pytest.raises(ClassroomError, match="batch size 8 is below this class's floor of 16"):
+        queue.submit(jobs.make_job(extreme.replace(epochs=30, limit=20_000), tmp_path, name="r"), "Ann", actor=ann)
+    queue.submit(jobs.make_job(extreme, tmp_path, name="the instructor's"), "Instructor", actor=TEACHER)  # not limited
+    classroom.set_rules(tmp_path, TEACHER, max_epochs=300, max_images=None, min_batch_size=None)
+    queue.submit(jobs.make_job(extreme, tmp_path, name="r"), "Ann", actor=ann)
+    assert [j.owner for j in queue.jobs()] == ["Instructor", "Ann"]
+    with pytest.raises(ClassroomError, match="min batch size must be a whole number from 8 to 1,024"):
+        classroom.set_rules(tmp_path, TEACHER, min_batch_size=2)
+
+
+def test_a_students_sliders_are_bounded_by_the_class_and_the_assignment_and_so_is_training_a_run_further(tmp_path):
+    a = classroom.save_assignment(tmp_path, TEACHER, {"title": "Dropout", "preset": "fmnist-arch1-tr1",
+                                                      "allowed": {"dropout": [0.2, 0.5], "epochs": [1, 50]},
+                                                      "epoch_budget": 3})
+    bounds = classroom.student_bounds(classroom.rules(tmp_path), a)
+    assert bounds == {"epochs": (1, 3), "limit": (1, 20_000), "batch_size": (16, 1024), "dropout": (0.2, 0.5)}
+    assert a.starting_changes(classroom.rules(tmp_path)) == {"epochs": 3, "limit": 20_000, "dropout": 0.2}
+    assert classroom.epochs_cap(tmp_path, Identity("Ann"), {"assignment": a.id}) == 3
+    assert classroom.epochs_cap(tmp_path, Identity("Ann"), {}) == 30
+    assert classroom.epochs_cap(tmp_path, TEACHER, {"assignment": a.id}) is None
+    with pytest.raises(ClassroomError, match="the range of dropout must run from a low to a high value"):
+        classroom.save_assignment(tmp_path, TEACHER, {"title": "t", "preset": "fmnist-arch1-tr1",
+                                                      "allowed": {"dropout": [0.6, 0.2]}})
+
+
+def test_the_instructor_edits_and_deletes_an_assignment_and_nobody_else_can(tmp_path):
+    a = classroom.save_assignment(tmp_path, TEACHER, {"title": "Dropout", "preset": "fmnist-arch1-tr1"})
+    edited = classroom.save_assignment(tmp_path, TEACHER, {**dataclasses.asdict(a), "title": "Dropout, again",
+                                                           "text": "**only**"})
+    assert edited.id == a.id and [(x.id, x.title) for x in classroom.assignments(tmp_path)] == [(a.id, "Dropout, again")]
+    with pytest.raises(ClassroomError, match="only the instructor can delete assignments"):
+        classroom.delete_assignment(tmp_path, Identity("Ann"), a.id)
+    with pytest.raises(ClassroomError, match="is not an assignment id"):
+        classroom.delete_assignment(tmp_path, TEACHER, "../class")
+    classroom.delete_assignment(tmp_path, TEACHER, a.id)
+    assert classroom.assignments(tmp_path) == []

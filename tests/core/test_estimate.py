@@ -94,3 +94,16 @@ def test_a_run_from_elsewhere_without_usable_times_gives_no_estimate_and_no_erro
         assert estimate.measure(odd) is None
         guess = estimate.estimate_run(TrainConfig(architecture="fmnist_arch1", epochs=20), [odd, sound], CPU)
         assert guess.epoch_s == pytest.approx(10.0)  # the sound run still times it
+
+
+def test_an_extreme_config_is_scaled_by_its_batch_and_size_and_says_it_is_a_guess(tmp_path):
+    """Batch 32 and 200 units at 2 s an epoch (Arch 1 here); batch 8 and 1,024 units took 24-30 s an epoch (issue 32)."""
+    run = finished(tmp_path, epoch_s=2.0)
+    extreme = estimate.estimate_run(TrainConfig(architecture="fmnist_arch1", units=1024, batch_size=8, epochs=300),
+                                    [run], CPU)
+    assert 20 <= extreme.epoch_s <= 35 and extreme.total_s > 1.5 * 3600
+    assert extreme.guess and extreme.basis.endswith("scaled to batch 8 and this network's size: a guess")
+    same = estimate.estimate_run(TrainConfig(architecture="fmnist_arch1", epochs=20), [run], CPU)
+    assert not same.guess and same.epoch_s == pytest.approx(2.0)
+    bigger_batch = estimate.estimate_run(TrainConfig(architecture="fmnist_arch1", batch_size=128), [run], CPU)
+    assert bigger_batch.epoch_s < 2.0 and bigger_batch.guess

@@ -74,3 +74,10 @@ def test_an_imported_records_odd_times_and_device_names_cannot_distort_the_train
                                     {"segments": [{"seconds": "inf", "device": 3}]}, {"durations": {"total_s": math.nan}}])
 def test_a_record_with_no_usable_time_or_device_has_no_training_story(record):
     assert fmt.training_story(record) is None
+
+
+def test_code_quotes_text_as_typed_whatever_backticks_it_holds():
+    assert fmt.code("**b** <img>") == "`**b** <img>`"  # no escapes: a code span shows backslashes as they are
+    assert fmt.code("a`b") == "``a`b``"
+    assert fmt.code("`x") == "`` `x ``"
+    assert fmt.code("two\nlines") == "`two lines`"

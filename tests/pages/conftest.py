@@ -24,7 +24,7 @@ from core.queue.queue import Queue  # noqa: E402
 from core.system import supervisor  # noqa: E402
 from tools.fake_runs import make_config, make_history  # noqa: E402
 from tools.fake_runs import write_run as write_fake_run  # noqa: E402
-from ui import session  # noqa: E402
+from ui import navigation, session  # noqa: E402
 
 CLIENT = "test-client"
 
@@ -40,6 +40,10 @@ def dirs(tmp_path, monkeypatch, sealed_data, fashion_dir):
     monkeypatch.setenv("CLASSROOM_PRETRAINED_DIR", str(folders["pretrained"]))
     monkeypatch.setenv("CLASSROOM_DATA_DIR", str(fashion_dir))
     session.settings.cache_clear()  # the server reads its settings once; each test is a new deployment
+    # An app exception shows its traceback to the test, as on a laptop (ui.navigation.error_details; its own test
+    # puts the real rule back from folders["error_details"]).
+    folders["error_details"] = navigation.error_details
+    monkeypatch.setattr(navigation, "error_details", lambda address, with_sign_in: "full")
     started, helpers = [], []
     monkeypatch.setattr(worker, "ensure_workers",
                         lambda runs_dir, slots=None, ray_address=None: started.append(Path(runs_dir)) or [])

@@ -316,3 +316,84 @@ def test_the_chosen_runs_export_as_csv_and_their_charts_as_pictures(dirs, app, o
     assert {"Histories (CSV)", "Results (CSV)", "PNG"} <= set(buttons)
     assert at.selectbox(key="compare.export_chart").options == ["Accuracy per epoch", "Loss per epoch",
                                                                 "Accuracy, every measure", "Loss, every measure"]
+
+
+def test_run_names_in_what_differs_and_results_show_as_typed(dirs, app, open_page):
+    from core import formatting as fmt
+
+    typed = "![pic](x.png) [site](http:example.com) :rainbow[WIN]"
+    a = fashion_run(dirs["runs"], typed, range(0, 10), 1, dropout=0.2)
+    b = fashion_run(dirs["runs"], "plain", range(0, 50), 2, dropout=0.3)
+    at = tick(open_page(app, "pages/compare.py"), [a.name, b.name])
+    differs, results = at.table[0].value, at.table[1].value
+    assert fmt.text(typed) in list(differs.columns)  # st.table draws Markdown: escaped, it shows as typed
+    assert fmt.text(typed) in list(results.index) + list(results.get("Run", []))
+
+
+def test_the_ticked_runs_are_kept_in_the_address_and_a_reload_ticks_them_again(dirs, make_app, open_page):
+    own = dirs["runs"]
+    first = fashion_run(own, "first", range(0, 10), 1)
+    fashion_run(own, "second", range(0, 20), 2)
+    third = fashion_run(own, "third", range(0, 30), 3)
+    at = tick(open_page(make_app(), "pages/compare.py"), [first.name, third.name])
+    assert at.query_params["runs"] == f"{third.name},{first.name}"  # not the default pair, third and second
+    reload = make_app()  # a new session (a reload) on the same address
+    reload.query_params["runs"] = at.query_params["runs"]
+    reload = open_page(reload, "pages/compare.py")
+    assert chosen(reload) == [third.name, first.name]
+    assert list(reload.table[-1].value.index) == ["third", "first"]  # the results
+    tick(reload, [])  # nothing ticked: nothing in the address
+    assert "runs" not in reload.query_params
+
+
+def test_a_hand_over_wins_over_the_address(dirs, make_app, open_page):
+    own = dirs["runs"]
+    first = fashion_run(own, "first", range(0, 10), 1)
+    second = fashion_run(own, "second", range(0, 20), 2)
+    at = make_app()
+    at.query_params["runs"] = first.name
+    at.session_state["nav.compare_runs"] = [second.name]
+    assert chosen(open_page(at, "pages/compare.py")) == [second.name]
+
+
+def test_ids_in_the_address_that_are_not_runs_are_left_out(dirs, make_app, open_page):
+    own = dirs["runs"]
+    first = fashion_run(own, "first", range(0, 10), 1)
+    second = fashion_run(own, "second", range(0, 20), 2)
+    fashion_run(own, "third", range(0, 30), 3)
+    at = make_app()
+    at.query_params["runs"] = f"20990101-000000-abcdef,{first.name},<img src=x>**b**,../{second.name},{first.name}"
+    at = open_page(at, "pages/compare.py")
+    assert chosen(at) == [first.name] and not at.error
+    nothing = make_app()
+    nothing.query_params["runs"] = "no-such-run,,"
+    nothing = open_page(nothing, "pages/compare.py")
+    assert len(chosen(nothing)) == 2 and not nothing.error  # none of them is a run: the default pair
+
+
+def test_a_field_a_runs_saved_config_lacks_reads_as_its_default(dirs, app, open_page):
+    """The report's runs were saved before early stopping and the learning-rate cut existed: they trained without."""
+    own, shipped = dirs["runs"], dirs["pretrained"]
+    old = fashion_run(shipped, "the report's run", range(0, 10), 1, dropout=0.2)
+    record = runs.read_run(old, shipped=True).config
+    runs.update_record(old, config={k: v for k, v in record.items() if k not in ("early_stopping", "reduce_lr")})
+    fashion_run(own, "mine", range(0, 20), 2, dropout=0.3)
+    at = open_page(app, "pages/compare.py")
+    assert list(at.table[0].value.index) == [field_label("dropout")]  # not "Stop after… 0 vs —"
+    at.toggle(key="compare.all_params").set_value(True).run()
+    table = at.table[0].value
+    assert table.loc[field_label("early_stopping")].tolist() == ["0", "0"]
+    assert table.loc[field_label("reduce_lr")].tolist() == ["0", "0"]
+
+
+def test_a_field_one_run_lacks_still_differs_from_a_value_the_other_set():
+    from ui.compare_view import Entry, hyperparameter_table
+
+    class FakeRun:
+        def __init__(self, **config):
+            self.config = config
+
+    table = hyperparameter_table([Entry("a", "A", (FakeRun(dropout=0.2, early_stopping=5),)),
+                                  Entry("b", "B", (FakeRun(dropout=0.2),))], everything=False)
+    assert table.loc[field_label("early_stopping")].tolist() == ["5", "0"]
+    assert list(table.index) == [field_label("early_stopping")]

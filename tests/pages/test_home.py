@@ -99,3 +99,37 @@ def test_students_see_the_assignments_on_home(app, dirs, open_page):
     at = open_page(app, HOME)
     shown = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
     assert "Find the best dropout" in shown and "at most 10 epochs" in shown
+
+
+def test_with_sign_in_home_says_who_is_signed_in_with_their_name_as_typed(dirs, make_app, open_page, monkeypatch):
+    from test_class_pages import PASSWORD, signed_in
+
+    from core import formatting as fmt
+    from core.classroom import Identity
+    from ui import session
+
+    monkeypatch.setenv("CLASSROOM_INSTRUCTOR_PASSWORD", PASSWORD)
+    session.settings.cache_clear()
+    typed = "__Ann__ o'Brien-Smith_2"  # a name the class accepts that Markdown would make bold
+    at = open_page(signed_in(make_app(), Identity(typed)), HOME)
+    assert f"Signed in as **{fmt.text(typed)}**" in [m.value.split(": ", 1)[-1] for m in at.markdown]
+    teacher = open_page(signed_in(make_app(), Identity("Instructor", "instructor")), HOME)
+    assert any(m.value.endswith("Signed in as the instructor") for m in teacher.markdown)
+
+
+def test_with_sign_in_and_nobody_signed_in_home_links_to_the_class_page(dirs, app, open_page, monkeypatch):
+    from test_class_pages import PASSWORD
+
+    from ui import session
+
+    monkeypatch.setenv("CLASSROOM_INSTRUCTOR_PASSWORD", PASSWORD)
+    session.settings.cache_clear()
+    at = open_page(app, HOME)
+    assert any(m.value.endswith("Nobody is signed in on this browser.") for m in at.markdown)
+    assert any(link.proto.page == "classroom" and link.proto.label == "Sign in on the class page"
+               for link in at.get("page_link"))
+
+
+def test_without_sign_in_home_says_nothing_of_signing_in(app, open_page):
+    at = open_page(app, HOME)
+    assert not any("signed in" in m.value.lower() for m in at.markdown)

@@ -97,6 +97,14 @@ def test_handover_and_link(dirs, make_app, open_page):
     assert "no run with id" in texts(at.warning)
 
 
+def test_a_forged_run_id_is_quoted_as_typed_without_backslashes(dirs, make_app, open_page):
+    fashion_run(dirs["runs"], "mine", range(0, 10), 1)
+    at = make_app()
+    at.query_params["run"] = "<img src=x>**b**"
+    open_page(at, "pages/inspect.py")
+    assert "There is no run with id `<img src=x>**b**` here" in texts(at.warning)  # a code span: shown as typed
+
+
 def test_unfinished_runs_say_why(dirs, make_app, open_page):
     own = dirs["runs"]
     cfg = make_config("fashion_mnist")

@@ -349,3 +349,86 @@ def test_a_damaged_learning_rate_result_is_a_message_not_a_traceback(app, dirs, 
     at.run()
     assert not at.exception
     assert any("result cannot be read" in e.value and "run the test again" in e.value for e in at.error)
+
+
+def _epoch_axis(chart) -> list:
+    """The domain of a curve chart's epoch axis, as the browser gets it."""
+    import json
+
+    return json.loads(chart.proto.spec)["layer"][0]["encoding"]["x"]["scale"]["domain"]
+
+
+def test_a_run_stopped_at_epoch_4_of_300_has_curves_of_4_epochs(app, dirs, open_page, write_run, job_in_state):
+    job = job_in_state(dirs["runs"], "cancelled", name="stopped early", epochs=300)
+    run_dir = write_run(dirs["runs"], name="stopped early", run_id=job.run_id, status="cancelled", epochs=4)
+    runs.update_record(run_dir, config={**runs.read_run(run_dir).config, "epochs": 300})
+    at = open_page(app, TRAIN)
+    assert any("stopped after 4 of 300 epochs" in s.value for s in at.subheader)
+    assert [_epoch_axis(c) for c in at.get("vega_lite_chart")] == [[1, 4], [1, 4]]
+
+
+def test_a_running_run_keeps_its_planned_epochs_on_the_axis_and_a_finished_one_ends_where_it_stopped():
+    from ui.curves import last_epoch
+
+    history = pd.DataFrame({"epoch": [1, 2, 3, 4], "loss": [2.0, 1.5, 1.2, 1.1]})
+    assert last_epoch(history, 300, finished=False) == 300  # the curves grow into the planned axis
+    assert last_epoch(history, 300, finished=True) == 4
+    assert last_epoch(history.iloc[:0], 300, finished=True) == 300  # nothing trained: the plan is all there is
+
+
+def _axis_labels(metric: str, values: list[float]) -> list[str]:
+    """The text of a curve chart drawn without a browser (vl-convert, as Compare's picture export draws)."""
+    import re
+
+    import pytest
+
+    from ui.curves import CURVES_DATASET, curve_spec
+
+    vl_convert = pytest.importorskip("vl_convert")
+    spec = curve_spec(metric, len(values), ())
+    rows = [{"epoch": epoch, "split": "training", "value": v} for epoch, v in enumerate(values, 1)]
+    svg = vl_convert.vegalite_to_svg({**spec, "datasets": {**spec.get("datasets", {}), CURVES_DATASET: rows}})
+    return re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+
+
+def test_curve_axes_read_as_plain_numbers_at_any_scale():
+    diverged = _axis_labels("loss", [400000, 300000, 2.3, 2.2])  # a learning rate far too high
+    assert "400,000" in diverged and not any(label.endswith(".00") for label in diverged)
+    flat = [label for label in _axis_labels("loss", [0.3012, 0.3014, 0.3016, 0.302]) if label.startswith("0.30")]
+    assert len(flat) > 2 and len(set(flat)) == len(flat)  # enough decimals to tell the ticks apart
+    close = [label for label in _axis_labels("accuracy", [0.981, 0.982, 0.984, 0.985]) if label.endswith("%")]
+    assert len(close) > 2 and len(set(close)) == len(close) and all(label.startswith("98.") for label in close)
+    assert "50%" in _axis_labels("accuracy", [0.1, 0.5, 0.9, 0.95])
+
+
+def _holders(node, target) -> list:
+    """The blocks from the page's root down to `target`."""
+    for child in getattr(node, "children", {}).values():
+        if child is target:
+            return [node]
+        if inside := _holders(child, target):
+            return [node, *inside]
+    return []
+
+
+def test_the_cifar_arch1_diagram_is_drawn_whole_at_its_own_height(app, open_page, monkeypatch):
+    """It was cut off after the second pooling: the rest hid in a borderless box of 660 pixels that scrolled."""
+    drawn = []
+    monkeypatch.setattr(st, "graphviz_chart", lambda *a, _draw=st.graphviz_chart, **k: drawn.append(k) or _draw(*a, **k))
+    at = open_page(app, TRAIN)
+    at.segmented_control(key="cfg.dataset").set_value("cifar100").run()
+    assert at.selectbox(key="cfg.architecture").value == "cifar_arch1"
+    [diagram] = at.get("graphviz_chart")
+    assert diagram.proto.spec.count("[label=") - diagram.proto.spec.count("->") == 9  # every box, to the softmax
+    assert "Dense 100 · softmax" in diagram.proto.spec
+    holders = _holders(at._tree, diagram)
+    heights = [b.proto.height_config for b in holders if hasattr(getattr(b, "proto", None), "height_config")]
+    assert heights and not any(h.pixel_height or h.rem_height for h in heights)  # no box of a fixed height around it
+    assert drawn[-1].get("height", "content") == "content"  # no fixed height of its own either
+
+
+def test_the_image_limit_goes_no_further_than_the_datasets_training_images(app, open_page):
+    at = open_page(app, TRAIN)
+    assert at.select_slider(key="cfg.limit").options[-1] == "60,000"
+    at.segmented_control(key="cfg.dataset").set_value("cifar100").run()
+    assert at.select_slider(key="cfg.limit").options[-1] == "50,000" and "all" in at.select_slider(key="cfg.limit").options
