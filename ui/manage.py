@@ -87,7 +87,9 @@ def _one_run(all_runs: list[runs.Run], selected_ids: list[str]) -> None:
     if delete_col.button("Delete…", key="compare.delete", disabled=locked or run.status == "running", width="stretch"):
         ss[CONFIRM_KEY] = run.id
     if run.status == "running" and not run.shipped:
-        st.caption("A run that is still training cannot be deleted; stop it on the Train page first.")
+        where = ("the class page, which lists everyone's runs" if (who := identity.actor()) is not None and who.instructor
+                 else "the Train page of the browser that started it")
+        st.caption(f"A run that is still training cannot be deleted; stop it first, on {where}.")
     if ss.get(CONFIRM_KEY) == run.id:
         _delete_confirmation(run)
     if not locked:
