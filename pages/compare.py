@@ -78,6 +78,7 @@ else:
 
     st.subheader("Training curves")
     compare_view.curve_charts(rows)
+    compare_view.curves_in_words(rows)
     compare_view.export_section(chosen, rows)
 
 st.divider()

@@ -69,6 +69,7 @@ cols[2].metric(f"Mistakes, of {n_test:,}", f"{n_wrong:,}", border=True,
 cols[3].metric(f"Best validation (epoch {m.get('best_epoch', '?')})", fmt.pct(m.get("best_val_accuracy")), border=True)
 if story := fmt.training_story(run.record):
     st.caption(f"{story}.")
+runs_view.what_the_curves_say(run)
 
 tabs = st.tabs(["Confusion matrix", "Per class", "Mistakes", "Look inside", "Map of the test set"])
 with tabs[0]:

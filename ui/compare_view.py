@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from core import formatting as fmt
-from core.analysis import export
+from core.analysis import export, reading
 from core.analysis.versus import versus
 from core.metrics.stats import SeedSummary, seed_summary, wald_interval, welch_test
 from core.networks.config import FIELDS
@@ -289,6 +289,22 @@ def curve_charts(chosen: list[Entry]) -> None:
     right.vega_lite_chart(specs["loss curves"])
     if any(e.is_group for e in chosen):
         st.caption("A group of seeds: its mean, with a band from its lowest to its highest seed.")
+
+
+def curves_in_words(chosen: list[Entry]) -> None:
+    """Two single runs' curves read side by side (core.analysis.reading): which overfits later, and in what they
+    differ; each run's own reading below."""
+    singles = [e for e in chosen if not e.is_group]
+    if len(singles) != 2:
+        return
+    (a, b) = (e.runs[0] for e in singles)
+    try:
+        said = reading.compare_runs(singles[0].label, (runs_view.history(a), a.config), singles[1].label,
+                                    (runs_view.history(b), b.config))
+    except runs.RunError:
+        return
+    if said:
+        st.markdown(f"**What the curves say** · {said}")
 
 
 def _pick_two(candidates: list[Entry], key: str) -> tuple[Entry, Entry]:

@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from core import formatting as fmt
+from core.analysis import reading
 from core.data.datasets import DATASET_INFO
 from core.networks.config import FIELDS
 from core.storage import runs
@@ -102,6 +103,17 @@ def pretty(name: str) -> str:
 
 def class_names(run: runs.Run) -> tuple[str, ...]:
     return tuple(pretty(n) for n in DATASET_INFO[run.record["dataset"]].class_names)
+
+
+def what_the_curves_say(run: runs.Run) -> None:
+    """The run's curves read in words (core.analysis.reading), in a box: what happened, on which figures, what to try."""
+    try:
+        findings = [f for f in reading.read_run(history(run), run.config, headline(run), run.record) if f.kind != "test"]
+    except runs.RunError:
+        return
+    if findings:
+        with st.container(border=True):
+            st.markdown("**What the curves say** · " + " ".join(f.text for f in findings))
 
 
 def as_typed(frame: pd.DataFrame) -> pd.DataFrame:

@@ -20,7 +20,7 @@ from core.queue import jobs, worker
 from core.storage import runs
 from core.system.processes import pid_alive
 from core.training.device import expected_device
-from ui import identity, manage, navigation
+from ui import identity, manage, navigation, runs_view
 from ui.curves import curves
 from ui.session import all_runs, queue, readable_jobs, settings, start_workers
 
@@ -188,10 +188,6 @@ def result(job: jobs.Job) -> None:
     else:
         st.subheader(f":green[:material/check_circle:] “{name}” finished")
     chance = _chance(job.spec.config)
-    if m["test_accuracy"] < 1.5 * chance:
-        st.warning(f"**This network did not learn.** {fmt.pct(m['test_accuracy'])} is what guessing gives "
-                   f"(1 in {round(1 / chance)}). Look at the loss: if it stayed flat from the first epoch, the learning "
-                   "rate is too high or too low for this network.", icon=":material/trending_flat:")
     c1, c2, c3, c4 = st.columns([1.4, 1, 1, 1])
     c1.metric("Test accuracy", fmt.pct(m["test_accuracy"]), border=True,
               help="Measured once, at the end, on test images the network never saw in training.")
@@ -204,6 +200,7 @@ def result(job: jobs.Job) -> None:
     c4.metric("Total time", fmt.duration((run.record.get("durations") or {}).get("total_s")),
               help="From start to saved: loading the data, every epoch, the final test and saving.")
     curves(history, epochs, _reference(job), chance, finished=True)
+    runs_view.what_the_curves_say(run)
     manage.continue_run(run, key_prefix="train")
     shipped = [r.id for r in all_runs() if r.shipped and r.status == "completed" and job.spec.preset
                and r.record.get("preset") == job.spec.preset]

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from core import formatting as fmt
+from core.analysis import reading
 from core.classroom import ClassPolicy
 from core.cli import explain as explain_cli
 from core.cli import export as export_cli
@@ -123,6 +124,8 @@ def cmd_resume(args) -> int:
 
 
 def cmd_runs(args) -> int:
+    if args.explain:
+        return _explain_run(args)
     listed = listing.list_runs(args.runs_dir, args.settings.pretrained_dir)
     if not listed:
         print(f"no runs in {args.runs_dir} (train one: python -m core train --preset fmnist-arch1-tr1 --limit 2000 --epochs 2)")
@@ -137,6 +140,19 @@ def cmd_runs(args) -> int:
         where = "shipped" if run.shipped else "own"
         detail = f"  ({run.problem or run.record.get('error')})" if run.problem or run.record.get("error") else ""
         print(f"{run.id:<24} {run.status:<10} {accuracy:>8}  {where:<7}  {run.name}{detail}")
+    return 0
+
+
+def _explain_run(args) -> int:
+    """`runs --explain RUN`: the run's curves in words (core.analysis.reading); RUN is an id or a run folder."""
+    asked = Path(args.explain)
+    run = (runs.read_run(asked) if (asked / runs.RUN_FILE).is_file() else
+           listing.find_run(args.explain, args.runs_dir, args.settings.pretrained_dir))
+    if not run.has_results:
+        raise UsageError(f"run {run.name!r} has no results to read ({run.status}); `python -m core runs` lists the runs")
+    print(f"{run.name} ({run.id})")
+    for finding in reading.read_run(run.history(), run.config, run.headline(), run.record):
+        print(f"- {finding.text.replace('**', '')}")
     return 0
 
 
@@ -258,6 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = sub.add_parser("runs", help="the saved runs with status and test accuracy")
     listing.add_argument("--runs-dir", help="runs folder (default $CLASSROOM_RUNS_DIR, else runs)")
+    listing.add_argument("--explain", metavar="RUN", help="a run's curves in words (an id, or a run folder): what happened "
+                                                         "and what to try (docs/reading-curves.md)")
     listing.set_defaults(func=cmd_runs)
 
     data = sub.add_parser("data", help="where each dataset is found, or how to get it")

@@ -397,3 +397,21 @@ def test_a_field_one_run_lacks_still_differs_from_a_value_the_other_set():
                                   Entry("b", "B", (FakeRun(dropout=0.2),))], everything=False)
     assert table.loc[field_label("early_stopping")].tolist() == ["5", "0"]
     assert list(table.index) == [field_label("early_stopping")]
+
+
+def test_two_runs_curves_are_read_side_by_side_in_words(dirs, app, open_page):
+    import numpy as np
+    import pandas as pd
+
+    from core.system.files import write_csv
+
+    a = fashion_run(dirs["runs"], "no dropout", range(0, 10), 1, dropout=0.0)
+    b = fashion_run(dirs["runs"], "dropout 0.5", range(0, 10), 2, dropout=0.5)
+    e = np.arange(1, 31)
+    for path, best in ((a, 8), (b, 20)):
+        val_loss = 0.3 + 0.004 * (e - best) ** 2 / (1 + (e < best) * 5)
+        write_csv(path / runs.HISTORY_FILE, pd.DataFrame({
+            "epoch": e, "loss": 0.6 * np.exp(-e / 10) + 0.05, "accuracy": 0.8 + 0.18 * (1 - np.exp(-e / 8)),
+            "val_loss": val_loss, "val_accuracy": [0.88] * 30, "learning_rate": [1e-3] * 30, "seconds": [1.0] * 30}))
+    at = tick(open_page(app, "pages/compare.py"), [a.name, b.name])
+    assert "dropout 0.5 overfits later than no dropout: epoch 20 vs 8 (dropout 0.5 vs 0)." in texts(at.markdown)

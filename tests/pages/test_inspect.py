@@ -225,3 +225,9 @@ def test_looking_inside_a_mistake_beside_the_look_inside_tab_is_no_traceback(dir
     assert not at.exception, at.exception
     opacities = [s for s in at.slider if "opacity" in str(s.key)]
     assert len({s.key for s in opacities}) == len(opacities) >= 2  # each place has its own slider
+
+
+def test_inspect_reads_the_runs_curves_in_words(dirs, app, open_page):
+    fashion_run(dirs["runs"], "mine", range(0, 10), 1)
+    at = open_page(app, "pages/inspect.py")
+    assert "**What the curves say** · " in texts(at.markdown)
