@@ -19,7 +19,7 @@ from core.queue.jobs import MAX_SEEDS, make_seed_jobs
 from core.storage import runs
 from ui import identity, lr_finder_view, model_view, navigation, train_live
 from ui import train_settings as form
-from ui.session import client_id, readable_jobs, settings, start_workers, submit
+from ui.session import all_runs, client_id, readable_jobs, settings, start_workers, submit
 
 FLASH_KEY = "train.flash"
 navigation.ensure_entry()
@@ -105,7 +105,8 @@ with st.container(border=True):
         st.markdown("**Your own settings**")
         st.caption("Pick a trial run under “Start from” to load the report's settings and see its figures here.")
 
-form.widgets(arch, assignment.allowed if assignment else None, bounds)
+form.widgets(arch, assignment.allowed if assignment else None, bounds,
+             form.start_options(all_runs(), dataset, arch.name))
 
 try:
     config = from_dict(form.current_values())

@@ -104,7 +104,7 @@ def matrix_tab(run: runs.Run, confusion: np.ndarray, wrong: dict, names: tuple[s
     controls = st.container(horizontal=True, gap="large")
     mode = controls.segmented_control("Show", [COUNTS, SHARES], default=COUNTS, required=True, key="inspect.mode")
     level = FINE
-    if dataset == "cifar100":
+    if dataset == "cifar100" and len(names) == len(CIFAR100_FINE_TO_COARSE):  # not for half the classes
         level = controls.segmented_control("Classes", [COARSE, FINE], default=COARSE, required=True, key="inspect.level")
     coarse = level == COARSE
     to_level = np.asarray(CIFAR100_FINE_TO_COARSE) if coarse else np.arange(len(names))

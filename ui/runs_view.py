@@ -17,6 +17,7 @@ from core import formatting as fmt
 from core.analysis import reading
 from core.data.datasets import DATASET_INFO
 from core.networks.config import FIELDS
+from core.networks.config import class_names as config_class_names
 from core.storage import runs
 from core.system.memo import FileMemo, mtimes
 
@@ -102,7 +103,7 @@ def pretty(name: str) -> str:
 
 
 def class_names(run: runs.Run) -> tuple[str, ...]:
-    return tuple(pretty(n) for n in DATASET_INFO[run.record["dataset"]].class_names)
+    return tuple(pretty(n) for n in config_class_names({"dataset": run.record["dataset"], **run.config}))
 
 
 def what_the_curves_say(run: runs.Run) -> None:

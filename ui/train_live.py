@@ -13,9 +13,9 @@ import streamlit as st
 from core import classroom
 from core import formatting as fmt
 from core.analysis import estimate
-from core.data.datasets import DATASET_INFO
 from core.networks import presets
 from core.networks.architectures import ARCHITECTURES
+from core.networks.config import class_names
 from core.queue import jobs, worker
 from core.storage import runs
 from core.system.processes import pid_alive
@@ -59,7 +59,7 @@ def _reference(job: jobs.Job):
 
 
 def _chance(config) -> float:
-    return 1 / len(DATASET_INFO[config.dataset].class_names)
+    return 1 / len(class_names(config))
 
 
 def _left_of(job: jobs.Job) -> float:

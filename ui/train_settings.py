@@ -19,18 +19,20 @@ from core.networks.config import DATASETS, FIELDS, ConfigError, TrainConfig, fro
 
 # The settings, grouped as a person thinks about them (dataset and architecture are chosen above them).
 GROUPS = {
-    "Network": ("depth", "units", "dropout", "l2", "label_smoothing", "augment"),
+    "Network": ("depth", "units", "dropout", "l2", "label_smoothing", "augment", "start_from", "transfer"),
     "Optimizer": ("optimizer", "learning_rate", "beta_1", "schedule", "batch_size", "reduce_lr"),
-    "Data and length": ("epochs", "early_stopping", "limit", "validation_split", "seed"),
+    "Data and length": ("epochs", "early_stopping", "limit", "class_subset", "per_class", "validation_split", "seed"),
 }
 CUSTOM = ""  # the preset selectbox's "your own settings"
+TRANSFER_WORDS = {"fine_tune": "fine-tune it all", "frozen": "train the last layer only"}
 PRESET_KEY = "train.preset"
 # What Train opens on for each dataset: a trial that learns, shortened to finish in a few minutes here.
 QUICK_START = {"fashion_mnist": ("fmnist-arch1-tr1", {"epochs": 10}), "cifar100": ("cifar-arch1-lr0.0001", {"epochs": 5})}
 SHORT = {"depth": "depth", "units": "units", "dropout": "dropout", "l2": "L2", "label_smoothing": "smoothing",
          "augment": "augment", "optimizer": "", "learning_rate": "lr", "beta_1": "β1", "schedule": "",
          "batch_size": "batch", "epochs": "epochs", "limit": "limit", "validation_split": "val", "seed": "seed",
-         "early_stopping": "stop after", "reduce_lr": "halve lr after"}
+         "early_stopping": "stop after", "reduce_lr": "halve lr after", "class_subset": "classes", "per_class": "per class",
+         "start_from": "from", "transfer": ""}
 LIMIT_STEPS = (1, 1.5, 2, 3, 4, 5, 6, 8)  # image counts a class asks for: 3,000 as well as 2,000 and 5,000
 
 ss = st.session_state
@@ -192,8 +194,16 @@ def shown(name: str, value) -> str:
     return fmt.setting(name, value)
 
 
-def widget(name: str, used: bool, arch: Architecture, kept: bool = False, bounds: tuple | None = None) -> None:
-    """One setting's widget; `bounds` (low, high) narrows a number's range to what the class or assignment allows."""
+def start_options(candidates: list, dataset: str, architecture: str) -> dict[str, str]:
+    """The finished runs a new run of this network may start from ({run id: its name}), newest first."""
+    return {r.id: r.name for r in candidates if r.status == "completed" and r.config.get("dataset") == dataset
+            and r.config.get("architecture") == architecture}
+
+
+def widget(name: str, used: bool, arch: Architecture, kept: bool = False, bounds: tuple | None = None,
+           starts: dict[str, str] | None = None) -> None:
+    """One setting's widget; `bounds` (low, high) narrows a number's range to what the class or assignment allows;
+    `starts` are the networks a run may start from ({start_from value: label})."""
     meta = FIELDS[name].metadata
     label = meta["help"]
     why = f"Not used by {arch.title}." if not used else "The assignment keeps this setting." if kept else None
@@ -202,6 +212,13 @@ def widget(name: str, used: bool, arch: Architecture, kept: bool = False, bounds
     args = dict(key=key(name), disabled=not used or kept, persist_state="session", help=why)
     if meta["kind"] == "flag":
         st.toggle(label, **args)
+    elif meta["kind"] == "run":
+        options = {"": "From scratch", **(starts or {})}
+        options.setdefault(ss.get(key(name), ""), ss.get(key(name), ""))  # from a link or a preset: kept, shown as is
+        st.selectbox(label, list(options), format_func=options.get, **args)
+    elif name == "transfer":
+        st.segmented_control(label, meta["choices"], required=True, format_func=TRANSFER_WORDS.get,
+                             **{**args, "disabled": args["disabled"] or not ss.get(key("start_from"))})
     elif meta["kind"] == "choice":
         st.segmented_control(label, meta["choices"], required=True, **args)
     elif name == "seed":  # an identifier, not a quantity: typed, not slid
@@ -240,16 +257,17 @@ def keep_within(bounds: dict[str, tuple]) -> list[str]:
     return moved
 
 
-def widgets(arch: Architecture, allowed: dict | None = None, bounds: dict[str, tuple] | None = None) -> None:
+def widgets(arch: Architecture, allowed: dict | None = None, bounds: dict[str, tuple] | None = None,
+            starts: dict[str, str] | None = None) -> None:
     """The settings in three bordered columns; with an assignment, only its sliders move (the seed always does), each
-    within `bounds` where the class or the assignment narrows it."""
+    within `bounds` where the class or the assignment narrows it; `starts`: the networks a run may start from."""
     bounds = bounds or {}
     for column, (group, names) in zip(st.columns(len(GROUPS), border=True), GROUPS.items()):
         with column:
             st.subheader(group)
             for name in names:
                 widget(name, name in arch.uses, arch, kept=allowed is not None and name not in allowed and name != "seed",
-                       bounds=bounds.get(name))
+                       bounds=bounds.get(name), starts=starts)
 
 
 ASSIGNMENT_KEY = "train.assignment"

@@ -15,6 +15,7 @@ import pandas as pd
 
 from core import formatting as fmt
 from core.data.datasets import DATASET_INFO
+from core.networks.config import class_names
 
 # Not learning: the training loss stays within this share of ln(classes), the loss of a uniform guess, and the
 # training accuracy within NOT_LEARNING_ACCURACY times chance.
@@ -104,7 +105,7 @@ def read_run(history: pd.DataFrame, config: dict, metrics: dict | None = None, r
     if history is None or len(history) == 0 or "loss" not in history:
         return []
     dataset = config.get("dataset")
-    classes = len(DATASET_INFO[dataset].class_names) if dataset in DATASET_INFO else None
+    classes = len(class_names(config)) if dataset in DATASET_INFO else None
     loss, acc = _series(history, "loss"), _series(history, "accuracy")
     val_loss, val_acc = _series(history, "val_loss"), _series(history, "val_accuracy")
     epochs = [int(e) for e in history["epoch"]]

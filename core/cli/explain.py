@@ -12,7 +12,7 @@ from pathlib import Path
 from core.data import datasets
 from core.explain import explainer
 from core.networks import modelfile
-from core.networks.config import ConfigError, from_dict
+from core.networks.config import ConfigError, class_names, from_dict
 from core.storage import runs
 
 
@@ -34,14 +34,15 @@ def load_run(run_dir, data_dir=None):
     try:
         if not isinstance(run.record.get("config"), dict):
             raise ConfigError("it has none")
-        dataset_name = from_dict(run.config).dataset
+        config = from_dict(run.config)
     except ConfigError as e:
         raise runs.RunError(f"{run_dir / runs.RUN_FILE} has no usable config ({e})") from None
     model_path = run_dir / runs.MODEL_FILE
     if not model_path.is_file():
         raise runs.RunError(f"{run_dir} has no {runs.MODEL_FILE} (a run saves its model when training ends; "
                             f"this one is {run.status})")
-    dataset = datasets.load(dataset_name, data_dir)  # before the model: a missing dataset is found without loading Keras
+    # Before the model: a missing dataset is found without loading Keras. The test set of the run's classes.
+    dataset = datasets.test_of_classes(datasets.load(config.dataset, data_dir), config.class_subset)
     try:
         model = modelfile.load_model(model_path)
     except modelfile.ModelFileError as e:
@@ -49,19 +50,18 @@ def load_run(run_dir, data_dir=None):
     except Exception as e:  # Keras fails in many ways on a damaged archive (ValueError, OSError, KeyError, ...)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise runs.RunError(f"{model_path}: Keras cannot load it ({first})") from None
-    return model, dataset
+    return model, dataset, class_names(config)
 
 
 def cmd_explain(args) -> int:
-    model, dataset = load_run(args.run_dir, args.data_dir)
+    model, dataset, names = load_run(args.run_dir, args.data_dir)
     n = len(dataset.x_test)
     if not 0 <= args.index < n:
         raise datasets.DataError(f"--index {args.index} is out of range: the {dataset.info.title} test set has {n} images "
                                  f"(0 to {n - 1})")
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    bundle, files = explainer.image_bundle(model, dataset.x_test[args.index], int(dataset.y_test[args.index]),
-                                           dataset.info.class_names)
+    bundle, files = explainer.image_bundle(model, dataset.x_test[args.index], int(dataset.y_test[args.index]), names)
     for name, png in {**files, "bundle.json": json.dumps(bundle, indent=2).encode()}.items():
         (out_dir / name).write_bytes(png)
         print(out_dir / name)

@@ -8,6 +8,7 @@ No Keras import here: the dashboard asks "what is available?" without loading Te
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import os
 import pickle
@@ -316,6 +317,36 @@ def load(name: str, data_dir=None, download: bool = True) -> Dataset:
 def availability(data_dir=None) -> dict[str, str | None]:
     """For each dataset: where it would be loaded from, or None. Cheap: reads no data."""
     return {name: (found[2] if (found := locate(name, data_dir)) else None) for name in DATASET_INFO}
+
+
+CLASS_SUBSETS = ("all", "first_half", "second_half")  # a dataset's classes, or the first or second half of them
+
+
+def chosen_classes(dataset: str, subset: str) -> range:
+    """The dataset's class numbers in a subset (a network's class i is the dataset's chosen_classes(...)[i])."""
+    classes = len(DATASET_INFO[dataset].class_names)
+    half = classes // 2
+    return {"all": range(classes), "first_half": range(half), "second_half": range(half, classes)}[subset]
+
+
+def select_classes(x: np.ndarray, y: np.ndarray, classes: range) -> tuple[np.ndarray, np.ndarray]:
+    """The images of these classes, in their order, their labels renumbered from 0."""
+    if len(classes) == 0 or (classes.start == 0 and (len(y) == 0 or y.max() < classes.stop)):
+        return x, y
+    keep = (y >= classes.start) & (y < classes.stop)
+    return x[keep], (y[keep] - classes.start).astype(y.dtype)
+
+
+def test_of_classes(dataset: Dataset, subset: str) -> Dataset:
+    """The dataset with its test set cut to a subset of classes (labels renumbered, superclasses kept alongside):
+    the test images a run of that subset was scored on, in the order its predictions are stored."""
+    classes = chosen_classes(dataset.info.name, subset)
+    if subset == "all":
+        return dataset
+    keep = (dataset.y_test >= classes.start) & (dataset.y_test < classes.stop)
+    coarse = None if dataset.y_test_coarse is None else np.asarray(dataset.y_test_coarse)[keep]
+    return dataclasses.replace(dataset, x_test=dataset.x_test[keep], y_test=dataset.y_test[keep] - classes.start,
+                               y_test_coarse=coarse)
 
 
 def train_validation_split(n: int, validation_split: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

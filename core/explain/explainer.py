@@ -28,6 +28,7 @@ import numpy as np
 
 from core.data import datasets
 from core.explain import views
+from core.networks.config import class_names
 from core.networks.modelfile import load_model
 from core.storage import runs
 from core.storage.runs import RunError
@@ -184,10 +185,12 @@ class _Loaded:
         self.models.move_to_end(key)
         return self.models[key]
 
-    def dataset(self, name: str) -> datasets.Dataset:
+    def dataset(self, run: runs.Run) -> datasets.Dataset:
+        """The run's dataset, its test set cut to the run's classes (what its predictions index)."""
+        name = run.record["dataset"]
         if name not in self.sets:
             self.sets[name] = datasets.load(name, self.data_dir, download=False)
-        return self.sets[name]
+        return datasets.test_of_classes(self.sets[name], run.config.get("class_subset", "all"))
 
 
 def _write_folder(target: Path, bundle: dict, files: dict[str, bytes]) -> None:
@@ -217,11 +220,11 @@ def handle(request: dict, runs_dir, loaded: _Loaded) -> None:
     if request["kind"] == "image":
         target = image_dir(runs_dir, request["run_id"], int(request["what"]))
         try:
-            dataset = loaded.dataset(run.record["dataset"])
+            dataset = loaded.dataset(run)
             index = int(request["what"])
             if 0 <= index < len(dataset.x_test):
                 bundle, files = image_bundle(loaded.model(run), dataset.x_test[index], int(dataset.y_test[index]),
-                                             dataset.info.class_names)
+                                             class_names(run.config))
             else:
                 bundle, files = {"error": f"There is no test image {index}: the test set has {len(dataset.x_test):,}."}, {}
         except Exception as e:  # noqa: BLE001 - any failure becomes the sentence the page shows
@@ -231,7 +234,7 @@ def handle(request: dict, runs_dir, loaded: _Loaded) -> None:
         target = map_file(runs_dir, request["run_id"], request["what"])
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            arrays = map_arrays(loaded.model(run), loaded.dataset(run.record["dataset"]), run.predictions(),
+            arrays = map_arrays(loaded.model(run), loaded.dataset(run), run.predictions(),
                                 request["what"])
         except Exception as e:  # noqa: BLE001
             arrays = {key: np.array(value) for key, value in _failed(e).items()}

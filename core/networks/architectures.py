@@ -2,7 +2,7 @@
 
 Builders import Keras when called, so that listing the registry (the dashboard, the CLI's `presets`)
 never pulls in TensorFlow. Every builder takes the TrainConfig and returns an uncompiled keras.Model
-whose last layer is a softmax over the dataset's classes.
+whose last layer is a softmax over the classes the config chose (the dataset's, or half of them).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from core.data.datasets import DATASET_INFO
+from core.data.datasets import DATASET_INFO, chosen_classes
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,11 @@ def _l2(config):
     return keras.regularizers.L2(config.l2) if config.l2 > 0 else None
 
 
+def _classes(config) -> int:
+    """How many classes the network tells apart: the dataset's, or the subset's the config chose."""
+    return len(chosen_classes(config.dataset, config.class_subset))
+
+
 def _input(dataset):
     import keras
 
@@ -55,7 +60,7 @@ def fmnist_arch1(config):
     model.append(layers.Dense(config.units, activation="relu", kernel_regularizer=_l2(config), name="hidden_1"))
     if config.dropout > 0:
         model.append(layers.Dropout(config.dropout))
-    model.append(layers.Dense(10, activation="softmax", kernel_regularizer=_l2(config), name="classes"))
+    model.append(layers.Dense(_classes(config), activation="softmax", kernel_regularizer=_l2(config), name="classes"))
     return keras.Sequential(model, name="fmnist_arch1")
 
 
@@ -72,7 +77,7 @@ def fmnist_arch2(config):
         model.append(layers.Dense(config.units, activation="relu", kernel_regularizer=_l2(config), name=f"hidden_{i}"))
         if config.dropout > 0:
             model.append(layers.Dropout(config.dropout))
-    model.append(layers.Dense(10, activation="softmax", kernel_regularizer=_l2(config), name="classes"))
+    model.append(layers.Dense(_classes(config), activation="softmax", kernel_regularizer=_l2(config), name="classes"))
     return keras.Sequential(model, name="fmnist_arch2")
 
 
@@ -95,7 +100,7 @@ def cifar_arch1(config):
     ]
     if config.dropout > 0:
         model.append(layers.Dropout(config.dropout))
-    model.append(layers.Dense(100, activation="softmax", kernel_regularizer=reg, name="classes"))
+    model.append(layers.Dense(_classes(config), activation="softmax", kernel_regularizer=reg, name="classes"))
     return keras.Sequential(model, name="cifar_arch1")
 
 
@@ -119,7 +124,7 @@ def cifar_arch2(config):
     model += [layers.Flatten(), layers.Dense(100, activation="relu", kernel_regularizer=reg)]
     if config.dropout > 0:
         model.append(layers.Dropout(config.dropout))
-    model.append(layers.Dense(100, activation="softmax", kernel_regularizer=reg, name="classes"))
+    model.append(layers.Dense(_classes(config), activation="softmax", kernel_regularizer=reg, name="classes"))
     return keras.Sequential(model, name="cifar_arch2")
 
 
@@ -171,7 +176,7 @@ def cifar_arch3(config):
     x = layers.Dense(100, activation="relu", kernel_regularizer=reg, name="hidden")(x)
     if config.dropout > 0:
         x = layers.Dropout(config.dropout)(x)
-    outputs = layers.Dense(100, activation="softmax", kernel_regularizer=reg, name="classes")(x)
+    outputs = layers.Dense(_classes(config), activation="softmax", kernel_regularizer=reg, name="classes")(x)
     return keras.Model(inputs, outputs, name="cifar_arch3")
 
 
@@ -231,7 +236,7 @@ def cifar_resnet(config):
     x = layers.GlobalAveragePooling2D()(x)
     if config.dropout > 0:
         x = layers.Dropout(config.dropout)(x)
-    outputs = layers.Dense(100, activation="softmax", kernel_regularizer=reg, name="classes")(x)
+    outputs = layers.Dense(_classes(config), activation="softmax", kernel_regularizer=reg, name="classes")(x)
     return keras.Model(inputs, outputs, name="cifar_resnet")
 
 
@@ -284,12 +289,43 @@ def cifar_fastres(config):
     x = layers.GlobalAveragePooling2D()(x)
     if config.dropout > 0:
         x = layers.Dropout(config.dropout)(x)
-    outputs = layers.Dense(100, activation="softmax", kernel_regularizer=reg, name="classes")(x)
+    outputs = layers.Dense(_classes(config), activation="softmax", kernel_regularizer=reg, name="classes")(x)
     return keras.Model(inputs, outputs, name="cifar_fastres")
 
 
+FMNIST_CNN_WIDTHS = (32, 64, 128)  # one 3x3 convolution per resolution: 28x28, 14x14, 7x7
+
+
+def fmnist_cnn(config):
+    """Beyond the report: a small modern CNN for Fashion-MNIST (the report used dense layers only there).
+
+    Three stages of one 3x3 convolution + batch norm + ReLU + 2x2 max-pool (32, 64, 128 filters: 28 -> 14 -> 7 -> 3),
+    then Dense(units) + batch norm + ReLU + dropout + softmax. One convolution per resolution, since two at 28x28 cost
+    most of the time on a CPU for little gain (docs/presets.md). With `augment`: a random horizontal flip (a mirrored
+    coat is still a coat).
+    """
+    import keras
+    from keras import layers
+
+    reg = _l2(config)
+    inputs = _input("fashion_mnist")
+    x = _rescale()(inputs)
+    if config.augment:
+        x = layers.RandomFlip("horizontal", seed=config.seed, name="augment")(x)
+    for stage, filters in enumerate(FMNIST_CNN_WIDTHS, start=1):
+        x = _conv_bn(x, filters, 3, reg, name=f"conv{stage}")
+        x = layers.MaxPooling2D(name=f"pool{stage}")(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(config.units, use_bias=False, kernel_regularizer=reg, name="hidden")(x)
+    x = layers.ReLU()(layers.BatchNormalization(name="hidden_bn")(x))
+    if config.dropout > 0:
+        x = layers.Dropout(config.dropout)(x)
+    outputs = layers.Dense(_classes(config), activation="softmax", kernel_regularizer=reg, name="classes")(x)
+    return keras.Model(inputs, outputs, name="fmnist_cnn")
+
+
 _COMMON = ("learning_rate", "beta_1", "optimizer", "schedule", "batch_size", "epochs", "validation_split", "limit", "seed",
-           "label_smoothing", "early_stopping", "reduce_lr")
+           "label_smoothing", "early_stopping", "reduce_lr", "class_subset", "per_class", "start_from", "transfer")
 
 ARCHITECTURES: dict[str, Architecture] = {
     a.name: a
@@ -300,6 +336,9 @@ ARCHITECTURES: dict[str, Architecture] = {
         Architecture("fmnist_arch2", "fashion_mnist", "Fashion-MNIST Arch 2: deep dense stack",
                      "Flatten -> depth x [Dense(units) -> dropout] -> softmax, L2 everywhere (report §3.1, Fig. 2)",
                      _COMMON + ("depth", "units", "dropout", "l2"), fmnist_arch2),
+        Architecture("fmnist_cnn", "fashion_mnist", "Fashion-MNIST CNN (beyond the report)",
+                     "3 x [conv -> BN -> pool] (32, 64, 128 filters) -> Dense(units) -> BN -> dropout -> softmax, "
+                     "flip augmentation", _COMMON + ("units", "dropout", "l2", "augment"), fmnist_cnn),
         Architecture("cifar_arch1", "cifar100", "CIFAR-100 Arch 1: two conv layers",
                      "conv32 -> pool -> conv64 -> pool -> Dense 100 -> softmax (report §3.2, Fig. 3)",
                      _COMMON + ("dropout", "l2", "augment"), cifar_arch1),

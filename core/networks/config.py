@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.data.datasets import CLASS_SUBSETS, DATASET_INFO, chosen_classes
 from core.networks.architectures import ARCHITECTURES
 
 DATASETS = ("fashion_mnist", "cifar100")
 OPTIMIZERS = ("adam", "sgd")
+TRANSFERS = ("fine_tune", "frozen")  # starting from another run's network: train all of it, or its new last layer only
+START_FROM_PATTERN = re.compile(r"^(|[0-9]{8}-[0-9]{6}-[0-9a-f]{6}|preset:[a-z0-9.-]{1,60})$")
 SCHEDULES = ("constant", "cosine", "onecycle")
 
 
@@ -34,6 +38,10 @@ def _flag(default, help):
     return field(default=default, metadata=dict(kind="flag", help=help))
 
 
+def _run(default, help):
+    return field(default=default, metadata=dict(kind="run", help=help))
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     # What to train on and with which network (names from core.networks.architectures.ARCHITECTURES).
@@ -46,7 +54,7 @@ class TrainConfig:
     dropout: float = _num(0.0, 0.0, 0.9, "Dropout rate", step=0.05)
     l2: float = _num(0.0, 0.0, 0.1, "L2 strength (0 = off)", log=True)
     label_smoothing: float = _num(0.0, 0.0, 0.3, "Label smoothing", step=0.05)
-    augment: bool = _flag(False, "Augmentation: crop and flip (CIFAR-100)")
+    augment: bool = _flag(False, "Augmentation: shift and flip (CIFAR-100), flip (Fashion-MNIST CNN)")
     # Optimization. Adam with beta_1 = 0.95 is the report's Arch 2 TR1.
     optimizer: str = _choice("adam", OPTIMIZERS, "Optimizer")
     learning_rate: float = _num(1e-3, 1e-5, 1.0, "Learning rate", log=True)
@@ -57,6 +65,14 @@ class TrainConfig:
     # Data handling: the report holds out 15 % (Fashion-MNIST) or 10 % (CIFAR-100) for validation.
     validation_split: float = _num(0.15, 0.05, 0.5, "Validation share of the training set", step=0.05)
     limit: int = _num(0, 0, 60000, "Train on the first N training images (0 = all)")
+    # Fewer images per class and half the classes: the report's closing claims (more images per class, transfer
+    # learning) tested inside one dataset. The test set keeps the chosen classes only.
+    class_subset: str = _choice("all", CLASS_SUBSETS, "Classes to train on")
+    per_class: int = _num(0, 0, 6000, "Training images per class (0 = all)")
+    # Start from a finished run's network (a run id, or "preset:ID" for the newest finished run of that preset): its
+    # layers are copied, all but the last, which is new (its classes may differ).
+    start_from: str = _run("", "Start from this run's network (empty = from scratch)")
+    transfer: str = _choice("fine_tune", TRANSFERS, "With a starting network: fine-tune all of it, or train its last layer")
     # Keras' own callbacks, watching the validation loss: stop when it stops improving (keeping the best
     # weights), or halve the learning rate when it stalls (a constant schedule only).
     early_stopping: int = _num(0, 0, 50, "Stop after this many epochs without a better validation loss (0 = off)")
@@ -87,7 +103,14 @@ def field_range(name: str) -> tuple[float, float]:
     return meta["low"], meta["high"]
 
 
-MAX_EPOCHS = int(field_range("epochs")[1])  # the most a run may ask: the pages' caps and the classroom's limits
+MAX_EPOCHS = int(field_range("epochs")[1])
+
+
+def class_names(config: TrainConfig | dict) -> tuple[str, ...]:
+    """The names of the classes a run's network tells apart, in its own order (its class i is the i-th)."""
+    values = config.to_dict() if isinstance(config, TrainConfig) else config
+    names = DATASET_INFO[values["dataset"]].class_names
+    return tuple(names[i] for i in chosen_classes(values["dataset"], values.get("class_subset", "all")))
 
 
 def validate(config: TrainConfig) -> None:
@@ -107,6 +130,9 @@ def validate(config: TrainConfig) -> None:
         elif meta["kind"] == "flag":
             if not isinstance(value, bool):
                 raise ConfigError(f"{name} must be true or false, got {value!r}")
+        elif meta["kind"] == "run":
+            if not isinstance(value, str) or not START_FROM_PATTERN.match(value):
+                raise ConfigError(f"{name} = {value!r} is not a run id (like 20261130-101500-a1b2c3), preset:ID or empty")
         elif name == "architecture":
             if value not in ARCHITECTURES:
                 raise ConfigError(f"architecture {value!r} is unknown: choose one of {', '.join(ARCHITECTURES)}")

@@ -19,7 +19,8 @@ OUTPUT_COLOR, OTHER_COLOR = "#fde68a", "#f1f5f9"
 ACTIVATIONS = {"relu": "ReLU", "softmax": "softmax", None: "", "linear": ""}
 NAMES = {"BatchNormalization": "BatchNorm", "ReLU": "ReLU", "Add": "Add (skip connection)", "Flatten": "Flatten",
          "GlobalAveragePooling2D": "Global average pool", "Normalization": "Standardize colours",
-         "Sequential": "Augment: shift + flip (training only)"}  # the only nested model is the augmentation block
+         "Sequential": "Augment: shift + flip (training only)",  # the only nested model is the augmentation block
+         "RandomFlip": "Augment: flip (training only)"}
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,9 @@ class Preset:
 _FMNIST = dict(dataset="fashion_mnist", epochs=50, validation_split=0.15, batch_size=32)
 _ARCH2 = dict(_FMNIST, architecture="fmnist_arch2", depth=9, units=200)
 _CIFAR = dict(dataset="cifar100", epochs=50, validation_split=0.10, batch_size=32)
+# The cifar-fast recipe, for the transfer-learning presets.
+_HALF = dict(dataset="cifar100", architecture="cifar_fastres", validation_split=0.05, batch_size=128, optimizer="sgd",
+             learning_rate=0.2, beta_1=0.9, schedule="onecycle", l2=2.5e-4, label_smoothing=0.1, augment=True)
 
 PRESETS: dict[str, Preset] = {
     p.id: p
@@ -129,6 +132,24 @@ PRESETS: dict[str, Preset] = {
                "on 95 % of the training images. Measured here on 2026-11-30 (2-core AMD EPYC CPU, idle): 62.7 % "
                "test accuracy in 57 minutes end to end, where the report's best network, Arch 3, needs about 7 hours "
                "of training on that machine for 39 % here (42 % in the report)."),
+        Preset("cifar-half-pretrain", "CIFAR-100, the first 50 classes: a network to transfer (beyond the report)",
+               dict(_HALF, class_subset="first_half", epochs=13),
+               ReportFigures("beyond the report: its closing claim, §7 (transfer learning)"),
+               "The cifar-fast recipe on the first 50 classes only (500 training images each). Its network is what "
+               "the transfer presets start from, for the other 50 classes it has never seen."),
+        Preset("cifar-half-scratch", "CIFAR-100, the other 50 classes, 100 images each, from scratch (beyond the report)",
+               dict(_HALF, class_subset="second_half", per_class=100, epochs=15),
+               ReportFigures("beyond the report: §5.2.3 and §7 (more images per class, transfer learning)"),
+               "A fifth of CIFAR-100's 500 training images per class, trained from random weights: with "
+               "`per_class` from 10 to 500 it tests the report's claim that more images per class would help."),
+        Preset("cifar-half-transfer", "CIFAR-100, the other 50 classes, 100 images each, fine-tuned from the first 50 "
+                                      "(beyond the report)",
+               dict(_HALF, class_subset="second_half", per_class=100, epochs=15, start_from="preset:cifar-half-pretrain",
+                    transfer="fine_tune"),
+               ReportFigures("beyond the report: §7 (transfer learning)"),
+               "The same as cifar-half-scratch, but starting from the network trained on the first 50 classes "
+               "(cifar-half-pretrain), every layer fine-tuned but the new last one. With transfer = frozen only the "
+               "last layer trains: the features stay as the other classes taught them."),
     ]
 }
 

@@ -24,11 +24,15 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int):
     return keras.optimizers.Adam(lr, beta_1=config.beta_1)
 
 
-def compile_model(config: TrainConfig, steps_per_epoch: int, steps_per_execution: int = 1):
+def compile_model(config: TrainConfig, steps_per_epoch: int, steps_per_execution: int = 1, prepare=None):
+    """The network built with the config's seed, `prepare(model)` applied before compiling (transfer learning copies
+    and freezes layers there), then compiled."""
     import keras
 
     keras.utils.set_random_seed(config.seed)
     model = build_model(config)
+    if prepare is not None:
+        prepare(model)
     model.compile(
         optimizer=make_optimizer(config, steps_per_epoch),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),

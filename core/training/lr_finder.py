@@ -77,7 +77,7 @@ def find_learning_rate(config: TrainConfig, dataset: datasets.Dataset, *, steps:
     if not 0 < low < high or steps < 2:
         raise ValueError(f"a range test needs 0 < low < high and at least 2 steps (got low={low}, high={high}, steps={steps})")
     data = prepare_data(config, dataset)
-    classes = len(data.info.class_names)
+    classes = len(data.class_names)
     n, batch = len(data.x_train), config.batch_size
     # The config's optimizer with a constant rate, set by hand before each batch (a schedule would override it).
     model = compile_model(config.replace(schedule="constant"), math.ceil(n / batch))

@@ -19,7 +19,7 @@ from core.metrics import evaluation
 from core.networks.config import TrainConfig
 from core.storage import runs
 from core.storage.results import write_results
-from core.training import checkpoint, fast
+from core.training import checkpoint, fast, transfer
 from core.training.callbacks import (
     BaseListener,
     Listener,
@@ -69,13 +69,17 @@ def train_segment(run_dir: Path, config: TrainConfig, saved: checkpoint.Checkpoi
         data_started = time.monotonic()
         dataset = dataset or datasets.load(config.dataset, data_dir)
         data = prepare_data(config, dataset)
-        classes = len(data.info.class_names)
+        classes = len(data.class_names)
         runs.update_record(run_dir, data={"source": data.source, "train": len(data.x_train), "validation": len(data.x_val),
                                           "test": len(data.x_test), "limit": config.limit or None})
         steps = math.ceil(len(data.x_train) / config.batch_size)
         # Backends without a fast loop (torch) get model.fit with several steps per compiled call.
         fast_loop = engine == "fast" and fast.supported(env["backend"])
-        model = compile_model(config, steps, steps_per_execution_for(steps) if engine == "fast" and not fast_loop else 1)
+        prepare, source = transfer.starter(config, [run_dir.parent, runs.PRETRAINED_DIR])
+        model = compile_model(config, steps, steps_per_execution_for(steps) if engine == "fast" and not fast_loop else 1,
+                              prepare)
+        if source is not None:
+            runs.update_record(run_dir, started_from=transfer.describe(source, config))
         rng = np.random.default_rng(config.seed)
         if saved:
             checkpoint.restore(model, saved)
@@ -138,7 +142,7 @@ def _finish(run_dir: Path, model, data: PreparedData, history: list[dict], confi
     probabilities = np.asarray(model.predict(data.x_test, batch_size=max(256, config.batch_size), verbose=0), np.float32)
     test_loss = loss_from_predictions(model, probabilities, data.y_test)
     predictions = evaluation.per_example(probabilities, data.y_test)
-    write_results(run_dir, predictions, data.x_test, data.info.class_names, history, test_loss)
+    write_results(run_dir, predictions, data.x_test, data.class_names, history, test_loss)
     save_weights_only_model(model, run_dir / runs.MODEL_FILE)
     keras.backend.clear_session()
 
