@@ -6,7 +6,7 @@ exported and imported. Shipped runs are read-only.
 import streamlit as st
 
 from core import formatting as fmt
-from ui import compare_view, manage, navigation, runs_table, runs_view
+from ui import compare_stats, compare_view, manage, navigation, runs_table, runs_view
 from ui.session import all_runs
 
 SELECT_KEY, ROUND_KEY, RUNS_PARAM = "compare.select", "compare.table_round", "runs"
@@ -73,12 +73,13 @@ else:
     st.subheader("Results")
     st.table(runs_view.as_typed(compare_view.results_table(rows)))
     compare_view.results_charts(rows)
-    compare_view.mcnemar_section(rows)
-    compare_view.seeds_section(rows)
+    compare_stats.per_class_section(chosen)
+    compare_stats.mcnemar_section(rows)
+    compare_stats.seeds_section(rows)
 
     st.subheader("Training curves")
     compare_view.curve_charts(rows)
-    compare_view.curves_in_words(rows)
+    compare_stats.curves_in_words(rows)
     compare_view.export_section(chosen, rows)
 
 st.divider()

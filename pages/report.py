@@ -5,7 +5,7 @@ A reproduction is a finished run with exactly the trial's settings; other runs o
 
 import streamlit as st
 
-from core.analysis import reproduction
+from core.analysis import conclusions, reproduction
 from core.networks.presets import PRESETS
 from ui import navigation, report_view, runs_view
 from ui.session import all_runs
@@ -31,6 +31,11 @@ if found:
     names_col, other_col = st.columns([1.45, 1], gap="medium")
     names_col.altair_chart(runs_view.styled(report_view.overview_chart(found, "Training accuracy", "train_accuracy", True)))
     other_col.altair_chart(runs_view.styled(report_view.overview_chart(found, "Validation accuracy", "val_accuracy", False)))
+
+st.header("What the report concluded, tested")
+st.markdown("The report drew five conclusions from its runs; two of them (more images per class, transfer learning) it "
+            "could not test. Here each stands beside what the shipped runs, and any trained here, show.")
+report_view.conclusions_section(conclusions.conclusions(listed))
 
 for dataset in ("fashion_mnist", "cifar100"):
     st.header(runs_view.dataset_title(dataset))

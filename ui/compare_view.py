@@ -14,9 +14,8 @@ import pandas as pd
 import streamlit as st
 
 from core import formatting as fmt
-from core.analysis import export, reading
-from core.analysis.versus import versus
-from core.metrics.stats import SeedSummary, seed_summary, wald_interval, welch_test
+from core.analysis import export
+from core.metrics.stats import SeedSummary, seed_summary, wald_interval
 from core.networks.config import FIELDS
 from core.queue.jobs import unseeded_name
 from core.storage import runs
@@ -289,69 +288,6 @@ def curve_charts(chosen: list[Entry]) -> None:
     right.vega_lite_chart(specs["loss curves"])
     if any(e.is_group for e in chosen):
         st.caption("A group of seeds: its mean, with a band from its lowest to its highest seed.")
-
-
-def curves_in_words(chosen: list[Entry]) -> None:
-    """Two single runs' curves read side by side (core.analysis.reading): which overfits later, and in what they
-    differ; each run's own reading below."""
-    singles = [e for e in chosen if not e.is_group]
-    if len(singles) != 2:
-        return
-    (a, b) = (e.runs[0] for e in singles)
-    try:
-        said = reading.compare_runs(singles[0].label, (runs_view.history(a), a.config), singles[1].label,
-                                    (runs_view.history(b), b.config))
-    except runs.RunError:
-        return
-    if said:
-        st.markdown(f"**What the curves say** · {said}")
-
-
-def _pick_two(candidates: list[Entry], key: str) -> tuple[Entry, Entry]:
-    """The first two entries, or the two the student picks when there are more."""
-    if len(candidates) == 2:
-        return candidates[0], candidates[1]
-    by_id = {e.id: e for e in candidates}
-    left, right = st.columns(2)
-    a = left.selectbox("First", list(by_id), format_func=lambda i: by_id[i].label, key=f"compare.{key}_a")
-    b = right.selectbox("Second", [i for i in by_id if i != a], format_func=lambda i: by_id[i].label, key=f"compare.{key}_b")
-    return by_id[a], by_id[b]
-
-
-def mcnemar_section(chosen: list[Entry]) -> None:
-    """McNemar's test on the paired test predictions of two single runs (picked when there are more)."""
-    singles = [e for e in chosen if not e.is_group]
-    if len(singles) < 2:
-        return
-    st.subheader("Is the difference in test accuracy real?")
-    first, second = _pick_two(singles, "pair")
-    name_a, name_b = fmt.text(first.label), fmt.text(second.label)
-    try:
-        result = versus(first.runs[0], second.runs[0])
-    except runs.RunError as e:
-        st.error(f"Cannot read the predictions: {fmt.text(e)}")
-        return
-    if result.paired is None:
-        st.info(f"{name_a} and {name_b} cannot be compared this way: {result.unpaired_because}.")
-        return
-    (st.success if result.differs else st.info)(result.paired.sentence(name_a, name_b))
-    st.caption("McNemar's test counts only the test images on which exactly one of the two runs is right: "
-               "the fair way to compare two classifiers scored on the same test set.")
-
-
-def seeds_section(chosen: list[Entry]) -> None:
-    """Two groups of seeds: is the gap between their means larger than the seed-to-seed spread?"""
-    groups = [e for e in chosen if e.is_group]
-    if len(groups) < 2:
-        return
-    st.subheader("Beyond the luck of the seed?")
-    first, second = _pick_two(groups, "groups")
-    a, b = first.seeds(), second.seeds()
-    result = welch_test(first.values("test_accuracy"), second.values("test_accuracy"))
-    (st.success if result.significant() else st.info)(result.sentence(fmt.text(first.label), a, fmt.text(second.label), b))
-    st.caption("Welch's t-test compares the two means against how much each group's seeds scatter. It assumes the seeds' "
-               "results are independent and scatter roughly like a bell curve, and it does not need the two spreads to be "
-               "equal. With few seeds it is cautious: more seeds make a small real gap easier to see.")
 
 
 def export_section(chosen_runs: list[runs.Run], chosen: list[Entry]) -> None:

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from core import formatting as fmt
-from core.analysis import reproduction
+from core.analysis import conclusions, reproduction
 from core.networks.presets import PRESETS, Preset
 from core.storage import runs
 from ui import navigation, runs_view
@@ -104,3 +104,20 @@ def overview_chart(found: dict[str, runs.Run], label: str, key: str, with_names:
         tooltip=["trial", "source", alt.Tooltip("value:Q", format=".2f")],
     )
     return alt.layer(link, dots).properties(title=label, height=34 * len(order))
+
+
+VERDICT = {"supported": ("Supported", "green"), "partly": ("Partly", "orange"), "not supported": ("Not supported", "red"),
+           "not tested yet": ("Not tested yet", "gray")}
+
+
+def conclusions_section(found: list[conclusions.Conclusion]) -> None:
+    """Each of the report's conclusions beside what the runs here show, with a way to open the runs."""
+    for start in range(0, len(found), 2):
+        for column, c in zip(st.columns(2, gap="medium"), found[start:start + 2]):
+            with column.container(border=True):
+                label, colour = VERDICT[c.verdict]
+                st.markdown(f"**{c.claim}** ({c.where}) :{colour}-badge[{label}]")
+                st.markdown(c.finding or "The runs that would test it have not been trained here yet.")
+                if c.run_ids and st.button("Open these runs in Compare", key=f"report.conclusion_{c.claim[:24]}",
+                                           icon=":material/compare_arrows:"):
+                    navigation.open_compare(c.run_ids)

@@ -1,0 +1,110 @@
+"""Compare's answers to "is it real?": McNemar's test for two runs, Welch's for two groups of seeds, what two runs'
+curves say side by side, and accuracy against images per class (scratch and transferred)."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from core import formatting as fmt
+from core.analysis import conclusions, reading
+from core.analysis.versus import versus
+from core.metrics.stats import welch_test
+from core.storage import runs
+from ui import runs_view
+from ui.compare_view import Entry
+
+
+def curves_in_words(chosen: list[Entry]) -> None:
+    """Two single runs' curves read side by side (core.analysis.reading): which overfits later, and in what they
+    differ; each run's own reading below."""
+    singles = [e for e in chosen if not e.is_group]
+    if len(singles) != 2:
+        return
+    (a, b) = (e.runs[0] for e in singles)
+    try:
+        said = reading.compare_runs(singles[0].label, (runs_view.history(a), a.config), singles[1].label,
+                                    (runs_view.history(b), b.config))
+    except runs.RunError:
+        return
+    if said:
+        st.markdown(f"**What the curves say** · {said}")
+
+
+def _pick_two(candidates: list[Entry], key: str) -> tuple[Entry, Entry]:
+    """The first two entries, or the two the student picks when there are more."""
+    if len(candidates) == 2:
+        return candidates[0], candidates[1]
+    by_id = {e.id: e for e in candidates}
+    left, right = st.columns(2)
+    a = left.selectbox("First", list(by_id), format_func=lambda i: by_id[i].label, key=f"compare.{key}_a")
+    b = right.selectbox("Second", [i for i in by_id if i != a], format_func=lambda i: by_id[i].label, key=f"compare.{key}_b")
+    return by_id[a], by_id[b]
+
+
+def mcnemar_section(chosen: list[Entry]) -> None:
+    """McNemar's test on the paired test predictions of two single runs (picked when there are more)."""
+    singles = [e for e in chosen if not e.is_group]
+    if len(singles) < 2:
+        return
+    st.subheader("Is the difference in test accuracy real?")
+    first, second = _pick_two(singles, "pair")
+    name_a, name_b = fmt.text(first.label), fmt.text(second.label)
+    try:
+        result = versus(first.runs[0], second.runs[0])
+    except runs.RunError as e:
+        st.error(f"Cannot read the predictions: {fmt.text(e)}")
+        return
+    if result.paired is None:
+        st.info(f"{name_a} and {name_b} cannot be compared this way: {result.unpaired_because}.")
+        return
+    (st.success if result.differs else st.info)(result.paired.sentence(name_a, name_b))
+    st.caption("McNemar's test counts only the test images on which exactly one of the two runs is right: "
+               "the fair way to compare two classifiers scored on the same test set.")
+
+
+def seeds_section(chosen: list[Entry]) -> None:
+    """Two groups of seeds: is the gap between their means larger than the seed-to-seed spread?"""
+    groups = [e for e in chosen if e.is_group]
+    if len(groups) < 2:
+        return
+    st.subheader("Beyond the luck of the seed?")
+    first, second = _pick_two(groups, "groups")
+    a, b = first.seeds(), second.seeds()
+    result = welch_test(first.values("test_accuracy"), second.values("test_accuracy"))
+    (st.success if result.significant() else st.info)(result.sentence(fmt.text(first.label), a, fmt.text(second.label), b))
+    st.caption("Welch's t-test compares the two means against how much each group's seeds scatter. It assumes the seeds' "
+               "results are independent and scatter roughly like a bell curve, and it does not need the two spreads to be "
+               "equal. With few seeds it is cautious: more seeds make a small real gap easier to see.")
+
+
+def per_class_section(chosen_runs: list[runs.Run]) -> None:
+    """Test accuracy against images per class, from scratch and transferred, when the ticked runs differ in images per
+    class (the report's closing claims); at each size, whether transfer really differs from scratch (McNemar)."""
+    points = conclusions.per_class_curve(chosen_runs)
+    if not points:
+        return
+    st.subheader("Accuracy against images per class")
+    frame = pd.DataFrame([{"images per class": p.per_class, "start": p.start, "accuracy": p.accuracy * 100,
+                           "low": p.low * 100, "high": p.high * 100, "run": p.name} for p in points])
+    x = alt.X("images per class:Q", scale=alt.Scale(type="log"), title="Training images per class (log scale)")
+    colour = alt.Color("start:N", title=None, sort=list(conclusions.START_WORDS.values()), legend=alt.Legend(orient="top"))
+    base = alt.Chart(frame).encode(x=x, color=colour)
+    tooltip = ["run", "start", "images per class", alt.Tooltip("accuracy:Q", format=".1f")]
+    chart = (base.mark_line(point=True).encode(y=alt.Y("accuracy:Q", title="Test accuracy (%)"), tooltip=tooltip)
+             + base.mark_errorbar().encode(y="low:Q", y2="high:Q"))
+    st.altair_chart(runs_view.styled(chart.properties(height=360)))
+    by_id = {r.id: r for r in chosen_runs}
+    said = []
+    for p in points:
+        scratch = next((q for q in points if q.per_class == p.per_class and q.start == "from scratch"), None)
+        if p.start != "from scratch" and scratch is not None:
+            result = versus(by_id[p.run_id], by_id[scratch.run_id])
+            if result.paired is not None:
+                verdict = "really better" if result.differs and p.accuracy > scratch.accuracy else (
+                    "really worse" if result.differs else "not shown to differ")
+                said.append(f"{p.per_class} per class, {p.start}: {verdict} than from scratch "
+                            f"({fmt.p_value(result.paired.p_value)})")
+    st.caption("Each point: a run's test accuracy with its 95 % interval. "
+               + ("; ".join(said) + " (McNemar's test on the same test images)." if said else ""))
