@@ -7,9 +7,7 @@ import streamlit as st
 
 from core import classroom
 from core import formatting as fmt
-from core.storage import runs
-from ui import identity, navigation, runs_view
-from ui.curves import curves
+from ui import board_view, identity, navigation, runs_view
 from ui.session import all_runs, readable_jobs, settings
 
 REFRESH_S = 10
@@ -37,24 +35,27 @@ def versus_leader(result) -> str:
 @st.fragment(run_every=REFRESH_S)
 def board() -> None:
     standings = classroom.leaderboard(all_runs(), chosen)
+    training = [j for j in readable_jobs(active_only=True) if j.status == "running" and j.spec.assignment == chosen.id]
+    names = board_view.shown_names([s.owner for s in standings] + [j.owner for j in training],
+                                   classroom.rules(settings().runs_dir).names_on_board)
     if not standings:
         st.caption("No finished run for this assignment yet.")
     else:
         st.table(runs_view.as_typed(pd.DataFrame([{
-            "#": i, "Student": s.owner, "Run": s.run.name, "Test accuracy": fmt.pct(s.accuracy),
+            "#": i, "Student": names[s.owner], "Run": s.run.name, "Test accuracy": fmt.pct(s.accuracy),
             "95 % interval": fmt.interval(s.low, s.high), "Versus the leader": versus_leader(s.versus_leader),
             "Changed": ", ".join(f"{k.replace('_', ' ')} {fmt.setting(k, v)}" for k, (_, v) in s.changed.items()) or "nothing",
         } for i, s in enumerate(standings, start=1)]).set_index("#")))
         st.caption("Versus the leader: McNemar's test on the test images both runs were scored on, as Compare does it. "
                    "Really behind: a gap this size would rarely come by chance (p under 5 %); not shown to differ: it could. "
                    "Each student's best finished run counts.")
-    training = [j for j in readable_jobs(active_only=True) if j.status == "running" and j.spec.assignment == chosen.id]
     if training:
-        st.subheader("Training now")
-        for column, job in zip(st.columns(min(3, len(training))), training[:3]):
-            with column:
-                st.markdown(f"**{fmt.text(job.owner)}** · {fmt.text(job.name)}")
-                curves(runs.open_live(job.run_dir).history(), job.spec.config.epochs)
+        st.subheader(f"Training now: {len(training)} run{'s' if len(training) > 1 else ''}")
+        frame = board_view.live_frame(training, names)
+        if frame.empty:
+            st.caption("The curves appear when the first epochs are done.")
+        else:
+            st.altair_chart(board_view.live_chart(frame))
 
 
 board()

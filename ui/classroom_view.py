@@ -172,10 +172,12 @@ def instructor_panel(teacher: classroom.Identity) -> None:
                                    rules.min_batch_size or 0, key="class.min_batch",
                                    help="Small batches take many more steps for an epoch.")
         paused = st.toggle("Pause training for the class (the workers take no new run)", rules.paused)
+        names = st.toggle("Show students' names on the projected class board", rules.names_on_board)
         if st.form_submit_button("Save the rules", type="primary"):
             _act(lambda: classroom.set_rules(settings().runs_dir, teacher, max_queued=int(max_queued),
                                              max_epochs=int(max_epochs) or None, max_images=int(max_images) or None,
-                                             min_batch_size=int(min_batch) or None, paused=paused), "Saved.")
+                                             min_batch_size=int(min_batch) or None, paused=paused,
+                                             names_on_board=names), "Saved.")
     left, right = st.columns(2)
     if left.button("Clear the queue (waiting runs only)", key="class.clear"):
         _act(lambda: queue().clear(teacher), "The waiting runs were cancelled.")

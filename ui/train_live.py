@@ -16,7 +16,7 @@ from core.analysis import estimate
 from core.networks import presets
 from core.networks.architectures import ARCHITECTURES
 from core.networks.config import class_names
-from core.queue import jobs, worker
+from core.queue import jobs, turns, worker
 from core.storage import runs
 from core.system.processes import pid_alive
 from core.training.device import expected_device
@@ -77,11 +77,24 @@ def _left_of(job: jobs.Job) -> float:
 
 
 def start_guess(job: jobs.Job) -> str:
-    """When a queued job will probably start: the time left of every job ahead, spread over the workers."""
-    ahead = [j for j in readable_jobs(active_only=True) if j.id != job.id and (j.status == "running" or j.id < job.id)]
+    """When a queued job will probably start: at once while the workers have room (they take turns), else when the
+    first of the runs they hold ends."""
+    running = [j for j in readable_jobs(active_only=True) if j.status == "running"]
     slots = settings().workers or worker.default_slots()
-    wait = sum(_left_of(j) for j in ahead) / slots
-    return "as soon as a worker is free" if wait < 5 else f"in about {fmt.duration(wait)}"
+    if len(running) < slots * turns.MAX_ACTIVE:
+        return "within seconds: the worker trains it beside the others, taking turns"
+    wait = min(estimate.shared_finish(_left_of(j), [_left_of(o) for o in running if o.worker_pid == j.worker_pid and o != j])
+               for j in running)
+    return f"in about {fmt.duration(wait)}, when the first run of a full worker ends"
+
+
+def sharing(job: jobs.Job, own_left: float | None) -> tuple[int, float | None]:
+    """(How many other runs take turns with this one on its worker, when it will end counting them.)"""
+    others = [j for j in readable_jobs(active_only=True)
+              if j.status == "running" and j.id != job.id and j.worker_pid == job.worker_pid]
+    if own_left is None:
+        return len(others), None
+    return len(others), estimate.shared_finish(own_left, [_left_of(o) for o in others])
 
 
 def queue_table() -> None:
@@ -142,12 +155,17 @@ def live(job: jobs.Job) -> None:
             if len(history) >= epochs:
                 text = f"All {epochs} epochs done · testing on the held-out test images and saving"
             st.progress(done, text=text)
-        left = estimate.time_left(progress, history["seconds"].dropna().tolist(), epochs, estimate_for(job.spec.config))
+        own = estimate.time_left(progress, history["seconds"].dropna().tolist(), epochs, estimate_for(job.spec.config))
+        others, left = sharing(job, own)
         c1, c2, c3 = st.columns(3)
         c1.metric("Epochs finished", f"{len(history)} of {epochs}")
         c2.metric("Elapsed", fmt.duration(time.time() - (job.started or time.time())))
         c3.metric("Left (estimate)", "estimating…" if left is None else f"about {fmt.duration(left)}",
-                  help="From the recent epochs' times, plus the final test on the held-out images and saving.")
+                  help="From the recent epochs' times, plus the final test on the held-out images and saving; with "
+                       "the other runs that take turns on the same worker counted.")
+        if others:
+            st.caption(f"Training with {others} other run{'s' if others > 1 else ''}, taking turns on the same worker: "
+                       "every curve moves at once, each a little slower.")
         curves(history, epochs, _reference(job), _chance(job.spec.config), progress.get("batch_loss"))
     st.button("Cancel" if job.status == "queued" else "Stop training", key="train.cancel", icon=":material/stop_circle:",
               on_click=q.cancel, args=(job.id, identity.actor()), disabled=job.cancel_requested)

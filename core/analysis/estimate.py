@@ -183,3 +183,9 @@ def time_left(progress: dict, epoch_seconds: list[float], epochs: int, prior: Es
         since = max(0.0, (now or time.time()) - progress.get("updated", now or time.time()))
         return max(1.0, test_s - since)
     return max(0.0, (epochs - done - in_epoch) * epoch_s) + test_s
+
+
+def shared_finish(own_left_s: float, others_left_s: list[float]) -> float:
+    """When a run ends, in wall seconds, when it takes turns with others on one worker (core.queue.turns): each gets an
+    equal share of the worker while it trains, so every other run costs it min(its own time left, the other's)."""
+    return own_left_s + sum(min(other, own_left_s) for other in others_left_s)

@@ -24,6 +24,7 @@ class Rules:
     max_epochs: int | None = 30
     max_images: int | None = 20_000  # the image limit (0 = all) a student's run may not exceed
     min_batch_size: int | None = 16  # smaller batches take many more steps for the same epoch
+    names_on_board: bool = True  # the projected board shows students' names, or "Student 1", "Student 2"…
 
     def bounds(self) -> dict[str, tuple[int, int]]:
         """The range each limited config field of a student's run must stay in ({field: (low, high)})."""

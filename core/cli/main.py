@@ -16,7 +16,7 @@ from core.data import datasets
 from core.explain import explainer
 from core.networks import presets
 from core.networks.config import ConfigError, TrainConfig, from_dict, parse_assignments
-from core.queue import cluster, worker
+from core.queue import cluster, sweeps, worker
 from core.queue.jobs import MAX_SEEDS, make_seed_jobs
 from core.settings import Settings, SettingsError
 from core.storage import listing, runs
@@ -89,7 +89,14 @@ class ProgressBar:
 def cmd_train(args) -> int:
     config = _config_for(args)
     name = runs.clean_name(args.name) if args.name else (args.preset or config.architecture)
-    specs = make_seed_jobs(config, args.runs_dir, name=name, seeds=args.seeds, preset=args.preset, data_dir=args.data_dir)
+    if args.sweep and args.seeds != 1:
+        raise UsageError("--sweep and --seeds cannot be combined: sweep one setting, or repeat one config with seeds")
+    if args.sweep:
+        specs = sweeps.make_sweep_jobs(config, args.runs_dir, name=name, sweep=sweeps.parse(args.sweep), preset=args.preset,
+                                       data_dir=args.data_dir)
+    else:
+        specs = make_seed_jobs(config, args.runs_dir, name=name, seeds=args.seeds, preset=args.preset,
+                               data_dir=args.data_dir)
     address = args.ray or args.settings.ray_address
     if address:  # on a Ray cluster (core.queue.cluster), each node with its own engine
         if args.engine:
@@ -98,6 +105,8 @@ def cmd_train(args) -> int:
             _print_result(run_dir)
         return 0
     for spec in specs:
+        if spec.sweep:
+            print(f"{spec.name} ({spec.sweep['index'] + 1} of {spec.sweep['size']})", flush=True)
         if spec.group:
             print(f"seed {spec.config.seed} ({spec.group['index'] + 1} of {args.seeds})", flush=True)
         _print_result(train(spec.config, args.runs_dir, spec.labels, run_id=spec.run_id, data_dir=args.data_dir,
@@ -252,6 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int)
     train.add_argument("--limit", type=int, help="train on the first N training images")
     train.add_argument("--seed", type=int)
+    train.add_argument("--sweep", action="append", metavar="FIELD=V1,V2,...",
+                       help=f"try one setting at several values (twice for a grid of two settings, {sweeps.MAX_RUNS} runs "
+                            "at most): a sweep that Compare draws as one figure")
     train.add_argument("--seeds", type=int, default=1, metavar="N",
                        help=f"repeat with N consecutive seeds (2-{MAX_SEEDS}), a group that Compare shows as one row")
     train.add_argument("--name", help="the run's display name")

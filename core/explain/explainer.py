@@ -246,6 +246,7 @@ def serve(runs_dir, data_dir=None, parent_pid: int | None = None, idle_exit_s: f
     """Answer requests, oldest first, until idle for idle_exit_s or, once idle, the server is gone. Returns how many;
     None if another explainer serves this runs folder."""
     loaded = _Loaded(data_dir)
+    answered = [0]
     requests = _root(runs_dir) / "requests"
     requests.mkdir(parents=True, exist_ok=True)
 
@@ -258,10 +259,12 @@ def serve(runs_dir, data_dir=None, parent_pid: int | None = None, idle_exit_s: f
         except (OSError, ValueError, KeyError, RunError):
             pass  # a request for a run that is gone, or a half-written file: dropped
         waiting[0].unlink(missing_ok=True)
+        answered[0] += 1
         return True
 
-    return supervisor.serve(runs_dir, LOCK, lambda: step, idle_exit_s=idle_exit_s, poll_s=POLL_S, parent_pid=parent_pid,
-                            max_steps=max_requests)
+    served = supervisor.serve(runs_dir, LOCK, lambda: step, idle_exit_s=idle_exit_s, poll_s=POLL_S, parent_pid=parent_pid,
+                              until=None if max_requests is None else lambda: answered[0] >= max_requests)
+    return answered[0] if served else None
 
 
 def ensure_running(runs_dir, data_dir=None) -> bool:

@@ -204,10 +204,11 @@ def serve_ray(runs_dir, address: str, idle_exit_s: float = IDLE_EXIT_S, parent_p
               policy: Policy = OPEN, gate: Path | None = None) -> int:
     """The queue's dispatcher to a Ray cluster: claims jobs while the cluster has room, forwards Stop, records how
     each ended; a job whose node died goes back into the queue (Queue.requeue). Ends as a local worker does (idle
-    for idle_exit_s, or idle with its server gone). Returns how many of its steps had work (0 if another process
+    for idle_exit_s, or idle with its server gone). Returns how many jobs ended (0 if another process
     dispatches this queue)."""
     queue = Queue(runs_dir, policy)
     dispatcher: Dispatcher | None = None
+    ended = [0]  # jobs that ended (not the lost ones, which go back into the queue)
 
     def connect_then_step():
         nonlocal dispatcher
@@ -231,17 +232,17 @@ def serve_ray(runs_dir, address: str, idle_exit_s: float = IDLE_EXIT_S, parent_p
                 mark_lost(flight.spec.run_dir, queue.requeue(flight.job_id, outcome.error))
             else:
                 queue.finish(flight.job_id, outcome.status, outcome.error)
+                ended[0] += 1
         return bool(outcomes or dispatcher.flights)
 
     def published() -> dict:
         return {"slot": "ray", "pid": os.getpid(), "started": runs.now_iso(), "environment": {
             "device": dispatcher.describe(), "backend": configured_backend(), "host": socket.gethostname(), "ray": address}}
 
-    done = supervisor.serve(runs_dir, DISPATCHER_LOCK, connect_then_step, idle_exit_s=idle_exit_s, poll_s=0,
-                            parent_pid=parent_pid, info=(INFO_FILE, published))
-    if done is None:
+    if not supervisor.serve(runs_dir, DISPATCHER_LOCK, connect_then_step, idle_exit_s=idle_exit_s, poll_s=0,
+                            parent_pid=parent_pid, info=(INFO_FILE, published)):
         print(f"the queue of {runs_dir} is already dispatched to Ray by another process", file=sys.stderr)
-    return done or 0
+    return ended[0]
 
 
 def train_on_cluster(address: str, specs: list[jobs.JobSpec]) -> list[Path]:

@@ -33,6 +33,7 @@ class JobSpec:
     owner: str | None = None  # recorded in the run (who may change it)
     assignment: str | None = None  # the assignment it answers (core.classroom), recorded in the run
     lr_find: bool = False  # a learning-rate range test (core.training.lr_finder) instead of a run: its result is a file
+    sweep: dict | None = None  # one point of a sweep of one or two settings (core.queue.sweeps)
 
     @property
     def run_dir(self) -> Path:
@@ -41,7 +42,7 @@ class JobSpec:
     @property
     def labels(self) -> runs.RunLabels:
         """What the run's record will say it is and whose."""
-        return runs.RunLabels(self.name, self.preset, self.group, self.owner, self.assignment)
+        return runs.RunLabels(self.name, self.preset, self.group, self.owner, self.assignment, self.sweep)
 
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(self), "config": self.config.to_dict()}
@@ -83,6 +84,11 @@ class Job:
     @property
     def run_dir(self) -> Path | None:
         return self.spec.run_dir if self.spec else None
+
+
+def job_error(error: Exception) -> str:
+    """Why a job failed, for the queue: a run's own message as it is, anything else with its kind."""
+    return str(error) if isinstance(error, runs.RunError) else f"{type(error).__name__}: {error}"
 
 
 def make_job(config: TrainConfig, runs_dir, *, name: str, preset: str | None = None, data_dir=None) -> JobSpec:

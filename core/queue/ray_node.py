@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 
 from core.queue import jobs
+from core.queue.jobs import job_error
 from core.queue.ray_folders import unzip_folder, zip_folder
-from core.queue.worker import job_error, run_job
+from core.queue.worker import run_job
 from core.storage import runs
 from core.training import checkpoint
 

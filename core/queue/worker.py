@@ -20,17 +20,17 @@ from core.data import datasets
 from core.queue import jobs
 from core.queue.policy import OPEN, Policy, PolicyError
 from core.queue.queue import Queue
+from core.queue.turns import Turns
 from core.storage import runs
 from core.system import supervisor
 from core.system.files import write_json
 from core.system.processes import pid_alive
 from core.training import checkpoint
-from core.training.callbacks import BaseListener
 from core.training.device import environment, gpu_names
-from core.training.gate import GatedListener
+from core.training.gate import hold as gate_hold
 from core.training.lr_finder import find_learning_rate
-from core.training.resume import resume
-from core.training.trainer import train
+from core.training.resume import resuming_steps
+from core.training.trainer import Pace, Steps, drive, training_steps
 
 POLL_S = 0.5
 IDLE_EXIT_S = 3600  # a worker nobody uses goes away; the dashboard starts a new one on demand
@@ -41,25 +41,42 @@ DISPATCHER_LOCK = "ray-dispatcher"  # one dispatcher per runs folder, like one w
 
 
 def run_job(spec: jobs.JobSpec | dict, should_stop=lambda: False, listener=None, gate: Path | None = None) -> str:
-    """The whole job: config in, run folder out. Takes the spec as plain JSON too, for a Ray task.
+    """The whole job: config in, run folder out. Takes the spec as plain JSON too, for a Ray task."""
+    return str(drive(job_steps(spec, should_stop, listener, gate)))
+
+
+def job_steps(spec: jobs.JobSpec | dict, should_stop=lambda: False, listener=None, gate: Path | None = None,
+              clock=time.monotonic) -> Steps:
+    """The whole job a step at a time (a worker interleaves several): config in, run folder out.
 
     A job that asks to resume continues its run from the checkpoint. A job whose run folder exists already
     was started before by a worker that died: it continues from the checkpoint, or, if it died before its
-    first epoch ended, starts over in the same folder. An epoch gate (core.training.gate) holds it between epochs."""
+    first epoch ended, starts over in the same folder. An epoch gate (core.training.gate) holds it between epochs;
+    `clock` times it (its own time, when it takes turns)."""
     spec = spec if isinstance(spec, jobs.JobSpec) else jobs.JobSpec.from_dict(spec)
-    if gate is not None:
-        listener = GatedListener(listener or BaseListener(), gate, should_stop)
     if spec.lr_find:
-        return str(_lr_find(spec, should_stop))
+        return _lr_find(spec, should_stop)
     run_dir = spec.run_dir
     if not spec.resume and run_dir.is_dir() and runs.read_run(run_dir).has_results:
-        return str(run_dir)  # its worker died after the run was saved, before the queue heard of it
+        return run_dir  # its worker died after the run was saved, before the queue heard of it
+    options = dict(data_dir=spec.data_dir, dataset=lambda: _dataset(spec.config.dataset, spec.data_dir), listener=listener,
+                   should_stop=should_stop, pace=Pace(clock, gate_hold(gate)))
     if spec.resume or checkpoint.exists(run_dir):
-        return str(resume(run_dir, epochs=spec.epochs, data_dir=spec.data_dir, listener=listener, should_stop=should_stop))
+        return (yield from resuming_steps(run_dir, epochs=spec.epochs, **options))
     if run_dir.is_dir():
         shutil.rmtree(run_dir)  # nothing to keep: not one epoch was finished
-    return str(train(spec.config, spec.runs_dir, spec.labels, run_id=spec.run_id, data_dir=spec.data_dir,
-                     listener=listener, should_stop=should_stop))
+    return (yield from training_steps(spec.config, spec.runs_dir, spec.labels, run_id=spec.run_id, **options))
+
+
+_DATASETS: dict[tuple, datasets.Dataset] = {}  # a worker loads each dataset once, not once a job
+
+
+def _dataset(name: str, data_dir) -> datasets.Dataset:
+    """The dataset, from this process's memory after the first job that needed it (DataError as datasets.load)."""
+    key = (name, str(data_dir) if data_dir else None)
+    if key not in _DATASETS:
+        _DATASETS[key] = datasets.load(name, data_dir)
+    return _DATASETS[key]
 
 
 def _lr_find(spec: jobs.JobSpec, should_stop) -> Path:
@@ -73,51 +90,24 @@ def _lr_find(spec: jobs.JobSpec, should_stop) -> Path:
 
 def serve(runs_dir=runs.DEFAULT_RUNS_DIR, slot: int = 0, idle_exit_s: float = IDLE_EXIT_S, max_jobs: int | None = None,
           parent_pid: int | None = None, policy: Policy = OPEN, gate: Path | None = None) -> int:
-    """Serve the queue of `runs_dir` (under the class's `policy`) as worker `slot` until idle for idle_exit_s (or
-    max_jobs done), or, once idle, until the server that started it (`parent_pid`) is gone. Returns the number of
-    jobs run (0 if another process serves this slot)."""
+    """Serve the queue of `runs_dir` (under the class's `policy`) as worker `slot`, every job it holds trained by
+    turns (core.queue.turns), until idle for idle_exit_s (or max_jobs ended), or, once idle, until the server that
+    started it (`parent_pid`) is gone. Returns the number of jobs that ended (0 if another process serves this slot)."""
     queue = Queue(runs_dir, policy)
+    turns = Turns(queue, lambda job, should_stop, clock: job_steps(job.spec, should_stop, gate=gate, clock=clock))
 
     def step() -> bool:
         queue.reap()
-        job = queue.claim()
-        if job is None:
-            return False
-        _run_claimed(queue, job, gate)
-        return True
+        turns.claim()
+        return turns.turn()
 
-    done = supervisor.serve(runs_dir, f"slot-{slot}", lambda: step, idle_exit_s=idle_exit_s, poll_s=POLL_S,
-                            parent_pid=parent_pid, max_steps=max_jobs,
-                            info=(f"slot-{slot}.json", lambda: {"slot": slot, "pid": os.getpid(), "started": runs.now_iso(),
-                                                                 "environment": environment()}))
-    if done is None:
+    served = supervisor.serve(runs_dir, f"slot-{slot}", lambda: step, idle_exit_s=idle_exit_s, poll_s=POLL_S,
+                              parent_pid=parent_pid, until=None if max_jobs is None else lambda: turns.ended >= max_jobs,
+                              info=(f"slot-{slot}.json", lambda: {"slot": slot, "pid": os.getpid(),
+                                                                   "started": runs.now_iso(), "environment": environment()}))
+    if not served:
         print(f"worker slot {slot} is already served by another process", file=sys.stderr)
-    return done or 0
-
-
-def _run_claimed(queue: Queue, job: jobs.Job, gate: Path | None = None) -> None:
-    last_check = [0.0, False]
-
-    def should_stop() -> bool:  # the database is asked at most twice a second
-        now = time.monotonic()
-        if now - last_check[0] > POLL_S:
-            last_check[:] = [now, queue.cancel_requested(job.id)]
-        return last_check[1]
-
-    try:
-        made = Path(run_job(job.spec, should_stop, gate=gate))
-        if job.spec.lr_find:
-            queue.finish(job.id, "cancelled" if should_stop() else "completed")
-            return
-        run = runs.read_run(made)
-        queue.finish(job.id, run.status if run.has_results else "failed")
-    except Exception as e:  # recorded in the run by train(); the queue goes on to the next job
-        queue.finish(job.id, "failed", job_error(e))
-
-
-def job_error(error: Exception) -> str:
-    """Why a job failed, for the queue: a run's own message as it is, anything else with its kind."""
-    return str(error) if isinstance(error, runs.RunError) else f"{type(error).__name__}: {error}"
+    return turns.ended
 
 
 def default_slots() -> int:

@@ -121,7 +121,7 @@ def import_run(data: bytes, runs_dir=DEFAULT_RUNS_DIR, owner: str | None = None,
         except (ConfigError, TypeError) as e:
             raise RunError(f"the imported run's config is invalid: {e}") from None
         new_id = new_run_id()
-        for claim in ("assignment", "group"):
+        for claim in ("assignment", "group", "sweep"):
             record.pop(claim, None)
         record.update(id=new_id, name=clean_name(record["name"]), owner=owner,
                       imported={"at": now_iso(), "original_id": original})

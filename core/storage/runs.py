@@ -267,6 +267,7 @@ class RunLabels:
     group: dict | None = None  # one of several seeds of the same settings (core.queue.jobs.seed_group)
     owner: str | None = None  # who may change it (core.storage.ownership): a signed-in name, or a browser's id
     assignment: str | None = None  # the assignment it answers (core.classroom)
+    sweep: dict | None = None  # one point of a sweep of one or two settings (core.queue.sweeps)
 
 
 def create_run(runs_dir, config: dict, labels: RunLabels, environment: dict, run_id: str | None = None) -> Path:
@@ -297,6 +298,7 @@ def create_run(runs_dir, config: dict, labels: RunLabels, environment: dict, run
         "owner": labels.owner,
         "group": labels.group,
         "assignment": labels.assignment,
+        "sweep": labels.sweep,
         **preset_differences(labels.preset, config),
     }
     write_json(path / RUN_FILE, record)

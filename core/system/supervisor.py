@@ -38,25 +38,23 @@ def hold_lock(runs_dir, name: str):
 
 def serve(runs_dir, name: str, make_step: Callable[[], Callable[[], bool]], *, idle_exit_s: float, poll_s: float,
           parent_pid: int | None = None, info: tuple[str, Callable[[], dict]] | None = None,
-          max_steps: int | None = None) -> int | None:
+          until: Callable[[], bool] | None = None) -> bool:
     """A helper's whole life under the lock `name`: `make_step()` (called once the lock is held: it may connect to
     a cluster or load models) returns the step, which does one piece of work and says whether it found any. Idle
-    steps are `poll_s` apart. Ends after `max_steps` steps that worked, when idle for `idle_exit_s`, or, once
-    idle, when `parent_pid` (the server that started it) is gone. `info` is (file name, what to publish) in
-    .workers/, removed at the end. Returns how many steps worked; None if another process holds the lock."""
+    steps are `poll_s` apart. Ends when `until()` says so, when idle for `idle_exit_s`, or, once idle, when
+    `parent_pid` (the server that started it) is gone. `info` is (file name, what to publish) in .workers/, removed
+    at the end. False if another process holds the lock (nothing was served)."""
     lock = hold_lock(runs_dir, name)
     if lock is None:
-        return None
+        return False
     info_path = helpers_dir(runs_dir) / info[0] if info else None
-    done = 0
     try:
         step = make_step()
         if info:
             write_json(info_path, info[1]())
         idle_since = time.monotonic()
-        while max_steps is None or done < max_steps:
+        while until is None or not until():
             if step():
-                done += 1
                 idle_since = time.monotonic()
                 continue
             if time.monotonic() - idle_since > idle_exit_s or (parent_pid and not pid_alive(parent_pid)):
@@ -66,7 +64,7 @@ def serve(runs_dir, name: str, make_step: Callable[[], Callable[[], bool]], *, i
         if info_path:
             info_path.unlink(missing_ok=True)
         lock.close()
-    return done
+    return True
 
 
 _started: list[subprocess.Popen] = []  # the helpers this process started, ended when it exits

@@ -46,11 +46,13 @@ def run_callback_class():
 
     class RunCallback(keras.callbacks.Callback):
         """Writes history, progress and a checkpoint into the run folder, feeds the listener, honours
-        cancellation. `rows` starts with the history of the epochs done before (a resumed run)."""
+        cancellation. `rows` starts with the history of the epochs done before (a resumed run). Epochs are timed by
+        `clock`: the run's own time, which in a worker taking turns is not the wall's."""
 
         def __init__(self, run_dir, epochs, steps, images, listener, should_stop, rows=(), save_checkpoint=None,
-                     on_begin=None):
+                     on_begin=None, clock=time.monotonic):
             super().__init__()
+            self.clock = clock
             self.on_begin = on_begin
             self.run_dir, self.epochs, self.steps, self.images = run_dir, epochs, steps, images
             self.listener, self.should_stop = listener, should_stop
@@ -59,7 +61,7 @@ def run_callback_class():
             self.save_checkpoint = save_checkpoint
             self.cancelled = False
             self._last_progress = 0.0
-            self._epoch_start = time.monotonic()
+            self._epoch_start = clock()
             self._epoch = 0
             self.batch_loss: list[list[float]] = []  # [epoch position, mean loss of the batches since the last point]
             self._seen = (0, 0.0)  # batches of this epoch and their running mean loss at the last point
@@ -70,7 +72,7 @@ def run_callback_class():
                 self._last_progress = now
                 write_json(self.run_dir / runs.PROGRESS_FILE, {
                     "epoch": self._epoch, "epochs": self.epochs, "step": step, "steps": self.steps,
-                    "epoch_seconds": now - self._epoch_start, "images": self.images, "start_epoch": self.start_epoch,
+                    "epoch_seconds": self.clock() - self._epoch_start, "images": self.images, "start_epoch": self.start_epoch,
                     "batch_loss": self.batch_loss, "updated": time.time()})
 
         def _check_stop(self):
@@ -78,12 +80,17 @@ def run_callback_class():
                 self.cancelled = True
                 self.model.stop_training = True
 
+        def stop_now(self) -> bool:
+            """Whether Stop has been asked (training then ends at its next chance)."""
+            self._check_stop()
+            return self.cancelled
+
         def on_train_begin(self, logs=None):
             if self.on_begin:
                 self.on_begin()
 
         def on_epoch_begin(self, epoch, logs=None):
-            self._epoch, self._epoch_start = epoch + 1, time.monotonic()
+            self._epoch, self._epoch_start = epoch + 1, self.clock()
             self._epoch_learning_rate = current_learning_rate(self.model)  # the rate this epoch trains at
             self._seen = (0, 0.0)
             self._progress(0, force=True)
@@ -110,7 +117,7 @@ def run_callback_class():
                 "epoch": epoch + 1,
                 **{k: float(logs[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in logs},
                 "learning_rate": self._epoch_learning_rate,
-                "seconds": time.monotonic() - self._epoch_start,
+                "seconds": self.clock() - self._epoch_start,
             }
             self.rows.append(row)
             write_csv(self.run_dir / runs.HISTORY_FILE, pd.DataFrame(self.rows, columns=runs.HISTORY_COLUMNS))

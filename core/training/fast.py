@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Generator
 from pathlib import Path
 
 import numpy as np
@@ -109,12 +110,28 @@ def enable_compilation_cache(path=None) -> Path | None:
 
 # --- the loop, common to the backends ------------------------------------------------------------
 
-def fit(model, x, y, *, validation_data=None, batch_size: int, epochs: int, seed: int = 0, shuffle: bool = True,
-        callbacks=(), chunk_seconds: float | None = None, eval_batch_size: int | None = None, initial_epoch: int = 0,
-        rng: np.random.Generator | None = None) -> list[dict]:
-    """Train a compiled model like `model.fit(x, one_hot(y), ..., initial_epoch=...)`; returns the logs of the
-    epochs it trained. `rng` draws each epoch's permutation (default: seeded by `seed`); a caller that keeps it
-    can save its state with a checkpoint and pass the restored generator to continue the same sequence."""
+EPOCH_END = "epoch end"  # what fit_steps yields after an epoch's callbacks; None after each compiled call
+
+
+def fit(model, x, y, **options) -> list[dict]:
+    """Train a compiled model like `model.fit(x, one_hot(y), ..., initial_epoch=...)` (fit_steps' options), to the end;
+    returns the logs of the epochs it trained."""
+    steps = fit_steps(model, x, y, **options)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def fit_steps(model, x, y, *, validation_data=None, batch_size: int, epochs: int, seed: int = 0, shuffle: bool = True,
+              callbacks=(), chunk_seconds: float | None = None, eval_batch_size: int | None = None, initial_epoch: int = 0,
+              rng: np.random.Generator | None = None) -> Generator[str | None, None, list[dict]]:
+    """fit, a compiled call at a time: yields None after each call (about `chunk_seconds` of work) and EPOCH_END
+    after each epoch's callbacks, so that a caller can interleave several trainings, or hold one between epochs
+    (setting model.stop_training before resuming stops it there). `rng` draws each epoch's permutation (default:
+    seeded by `seed`); a caller that keeps it can save its state with a checkpoint and pass the restored generator
+    to continue the same sequence. Returns the logs of the epochs it trained."""
     import keras
 
     x = np.asarray(x)
@@ -177,6 +194,7 @@ def fit(model, x, y, *, validation_data=None, batch_size: int, epochs: int, seed
                 cb.on_train_batch_end(done - 1, logs)
             if model.stop_training:
                 break
+            yield None
         logs = stepper.train_logs()
         if validation_data is not None:
             logs.update({f"val_{k}": v for k, v in stepper.evaluate().items()})
@@ -185,6 +203,8 @@ def fit(model, x, y, *, validation_data=None, batch_size: int, epochs: int, seed
         for cb in callbacks:
             cb.on_epoch_end(epoch, dict(logs))
         stepper.reload()  # a callback may have set the learning rate or the weights (ReduceLROnPlateau, EarlyStopping)
+        if not model.stop_training:
+            yield EPOCH_END
         if model.stop_training:
             break
     if stepper is not None:

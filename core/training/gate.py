@@ -10,7 +10,6 @@ leaves it unset.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 POLL_S = 0.05
@@ -26,26 +25,17 @@ def epochs_allowed(path: Path | None) -> int | None:
         return None  # no file (released), or one being written
 
 
-class GatedListener:
-    """A training listener (core.training.callbacks.Listener) that passes every event on to `inner`, then, after an
-    epoch, waits at the gate `path` while `should_stop` says nothing."""
+def hold(path: Path | None):
+    """The pace's hold (core.training.trainer.Pace) for the gate `path`: true while it keeps a run that has finished
+    `done` epochs waiting; None without a gate."""
+    if path is None:
+        return None
 
-    def __init__(self, inner, path: Path, should_stop: Callable[[], bool]):
-        self.inner, self.path, self.should_stop = inner, Path(path), should_stop
-        self.epochs = 0
+    def holds(done: int) -> bool:
+        allowed = epochs_allowed(path)
+        if allowed is not None and done >= allowed:
+            time.sleep(POLL_S)  # asked again at once while it waits: a pause, not a busy loop
+            return True
+        return False
 
-    def on_start(self, run_dir, epochs, steps_per_epoch):
-        self.epochs = epochs
-        self.inner.on_start(run_dir, epochs, steps_per_epoch)
-
-    def on_batch(self, epoch, step, steps_per_epoch):
-        self.inner.on_batch(epoch, step, steps_per_epoch)
-
-    def on_epoch(self, row):
-        self.inner.on_epoch(row)
-        done = int(row["epoch"])
-        while done < self.epochs and not self.should_stop():
-            allowed = epochs_allowed(self.path)
-            if allowed is None or done < allowed:
-                return
-            time.sleep(POLL_S)
+    return holds

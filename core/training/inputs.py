@@ -31,7 +31,8 @@ def prepare_data(config: TrainConfig, dataset: datasets.Dataset) -> PreparedData
     x, y = dataset.x_train, dataset.y_train
     if config.limit:
         x, y = x[: config.limit], y[: config.limit]
-    x, y = datasets.select_classes(x, y, datasets.chosen_classes(config.dataset, config.class_subset))
+    if config.class_subset != "all":  # all classes: every label kept as it is (a wrong one fails the run)
+        x, y = datasets.select_classes(x, y, datasets.chosen_classes(config.dataset, config.class_subset))
     if len(x) < 2:
         raise ValueError(f"limit = {config.limit} leaves too few training images to split off a validation set")
     train_idx, val_idx = datasets.train_validation_split(len(x), config.validation_split, config.seed)

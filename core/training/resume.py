@@ -10,14 +10,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.data import datasets
 from core.networks.config import ConfigError, TrainConfig, from_dict
 from core.storage import runs
 from core.system.files import write_csv
 from core.training import checkpoint, fast
 from core.training.callbacks import Listener
 from core.training.device import environment
-from core.training.trainer import train_segment
+from core.training.trainer import Pace, Steps, drive, segment_steps
 
 
 class ResumeError(runs.RunError):
@@ -71,11 +70,16 @@ def plan_resume(run_dir, epochs: int | None = None) -> tuple[TrainConfig, checkp
     return config, saved
 
 
-def resume(run_dir, *, epochs: int | None = None, data_dir=None, dataset: datasets.Dataset | None = None,
-           listener: Listener | None = None, should_stop: Callable[[], bool] = lambda: False,
-           engine: str | None = None) -> Path:
+def resume(run_dir, **options) -> Path:
+    """Continue a run from its last checkpoint (resuming_steps' options, run to the end)."""
+    return drive(resuming_steps(run_dir, **options))
+
+
+def resuming_steps(run_dir, *, epochs: int | None = None, data_dir=None, dataset=None,
+                   listener: Listener | None = None, should_stop: Callable[[], bool] = lambda: False,
+                   engine: str | None = None, pace: Pace = Pace()) -> Steps:
     """Continue a cancelled, failed or killed run (or extend a finished one, constant learning rate only)
-    from its last checkpoint, in the same folder: the same run, with one more segment in run.json."""
+    from its last checkpoint, in the same folder, a step at a time: the same run, with one more segment in run.json."""
     config, saved = plan_resume(run_dir, epochs)
     engine = fast.resolve_engine(engine)
     env = environment()
@@ -87,4 +91,4 @@ def resume(run_dir, *, epochs: int | None = None, data_dir=None, dataset: datase
                        worker={"host": socket.gethostname(), "pid": os.getpid()}, epochs_trained=saved.epoch, segments=segments,
                        **runs.preset_differences(record.get("preset"), config.to_dict()))
     write_csv(run_dir / runs.HISTORY_FILE, pd.DataFrame(saved.history, columns=runs.HISTORY_COLUMNS))
-    return train_segment(run_dir, config, saved, engine, env, data_dir, dataset, listener, should_stop)
+    return (yield from segment_steps(run_dir, config, saved, engine, env, data_dir, dataset, listener, should_stop, pace))

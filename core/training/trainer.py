@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,30 +33,69 @@ from core.training.compiling import compile_model, steps_per_execution_for
 from core.training.device import environment
 from core.training.inputs import PreparedData, one_hot, prepare_data
 
+Steps = Generator[None, None, Path]  # a training a step at a time (drive() runs one to its end)
 
-def train(config: TrainConfig, runs_dir=runs.DEFAULT_RUNS_DIR, labels: runs.RunLabels | None = None, *,
-          run_id: str | None = None, data_dir=None, dataset: datasets.Dataset | None = None,
-          listener: Listener | None = None, should_stop: Callable[[], bool] = lambda: False,
-          engine: str | None = None) -> Path:
-    """Train and evaluate; returns the run folder. A failure is recorded in the run and re-raised. `labels` say
-    what the run is and whose (default: named after its network).
+
+@dataclass(frozen=True)
+class Pace:
+    """How a training is paced: `clock` times it (its own time, where it takes turns with others), and `hold(n)`,
+    asked after each epoch n, keeps it waiting while true (an epoch gate, core.training.gate). Stop still ends it."""
+
+    clock: Callable[[], float] = time.monotonic
+    hold: Callable[[int], bool] | None = None
+
+
+def drive(steps: Steps) -> Path:
+    """Run a training's steps to the end, alone; its run folder. Keras' global state is released after it."""
+    try:
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value
+    finally:
+        release()
+
+
+def release() -> None:
+    """Release Keras' global state (names, kernel caches) once no training of this process is alive: between
+    trainings, never beside one (a worker taking turns calls it when it holds no job)."""
+    import keras
+
+    keras.backend.clear_session()
+
+
+def train(config: TrainConfig, runs_dir=runs.DEFAULT_RUNS_DIR, labels: runs.RunLabels | None = None, **options) -> Path:
+    """Train and evaluate; returns the run folder (training_steps' options, run to the end)."""
+    return drive(training_steps(config, runs_dir, labels, **options))
+
+
+def training_steps(config: TrainConfig, runs_dir=runs.DEFAULT_RUNS_DIR, labels: runs.RunLabels | None = None, *,
+                   run_id: str | None = None, data_dir=None,
+                   dataset: datasets.Dataset | Callable[[], datasets.Dataset] | None = None,
+                   listener: Listener | None = None, should_stop: Callable[[], bool] = lambda: False,
+                   engine: str | None = None, pace: Pace = Pace()) -> Steps:
+    """Train and evaluate, a step at a time (a worker interleaves several); returns the run folder. A failure is
+    recorded in the run and re-raised. `labels` say what the run is and whose (default: named after its network).
 
     `engine` picks the training loop, not the math: "fast" (core.training.fast: data on the device, many steps per
-    compiled call) or "fit" (plain model.fit, the reference); default $CLASSROOM_ENGINE, else "fast".
+    compiled call) or "fit" (plain model.fit, the reference, in one step); default $CLASSROOM_ENGINE, else "fast".
     A checkpoint is written after every completed epoch (core.training.checkpoint), so that `resume` can continue.
     """
     engine = fast.resolve_engine(engine)
     env = environment()
     run_dir = runs.create_run(runs_dir, config.to_dict(), labels or runs.RunLabels(config.architecture), env, run_id)
     runs.update_record(run_dir, engine=engine, engine_detail=fast.implementation(engine, env["backend"]))
-    return train_segment(run_dir, config, None, engine, env, data_dir, dataset, listener, should_stop)
+    return (yield from segment_steps(run_dir, config, None, engine, env, data_dir, dataset, listener, should_stop, pace))
 
 
-def train_segment(run_dir: Path, config: TrainConfig, saved: checkpoint.Checkpoint | None, engine: str, env: dict,
-                   data_dir, dataset, listener, should_stop) -> Path:
-    """One uninterrupted stretch of a run: from scratch (saved is None) or from a checkpoint, to the end."""
+def segment_steps(run_dir: Path, config: TrainConfig, saved: checkpoint.Checkpoint | None, engine: str, env: dict,
+                  data_dir, dataset, listener, should_stop, pace: Pace) -> Steps:
+    """One uninterrupted stretch of a run: from scratch (saved is None) or from a checkpoint, to the end, timed by
+    the pace's clock."""
     listener = listener or BaseListener()
-    started = time.monotonic()
+    clock = pace.clock
+    started = clock()
     start_epoch = saved.epoch if saved else 0
     previous = runs.read_run(run_dir).record
     segment = {"started": runs.now_iso(), "from_epoch": start_epoch, "to_epoch": start_epoch, "seconds": 0.0,
@@ -66,8 +106,8 @@ def train_segment(run_dir: Path, config: TrainConfig, saved: checkpoint.Checkpoi
     try:
         if engine == "fast":
             fast.enable_compilation_cache()
-        data_started = time.monotonic()
-        dataset = dataset or datasets.load(config.dataset, data_dir)
+        data_started = clock()
+        dataset = dataset() if callable(dataset) else dataset or datasets.load(config.dataset, data_dir)
         data = prepare_data(config, dataset)
         classes = len(data.class_names)
         runs.update_record(run_dir, data={"source": data.source, "train": len(data.x_train), "validation": len(data.x_val),
@@ -93,33 +133,38 @@ def train_segment(run_dir: Path, config: TrainConfig, saved: checkpoint.Checkpoi
             counters, best_weights = callback_state(watchers)
             checkpoint.save(run_dir, model, epoch, rows, rng.bit_generator.state if fast_loop else None, counters,
                             best_weights)
-            segment.update(to_epoch=epoch, seconds=time.monotonic() - started)
+            segment.update(to_epoch=epoch, seconds=clock() - started)
             runs.update_record(run_dir, segments=segments, epochs_trained=epoch)
 
         callback = run_callback_class()(run_dir, config.epochs, steps, len(data.x_train), listener, should_stop,
                                      rows=saved.history if saved else (), save_checkpoint=save_checkpoint,
                                      on_begin=(lambda: restore_callback_state(watchers, saved.callbacks, saved.best_weights))
-                                     if saved else None)
+                                     if saved else None, clock=clock)
         # Ours last: its on_train_begin restores the others' counters after they reset them, and its checkpoint
         # holds what reduce-on-plateau has just decided for the next epoch.
         callbacks = [*watchers, callback]
-        fit_started = time.monotonic()
+        fit_started = clock()
         if fast_loop:
-            fast.fit(model, data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), batch_size=config.batch_size,
-                     epochs=config.epochs, seed=config.seed, callbacks=callbacks, initial_epoch=start_epoch, rng=rng)
+            for event in fast.fit_steps(model, data.x_train, data.y_train, validation_data=(data.x_val, data.y_val),
+                                        batch_size=config.batch_size, epochs=config.epochs, seed=config.seed,
+                                        callbacks=callbacks, initial_epoch=start_epoch, rng=rng):
+                yield
+                while (event == fast.EPOCH_END and pace.hold is not None and len(callback.rows) < config.epochs
+                       and not callback.stop_now() and pace.hold(len(callback.rows))):
+                    yield
         else:
             model.fit(data.x_train, one_hot(data.y_train, classes), validation_data=(data.x_val, one_hot(data.y_val, classes)),
                       batch_size=config.batch_size, epochs=config.epochs, shuffle=True, verbose=0, callbacks=callbacks,
                       initial_epoch=start_epoch)
-        fit_seconds = time.monotonic() - fit_started
-        evaluate_started = time.monotonic()
+        fit_seconds = clock() - fit_started
+        evaluate_started = clock()
         _finish(run_dir, model, data, callback.rows, config)
         status = "cancelled" if callback.cancelled else "completed"
         before = previous.get("durations") or {}
         durations = {"data_s": fit_started - data_started, "fit_s": before.get("fit_s", 0.0) + fit_seconds,
-                     "evaluate_s": time.monotonic() - evaluate_started,
-                     "total_s": sum(s["seconds"] for s in segments[:-1]) + time.monotonic() - started}
-        segment.update(status=status, to_epoch=len(callback.rows), seconds=time.monotonic() - started)
+                     "evaluate_s": clock() - evaluate_started,
+                     "total_s": sum(s["seconds"] for s in segments[:-1]) + clock() - started}
+        segment.update(status=status, to_epoch=len(callback.rows), seconds=clock() - started)
         stopped = next((cb.stopped_epoch + 1 for cb in watchers if getattr(cb, "stopped_epoch", 0)), None)
         runs.update_record(run_dir, status=status, finished=runs.now_iso(), durations=durations,
                            epochs_trained=len(callback.rows), segments=segments, stopped_early_at=stopped)
@@ -129,7 +174,7 @@ def train_segment(run_dir: Path, config: TrainConfig, saved: checkpoint.Checkpoi
         return run_dir
     except BaseException as e:
         message = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
-        segment.update(status="failed", seconds=time.monotonic() - started, error=message)
+        segment.update(status="failed", seconds=clock() - started, error=message)
         runs.update_record(run_dir, status="failed", finished=runs.now_iso(), error=message, segments=segments,
                            traceback=traceback.format_exc(limit=8))
         raise
@@ -137,14 +182,11 @@ def train_segment(run_dir: Path, config: TrainConfig, saved: checkpoint.Checkpoi
 
 def _finish(run_dir: Path, model, data: PreparedData, history: list[dict], config: TrainConfig) -> None:
     """Evaluate on the test set and write metrics, predictions, mistakes and the model."""
-    import keras
-
     probabilities = np.asarray(model.predict(data.x_test, batch_size=max(256, config.batch_size), verbose=0), np.float32)
     test_loss = loss_from_predictions(model, probabilities, data.y_test)
     predictions = evaluation.per_example(probabilities, data.y_test)
     write_results(run_dir, predictions, data.x_test, data.class_names, history, test_loss)
     save_weights_only_model(model, run_dir / runs.MODEL_FILE)
-    keras.backend.clear_session()
 
 
 def loss_from_predictions(model, probabilities: np.ndarray, y: np.ndarray) -> float:

@@ -107,3 +107,9 @@ def test_an_extreme_config_is_scaled_by_its_batch_and_size_and_says_it_is_a_gues
     assert not same.guess and same.epoch_s == pytest.approx(2.0)
     bigger_batch = estimate.estimate_run(TrainConfig(architecture="fmnist_arch1", batch_size=128), [run], CPU)
     assert bigger_batch.epoch_s < 2.0 and bigger_batch.guess
+
+
+def test_a_run_taking_turns_ends_later_by_the_others_share_of_the_worker():
+    assert estimate.shared_finish(10.0, []) == 10.0
+    # A 5-second run ends first (it takes half the worker for 10 s); a 20-second one shares all of this run's time.
+    assert estimate.shared_finish(10.0, [5.0, 20.0]) == pytest.approx(10 + 5 + 10)

@@ -3,7 +3,7 @@
 import pytest
 
 from core.networks import presets
-from core.queue import jobs, worker
+from core.queue import jobs, turns, worker
 from core.queue.queue import Queue
 from core.storage import listing, runs
 from core.system import supervisor
@@ -57,17 +57,18 @@ def test_serve_cancels_a_job_flagged_before_it_starts(tmp_path, fashion_dir, mon
     a = queue.submit(tiny_job(tmp_path, fashion_dir), "me")
     seen = {}
 
-    def fake_run_job(spec, should_stop=lambda: False, listener=None):
+    def fake_job_steps(spec, should_stop=lambda: False, gate=None, clock=None):
         seen["before"] = should_stop()
         queue.cancel(a)  # while running: only the flag is set
         seen["queue"] = queue.get(a).status
-        monkeypatch.setattr(worker, "POLL_S", -1.0)  # ask the database again at once
+        monkeypatch.setattr(turns, "POLL_S", -1.0)  # ask the database again at once
         seen["after"] = should_stop()
         path = runs.create_run(spec.runs_dir, spec.config.to_dict(), runs.RunLabels(spec.name), {}, spec.run_id)
         runs.update_record(path, status="cancelled")
-        return str(path)
+        yield
+        return path
 
-    monkeypatch.setattr(worker, "run_job", fake_run_job)
+    monkeypatch.setattr(worker, "job_steps", fake_job_steps)
     assert worker.serve(tmp_path, idle_exit_s=5, max_jobs=1) == 1
     assert seen == {"before": False, "queue": "running", "after": True}
     assert queue.get(a).status == "cancelled"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -10,8 +11,12 @@ from run_factory import fashion_run, reproduce, texts
 from core import classroom
 from core import formatting as fmt
 from core.classroom import Identity
+from core.networks.presets import PRESETS
+from core.queue import jobs
 from core.queue.queue import Queue
 from core.storage import runs
+from core.system.files import write_csv
+from tools.fake_runs import make_history
 from ui import session
 
 PASSWORD = "teach-me"
@@ -266,3 +271,23 @@ def test_a_waiting_student_is_told_the_class_is_paused(classroom_on, make_app, o
     at = open_page(signed_in(make_app(), Identity("Ann")), "pages/train.py")
     assert "The instructor has paused training for the class" in texts(at.markdown)
     assert "as soon as a worker is free" not in texts(at.markdown)
+
+
+def test_the_board_draws_every_training_students_validation_curve_on_one_chart_and_can_hide_names(
+        classroom_on, app, open_page):
+    a = classroom.save_assignment(classroom_on["runs"], TEACHER, {"title": "Dropout", "preset": "fmnist-arch1-tr1",
+                                                                   "allowed": {"dropout": [0.0, 0.5]}})
+    queue = Queue(classroom_on["runs"])
+    for owner in ("Ann", "Bob", "Cy"):
+        spec = jobs.make_job(PRESETS["fmnist-arch1-tr1"].config, classroom_on["runs"], name=f"{owner}'s try")
+        queue.submit(dataclasses.replace(spec, assignment=a.id), owner)
+        queue.claim()  # a worker trains it: two epochs so far
+        spec.run_dir.mkdir(parents=True)
+        write_csv(spec.run_dir / runs.HISTORY_FILE, make_history(2, 0.9, 0.85, 0.3, 0.4))
+    at = open_page(app, "pages/board.py")
+    (chart,) = [c for c in at.get("vega_lite_chart") if "Validation accuracy, as each run trains" in c.proto.spec]
+    assert all(name in chart.proto.spec for name in ("Ann", "Bob", "Cy")) and "Training now: 3 runs" in texts(at.subheader)
+    classroom.set_rules(classroom_on["runs"], TEACHER, names_on_board=False)
+    hidden = open_page(app, "pages/board.py")
+    (chart,) = [c for c in hidden.get("vega_lite_chart") if "Validation accuracy, as each run trains" in c.proto.spec]
+    assert "Student 3" in chart.proto.spec and "Ann" not in chart.proto.spec
