@@ -15,9 +15,10 @@ from core.data.datasets import DATASET_INFO, availability
 from core.networks import presets
 from core.networks.architectures import ARCHITECTURES
 from core.networks.config import DATASETS, ConfigError, from_dict
+from core.queue import sweeps
 from core.queue.jobs import MAX_SEEDS, make_seed_jobs
 from core.storage import runs
-from ui import identity, lr_finder_view, model_view, navigation, train_live
+from ui import identity, lr_finder_view, model_view, navigation, train_live, train_sweep
 from ui import train_settings as form
 from ui.session import all_runs, client_id, readable_jobs, settings, start_workers, submit
 
@@ -141,6 +142,7 @@ if config is not None:
             + (" That is long for a lesson: fewer epochs or an image limit make it shorter." if guess.long else ""))
 
 active = job is not None and job.active
+sweep = train_sweep.picker(arch, assignment.allowed if assignment else None, config)
 c_name, c_seeds, c_button = st.columns([3, 1, 1], vertical_alignment="bottom")
 # Left empty, the name is made from the settings and shown as the placeholder: it follows every slider
 # without the page ever writing into a field the user may be typing in.
@@ -150,6 +152,7 @@ typed = c_name.text_input("Run name", key="train.name", max_chars=runs.MAX_NAME_
 waiting = len(readable_jobs(owner=identity.owner(), active_only=True))
 room = max(1, class_rules.max_queued - waiting) if student else MAX_SEEDS  # the class's queue limit per student
 seeds = c_seeds.number_input("Repeat with seeds", min_value=1, max_value=min(MAX_SEEDS, room), value=1, key="train.seeds",
+                             disabled=sweep is not None,
                              help=f"Train the same settings with 2 to {MAX_SEEDS} seeds (different initial weights, "
                                   "shuffling and dropout): Compare then shows how much a result moves by chance alone.")
 name = typed.strip() or auto_name
@@ -159,12 +162,17 @@ try:
 except runs.RunError as e:
     name_ok = False
     st.error(f"This name cannot be used: {fmt.text(e)}.")
-pressed = c_button.button("Train" if seeds == 1 else f"Train {seeds} runs", type="primary", icon=":material/model_training:",
+count = len(sweeps.grid(config, sweep)) if sweep else int(seeds)
+pressed = c_button.button("Train" if count == 1 else f"Train {count} runs", type="primary", icon=":material/model_training:",
                           key="train.submit", width="stretch", disabled=config is None or not name_ok or active,
                           help="One run at a time per browser: wait for yours or stop it." if active else None)
 if pressed:
-    specs = make_seed_jobs(config, config_env.runs_dir, name=name, seeds=int(seeds), preset=preset_id or None,
-                           data_dir=config_env.data_dir)
+    if sweep:
+        specs = sweeps.make_sweep_jobs(config, config_env.runs_dir, name=name, sweep=sweep, preset=preset_id or None,
+                                       data_dir=config_env.data_dir)
+    else:
+        specs = make_seed_jobs(config, config_env.runs_dir, name=name, seeds=int(seeds), preset=preset_id or None,
+                               data_dir=config_env.data_dir)
     with st.spinner("Starting a training worker…"):
         submitted = submit([dataclasses.replace(spec, assignment=assignment.id if assignment else None) for spec in specs],
                            identity.owner(), who)
@@ -173,7 +181,7 @@ if pressed:
         st.error(f"Not in the queue: {fmt.text(submitted.refused)}.")
     else:
         if submitted.refused:  # said after the rerun, which follows the runs that were queued
-            ss[FLASH_KEY] = f"{done} of {len(specs)} seeds were queued; the others were not: {fmt.text(submitted.refused)}."
+            ss[FLASH_KEY] = f"{done} of {len(specs)} runs were queued; the others were not: {fmt.text(submitted.refused)}."
         st.rerun()
 
 if job is None:

@@ -215,5 +215,19 @@ def main(argv=None) -> int:
     return 0
 
 
+def per_class_run(folder, per_class: int, start: str | None, right: int, minute: int):
+    """A run on CIFAR-100's second half with `per_class` images a class, right on the first `right` of 100 test images."""
+    y_true = np.arange(100) % 50
+    y_pred = np.where(np.arange(100) < right, y_true, (y_true + 1) % 50)
+    changes = {"class_subset": "second_half", "per_class": per_class}
+    if start:
+        changes.update(start_from="preset:cifar-half-pretrain", transfer=start)
+    path = write_run(folder, name=f"{per_class} {start or 'scratch'}", y_true=y_true, y_pred=y_pred, dataset="cifar100",
+                     preset="cifar-half-scratch", config=make_config(preset="cifar-half-scratch", **changes),
+                     created=f"2026-12-07T08:{minute:02d}:00+00:00")
+    runs.update_record(path, data={"source": "fake", "train": per_class * 50, "validation": 1250, "test": 100})
+    return path
+
+
 if __name__ == "__main__":
     raise SystemExit(main())

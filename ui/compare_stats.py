@@ -9,6 +9,7 @@ import streamlit as st
 
 from core import formatting as fmt
 from core.analysis import conclusions, reading
+from core.analysis.sweeps import sweep_results
 from core.analysis.versus import versus
 from core.metrics.stats import welch_test
 from core.storage import runs
@@ -108,3 +109,46 @@ def per_class_section(chosen_runs: list[runs.Run]) -> None:
                             f"({fmt.p_value(result.paired.p_value)})")
     st.caption("Each point: a run's test accuracy with its 95 % interval. "
                + ("; ".join(said) + " (McNemar's test on the same test images)." if said else ""))
+
+
+def sweep_section(chosen_runs: list[runs.Run]) -> None:
+    """A sweep among the ticked runs as one figure: test accuracy against the swept values (a heat map for two
+    settings), with intervals, and which points are really worse than the best."""
+    found = sweep_results(chosen_runs)
+    if found is None:
+        return
+    fields, points = found
+    label = {f: ("L2" if f == "l2" else f.replace("_", " ")) for f in fields}
+    st.subheader("The sweep: test accuracy at each value")
+    frame = pd.DataFrame([{**{label[f]: fmt.setting(f, p.values[f]) for f in fields}, "accuracy": p.accuracy * 100,
+                           "low": p.low * 100, "high": p.high * 100, "run": p.run.name,
+                           "versus the best": _verdict(p.versus_best)} for p in points])
+    orders = {f: list(dict.fromkeys(fmt.setting(f, p.values[f]) for p in points)) for f in fields}
+    tooltip = ["run", alt.Tooltip("accuracy:Q", format=".1f"), "versus the best"]
+    if len(fields) == 1:
+        x = alt.X(f"{label[fields[0]]}:O", sort=orders[fields[0]])
+        base = alt.Chart(frame).encode(x=x)
+        chart = (base.mark_line(point=True).encode(y=alt.Y("accuracy:Q", title="Test accuracy (%)",
+                                                           scale=alt.Scale(zero=False)), tooltip=tooltip)
+                 + base.mark_errorbar().encode(y="low:Q", y2="high:Q"))
+    else:
+        x = alt.X(f"{label[fields[0]]}:O", sort=orders[fields[0]])
+        y = alt.Y(f"{label[fields[1]]}:O", sort=orders[fields[1]])
+        cells = alt.Chart(frame).encode(x=x, y=y)
+        chart = (cells.mark_rect().encode(color=alt.Color("accuracy:Q", title="Test accuracy (%)",
+                                                          scale=alt.Scale(scheme="viridis")), tooltip=tooltip)
+                 + cells.mark_text(fontSize=16).encode(text=alt.Text("accuracy:Q", format=".1f"),
+                                                       color=alt.value("white")))
+    st.altair_chart(runs_view.styled(chart.properties(height=360)))
+    worse = [p for p in points if p.versus_best is not None and p.versus_best.differs]
+    same = [p for p in points if p.versus_best is not None and p.versus_best.differs is False]
+    st.caption(f"Bars: 95 % intervals. Against the best point (McNemar's test on the same test images): {len(worse)} "
+               f"really worse, {len(same)} not shown to differ from it.")
+
+
+def _verdict(result) -> str:
+    if result is None:
+        return "the best"
+    if result.paired is None:
+        return "cannot be compared"
+    return f"{'really worse' if result.differs else 'not shown to differ'} ({fmt.p_value(result.paired.p_value)})"

@@ -136,6 +136,10 @@ def live(job: jobs.Job) -> None:
         if job.worker_pid and not pid_alive(job.worker_pid):
             q.reap()  # its worker died: the queue resumes or fails it, and the next poll shows which
         folder = runs.open_live(job.run_dir)  # read while training: no completeness check wanted
+        if copy_of := folder.record.get("copy_of"):
+            st.caption(f"The same settings and seed as “{fmt.text(copy_of.get('name'))}”, which is training now: it is "
+                       "trained once, and its run becomes yours too when it ends. Its curves, meanwhile:")
+            folder = runs.open_live(job.run_dir.parent / str(copy_of.get("id")))
         progress, history = folder.progress(), folder.history()
         if job.cancel_requested:
             st.subheader(f":material/stop_circle: Stopping “{name}”: it keeps what it learned so far")
@@ -200,6 +204,8 @@ def result(job: jobs.Job) -> None:
         manage.continue_run(run, key_prefix="train")
         return
     m, history, epochs = run.metrics(), run.history(), run.config.get("epochs", job.spec.config.epochs)
+    if copied := run.record.get("copied_from"):
+        st.caption(f"A copy of “{fmt.text(copied.get('name'))}”: the same settings and seed, trained once for both.")
     if run.status == "cancelled":
         st.subheader(f":material/stop_circle: “{name}” was stopped after {len(history)} of {epochs} epochs")
         st.caption("It was tested as it was when stopped: these are the numbers of a network that learned less.")

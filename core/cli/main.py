@@ -18,9 +18,11 @@ from core.networks import presets
 from core.networks.config import ConfigError, TrainConfig, from_dict, parse_assignments
 from core.queue import cluster, sweeps, worker
 from core.queue.jobs import MAX_SEEDS, make_seed_jobs
+from core.queue.turns import MAX_ACTIVE
 from core.settings import Settings, SettingsError
 from core.storage import listing, runs
 from core.training import checkpoint
+from core.training.device import set_threads
 from core.training.fast import ENGINES
 from core.training.resume import plan_resume, resume
 from core.training.trainer import train
@@ -177,12 +179,15 @@ def cmd_data(args) -> int:
 
 def cmd_worker(args) -> int:
     os.nice(args.nice)
+    if args.threads:
+        set_threads(args.threads)
     policy = ClassPolicy(args.runs_dir)  # an instructor's pause holds back new jobs
     if args.ray or args.settings.ray_address:  # the queue's jobs go to a Ray cluster instead
         address = args.ray or args.settings.ray_address
         cluster.serve_ray(args.runs_dir, address, parent_pid=args.parent_pid, policy=policy, gate=args.settings.epoch_gate)
         return 0
-    worker.serve(args.runs_dir, slot=args.slot, parent_pid=args.parent_pid, policy=policy, gate=args.settings.epoch_gate)
+    worker.serve(args.runs_dir, slot=args.slot, parent_pid=args.parent_pid, policy=policy, gate=args.settings.epoch_gate,
+                 shipped_dir=args.settings.pretrained_dir, max_active=args.max_active)
     return 0
 
 
@@ -301,6 +306,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="lower this worker's CPU priority by this much (the dashboard's workers use 10)")
     worker.add_argument("--parent-pid", type=int, help="once idle, exit when this process (the dashboard's server) is gone")
     worker.add_argument("--ray", metavar="ADDRESS", help=RAY_HELP)
+    worker.add_argument("--max-active", type=int, default=MAX_ACTIVE, metavar="N",
+                        help=f"jobs this worker trains at once, taking turns (default {MAX_ACTIVE}; 1: one at a time)")
+    worker.add_argument("--threads", type=int, default=0, metavar="N",
+                        help="CPU threads for TensorFlow in this worker (default: TensorFlow's own choice)")
     worker.set_defaults(func=cmd_worker)
 
     explainer = sub.add_parser("explainer", help="draw the Inspect page's look-inside views for the dashboard")

@@ -6,7 +6,9 @@ the worker advances one job for SLICE_S, then the next, round robin. A job that 
 that a new student's run starts within one slice of being claimed. Each job keeps its own network, data order and
 random state between its turns, so its weights and history are those it would have alone; its epochs are timed by
 its own clock, which runs only during its turns. A job that fails, fails alone; Stop reaches each job at its next
-step; a worker killed mid-way leaves every job it held to be resumed from its checkpoint (Queue.reap).
+step; a worker killed mid-way leaves every job it held to be resumed from its checkpoint (Queue.reap). The same job
+asked twice is trained once (core.queue.twins): a copy of the finished run at once, or of the training one when it
+ends.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.queue import jobs
+from core.queue import jobs, twins
 from core.queue.queue import Queue
 from core.storage import runs
+from core.storage.copies import copy_run
 from core.training.trainer import release
 
 SLICE_S = 0.5  # a job's turn: long enough that switching costs nothing, short enough that thirty curves all move
@@ -31,6 +34,7 @@ class Active:
 
     job: jobs.Job
     steps: object = None  # the generator, made on the first turn
+    leader: int | None = None  # the job training the same config, whose run this one's will be a copy of
     busy_s: float = 0.0  # time spent in its turns so far
     turn_started: float | None = None
     checked: list = field(default_factory=lambda: [0.0, False])  # [when the queue was last asked, its answer]
@@ -43,19 +47,55 @@ class Active:
 class Turns:
     """The jobs of one worker, trained by turns. `start(job, should_stop, clock)` makes a job's steps."""
 
-    def __init__(self, queue: Queue, start, slice_s: float = SLICE_S, max_active: int = MAX_ACTIVE):
+    def __init__(self, queue: Queue, start, slice_s: float = SLICE_S, max_active: int = MAX_ACTIVE,
+                 shipped_dir: Path | None = runs.PRETRAINED_DIR):
         self.queue, self.start, self.slice_s, self.max_active = queue, start, slice_s, max_active
+        self.shipped_dir = shipped_dir  # where shipped runs are: a twin may be one of them
         self.active: list[Active] = []
         self.ended = 0  # jobs that ended here, however they ended
         self._next = 0
 
-    def claim(self) -> int:
-        """Take waiting jobs from the queue while there is room; how many were taken."""
+    def claim(self, most: int | None = None) -> int:
+        """Take waiting jobs from the queue while there is room (`most` at a time: a worker beside others takes one
+        a turn, so that a class's jobs spread over the workers); how many were taken."""
         taken = 0
-        while len(self.active) < self.max_active and (job := self.queue.claim()) is not None:
-            self.active.append(Active(job))
+        while (len(self.active) < self.max_active and (most is None or taken < most)
+               and (job := self.queue.claim()) is not None):
             taken += 1
+            held = Active(job)
+            if twins.can_have_twin(job):
+                if (twin := twins.finished_twin(job, self.shipped_dir)) is not None:
+                    self._copy(held, twin)
+                    continue
+                if (leader := twins.training_twin(job, self.queue)) is not None:
+                    held.leader = leader.id
+                    spec = job.spec
+                    made = runs.create_run(spec.runs_dir, spec.config.to_dict(), spec.labels, {}, spec.run_id)
+                    runs.update_record(made, copy_of={"id": leader.run_id, "name": leader.name})
+            self.active.append(held)
         return taken
+
+    def _copy(self, held: Active, twin: runs.Run) -> None:
+        spec = held.job.spec
+        copy_run(twin, spec.runs_dir, spec.run_id, spec.labels)
+        self.queue.finish(held.job.id, "completed")
+        self.ended += 1
+
+    def _followers(self) -> bool:
+        """Answer the jobs that wait for a twin: a copy when it has completed, their own training when it has not;
+        whether any of them ended."""
+        answered = False
+        for held in [a for a in self.active if a.leader is not None]:
+            leader = self.queue.get(held.leader)
+            if leader is not None and leader.active:
+                continue
+            if leader is not None and leader.status == "completed":
+                self.active.remove(held)
+                self._copy(held, runs.read_run(leader.run_dir))
+                answered = True
+            else:
+                held.leader = None  # its twin was stopped or failed: it trains itself
+        return answered
 
     def _should_stop(self, held: Active):
         def asked() -> bool:
@@ -68,12 +108,14 @@ class Turns:
 
     def turn(self) -> bool:
         """One job's turn (a job not started yet goes first); False when there is none."""
-        if not self.active:
-            return False
-        held = next((a for a in self.active if a.steps is None), None)
+        answered = self._followers()
+        training = [a for a in self.active if a.leader is None]
+        if not training:
+            return answered
+        held = next((a for a in training if a.steps is None), None)
         if held is None:
-            self._next %= len(self.active)
-            held = self.active[self._next]
+            self._next %= len(training)
+            held = training[self._next]
             self._next += 1
         held.turn_started = time.monotonic()
         try:

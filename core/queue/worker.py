@@ -20,7 +20,7 @@ from core.data import datasets
 from core.queue import jobs
 from core.queue.policy import OPEN, Policy, PolicyError
 from core.queue.queue import Queue
-from core.queue.turns import Turns
+from core.queue.turns import MAX_ACTIVE, Turns
 from core.storage import runs
 from core.system import supervisor
 from core.system.files import write_json
@@ -89,16 +89,19 @@ def _lr_find(spec: jobs.JobSpec, should_stop) -> Path:
 
 
 def serve(runs_dir=runs.DEFAULT_RUNS_DIR, slot: int = 0, idle_exit_s: float = IDLE_EXIT_S, max_jobs: int | None = None,
-          parent_pid: int | None = None, policy: Policy = OPEN, gate: Path | None = None) -> int:
+          parent_pid: int | None = None, policy: Policy = OPEN, gate: Path | None = None,
+          shipped_dir: Path | None = runs.PRETRAINED_DIR, max_active: int = MAX_ACTIVE) -> int:
     """Serve the queue of `runs_dir` (under the class's `policy`) as worker `slot`, every job it holds trained by
     turns (core.queue.turns), until idle for idle_exit_s (or max_jobs ended), or, once idle, until the server that
-    started it (`parent_pid`) is gone. Returns the number of jobs that ended (0 if another process serves this slot)."""
+    started it (`parent_pid`) is gone. A job equal to a run finished here or in `shipped_dir` is answered by a copy.
+    Returns the number of jobs that ended (0 if another process serves this slot)."""
     queue = Queue(runs_dir, policy)
-    turns = Turns(queue, lambda job, should_stop, clock: job_steps(job.spec, should_stop, gate=gate, clock=clock))
+    turns = Turns(queue, lambda job, should_stop, clock: job_steps(job.spec, should_stop, gate=gate, clock=clock),
+                  shipped_dir=shipped_dir, max_active=max_active)
 
     def step() -> bool:
         queue.reap()
-        turns.claim()
+        turns.claim(most=1)
         return turns.turn()
 
     served = supervisor.serve(runs_dir, f"slot-{slot}", lambda: step, idle_exit_s=idle_exit_s, poll_s=POLL_S,

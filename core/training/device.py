@@ -63,6 +63,16 @@ def environment() -> dict:
     }
 
 
+def set_threads(count: int) -> None:
+    """Let TensorFlow use `count` CPU threads for one op and as many ops at once (a worker beside others on few cores);
+    before anything trains. Other backends keep their own."""
+    if configured_backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(count)
+        tf.config.threading.set_inter_op_parallelism_threads(count)
+
+
 def configured_backend() -> str:
     """The backend a training process started from here would use, without importing Keras."""
     return os.environ.get("KERAS_BACKEND", "tensorflow")

@@ -4,33 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from core.analysis import conclusions
-from core.storage import listing, runs
-from tools.fake_runs import make_config, write_run
+from core.storage import listing
+from tools.fake_runs import per_class_run
 
 PRETRAINED = Path(__file__).resolve().parents[2] / "pretrained"
-
-
-def curve_run(folder, per_class: int, start: str | None, right: int, minute: int):
-    """A run on CIFAR-100's second half with `per_class` images a class, right on the first `right` of 100 test images."""
-    y_true = np.arange(100) % 50
-    y_pred = np.where(np.arange(100) < right, y_true, (y_true + 1) % 50)
-    changes = {"class_subset": "second_half", "per_class": per_class}
-    if start:
-        changes.update(start_from="preset:cifar-half-pretrain", transfer=start)
-    path = write_run(folder, name=f"{per_class} {start or 'scratch'}", y_true=y_true, y_pred=y_pred, dataset="cifar100",
-                     preset="cifar-half-scratch", config=make_config(preset="cifar-half-scratch", **changes),
-                     created=f"2026-12-07T08:{minute:02d}:00+00:00")
-    runs.update_record(path, data={"source": "fake", "train": per_class * 50, "validation": 1250, "test": 100})
-    return path
 
 
 def test_accuracy_against_images_per_class_is_one_point_per_size_and_start_sorted(tmp_path):
     for minute, (per_class, start, right) in enumerate([(10, None, 20), (10, "fine_tune", 45), (100, None, 40),
                                                         (100, "fine_tune", 70), (100, "frozen", 55)]):
-        curve_run(tmp_path, per_class, start, right, minute)
+        per_class_run(tmp_path, per_class, start, right, minute)
     points = conclusions.per_class_curve(listing.list_runs(tmp_path, pretrained_dir=None))
     assert [(p.per_class, p.start, round(p.accuracy, 2)) for p in points] == [
         (10, "from scratch", 0.2), (10, "fine-tuned", 0.45), (100, "from scratch", 0.4), (100, "fine-tuned", 0.7),
@@ -42,8 +26,8 @@ def test_accuracy_against_images_per_class_is_one_point_per_size_and_start_sorte
 
 
 def test_runs_that_do_not_differ_in_images_per_class_draw_no_curve(tmp_path):
-    curve_run(tmp_path, 100, None, 40, 1)
-    curve_run(tmp_path, 100, "fine_tune", 70, 2)
+    per_class_run(tmp_path, 100, None, 40, 1)
+    per_class_run(tmp_path, 100, "fine_tune", 70, 2)
     assert conclusions.per_class_curve(listing.list_runs(tmp_path, pretrained_dir=None)) == []
     assert [c.verdict for c in conclusions.conclusions(listing.list_runs(tmp_path, pretrained_dir=None))] == [
         "not tested yet"] * 5

@@ -48,7 +48,8 @@ def test_non_finite_numbers(value):
     (dict(optimizer="rmsprop"), "optimizer = 'rmsprop' is not allowed: choose one of adam, sgd"),
     (dict(schedule="step"), "schedule = 'step' is not allowed: choose one of constant, cosine, onecycle"),
     (dict(dataset="mnist"), "dataset = 'mnist' is not allowed"),
-    (dict(architecture="vgg"), "architecture 'vgg' is unknown: choose one of fmnist_arch1, fmnist_arch2, cifar_arch1"),
+    (dict(architecture="vgg"),
+     "architecture 'vgg' is unknown: choose one of fmnist_arch1, fmnist_arch2, fmnist_cnn, cifar_arch1"),
 ])
 def test_wrong_types_and_choices(changes, message):
     with pytest.raises(ConfigError) as e:
@@ -126,7 +127,7 @@ def test_parse_assignments():
 
 def test_every_field_carries_its_widget_metadata():
     for name, f in FIELDS.items():
-        assert f.metadata["kind"] in ("number", "choice", "flag") and f.metadata["help"]
+        assert f.metadata["kind"] in ("number", "choice", "flag", "run") and f.metadata["help"]
         if f.metadata["kind"] == "number":
             low, high = field_range(name)
             assert low < high

@@ -20,7 +20,7 @@ ALLOWED = {
     "storage": {"system", "data", "networks", "metrics"},
     "training": {"system", "data", "networks", "metrics", "storage"},
     "analysis": {"system", "data", "networks", "metrics", "storage", "formatting"},
-    "queue": {"system", "data", "networks", "storage", "training"},
+    "queue": {"system", "data", "networks", "storage", "training", "formatting"},
     "classroom": {"system", "networks", "storage", "metrics", "analysis", "formatting", "queue"},
     "explain": {"system", "data", "networks", "storage"},
     "settings": {"storage"},

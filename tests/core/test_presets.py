@@ -13,7 +13,8 @@ REPORT_TRIALS = ["fmnist-arch1-tr1", "fmnist-arch1-tr2", "fmnist-arch1-tr3", "fm
 
 def test_every_trial_of_the_report_has_a_preset():
     assert list(presets.PRESETS)[: len(REPORT_TRIALS)] == REPORT_TRIALS
-    assert set(presets.PRESETS) == set(REPORT_TRIALS) | {"cifar-resnet", "cifar-fast"}
+    assert set(presets.PRESETS) == set(REPORT_TRIALS) | {"cifar-resnet", "cifar-fast", "fmnist-cnn", "cifar-half-pretrain",
+                                                          "cifar-half-scratch", "cifar-half-transfer"}
 
 
 @pytest.mark.parametrize("preset_id", list(presets.PRESETS))
@@ -25,8 +26,9 @@ def test_preset_config_is_valid_and_consistent(preset_id):
     for key, value in p.settings.items():
         assert getattr(p.config, key) == value, key
     assert p.config.dataset == ("fashion_mnist" if preset_id.startswith("fmnist") else "cifar100")
-    # The report's splits; the fast CPU preset trains on 95 % (a longer run cannot fit its hour).
-    expected_split = 0.05 if preset_id == "cifar-fast" else 0.15 if p.config.dataset == "fashion_mnist" else 0.10
+    # The report's splits; the fast CPU recipe trains on 95 % (a longer run cannot fit its hour), the CNN on 90 %.
+    expected_split = (0.05 if preset_id == "cifar-fast" or preset_id.startswith("cifar-half") else 0.10
+                      if preset_id == "fmnist-cnn" else 0.15 if p.config.dataset == "fashion_mnist" else 0.10)
     assert p.config.validation_split == expected_split
     assert p.report.source
     for value in (p.report.train_accuracy, p.report.val_accuracy):
@@ -63,6 +65,6 @@ def test_lookup():
     with pytest.raises(KeyError, match="unknown preset 'nope'; run `python -m core presets`"):
         presets.get("nope")
     fashion = presets.for_dataset("fashion_mnist")
-    assert [p.id for p in fashion] == REPORT_TRIALS[:8]
+    assert [p.id for p in fashion] == REPORT_TRIALS[:8] + ["fmnist-cnn"]
     assert all(p.config.dataset == "cifar100" for p in presets.for_dataset("cifar100"))
-    assert len(presets.for_dataset("cifar100")) == 6
+    assert len(presets.for_dataset("cifar100")) == 9

@@ -82,7 +82,8 @@ def test_stop_stops_one_job_a_failing_job_fails_alone_and_a_new_job_gets_the_nex
     queue.cancel(first)
     turns.POLL_S, before = -1.0, turns.POLL_S
     try:
-        late = queue.submit(jobs.make_job(specs[1].config, tmp_path, name="late", data_dir=data_dir), "class")
+        late = queue.submit(jobs.make_job(specs[1].config.replace(seed=7), tmp_path, name="late", data_dir=data_dir),
+                            "class")
         shared.claim()
         shared.turn()  # the new job goes first
         assert next(a for a in shared.active if a.job.id == late).steps is not None
@@ -108,3 +109,48 @@ def test_a_jobs_epochs_are_timed_by_its_own_turns_not_the_wall(tmp_path, data_di
     for a in held:
         seconds = runs.read_run(a.job.spec.run_dir).history()["seconds"].sum()
         assert 0 < seconds <= a.busy_s + 1e-6  # never more than the time it had
+
+
+def start(job, stop, clock):
+    return worker.job_steps(job.spec, stop, clock=clock)
+
+
+def test_the_same_job_twice_is_trained_once_and_each_student_gets_their_own_run(tmp_path, data_dir):
+    queue = Queue(tmp_path)
+    spec = class_jobs(tmp_path, data_dir)[0]
+    first = queue.submit(spec, "Ann")
+    twin = queue.submit(jobs.make_job(spec.config, tmp_path, name="Bob's, the same", data_dir=data_dir), "Bob")
+    shared = turns.Turns(queue, start, slice_s=0.0, shipped_dir=None)
+    assert shared.claim() == 2 and [a.leader for a in shared.active] == [None, first]
+    waiting = runs.open_live(queue.get(twin).run_dir).record
+    assert waiting["copy_of"] == {"id": queue.get(first).run_id, "name": spec.name}  # what Bob's page shows meanwhile
+    while shared.turn():
+        pass
+    assert shared.ended == 2 and queue.get(first).status == queue.get(twin).status == "completed"
+    original, copy = (runs.read_run(queue.get(i).run_dir) for i in (first, twin))
+    assert copy.record["copied_from"] == {"id": original.id, "name": spec.name, "owner": "Ann"}
+    assert copy.name == "Bob's, the same" and copy.record["owner"] == "Bob" and copy.metrics() == original.metrics()
+    assert not (copy.path / "checkpoint").exists() and len(copy.record["segments"]) == 1  # trained once, by Ann's job
+
+    again = queue.submit(jobs.make_job(spec.config, tmp_path, name="Cy's, later", data_dir=data_dir), "Cy")
+    later = turns.Turns(queue, start, slice_s=0.0, shipped_dir=None)
+    assert later.claim() == 1 and later.ended == 1 and not later.active  # answered at once from the finished run
+    assert runs.read_run(queue.get(again).run_dir).record["copied_from"]["id"] == original.id
+
+
+def test_a_job_whose_twin_is_stopped_trains_itself(tmp_path, data_dir):
+    queue = Queue(tmp_path)
+    spec = class_jobs(tmp_path, data_dir)[0]
+    first = queue.submit(spec, "Ann")
+    twin = queue.submit(jobs.make_job(spec.config, tmp_path, name="twin", data_dir=data_dir), "Bob")
+    shared = turns.Turns(queue, start, slice_s=0.0, shipped_dir=None)
+    shared.claim()
+    queue.cancel(first)
+    turns.POLL_S, before = -1.0, turns.POLL_S
+    try:
+        while shared.turn():
+            pass
+    finally:
+        turns.POLL_S = before
+    assert queue.get(first).status == "cancelled" and queue.get(twin).status == "completed"
+    assert "copied_from" not in runs.read_run(queue.get(twin).run_dir).record

@@ -252,3 +252,34 @@ def test_a_stopped_dashboard_ends_its_worker_and_a_crashed_ones_worker_ends_once
     crashed.wait()
     wait_for(lambda: not pid_alive(orphan), 30, "the idle worker of a crashed dashboard to end")
     assert worker.worker_status(runs_dir) == []
+
+
+def test_a_worker_taking_turns_killed_mid_way_loses_nothing_every_job_resumes(tmp_path, fashion_dir, workers):
+    """Three students' jobs trained by turns in one worker, all held after their second epoch: SIGKILL, and a new worker
+    continues each from its own checkpoint."""
+    runs_dir = tmp_path / "runs"
+    queue = Queue(runs_dir)
+    specs = [tiny_job(runs_dir, fashion_dir, f"student {i}", epochs=EPOCHS, dropout=0.1 * i, seed=i) for i in range(3)]
+    ids = [queue.submit(spec, f"student {i}") for i, spec in enumerate(specs)]
+    gate = epoch_gate(tmp_path / "epoch-gate", 2)
+    workers.popen([PYTHON, "-m", "core", "worker", "--runs-dir", runs_dir], env=child_env(CLASSROOM_EPOCH_GATE=str(gate)))
+    pid = workers.slot_pid(runs_dir, timeout_s=JOB_TIMEOUT_S)
+
+    def epochs_of(spec) -> int:
+        try:
+            return (checkpoint.describe(spec.run_dir) or {}).get("epoch", 0)
+        except checkpoint.CheckpointError:
+            return 0
+
+    wait_for(lambda: all(epochs_of(s) == 2 for s in specs), JOB_TIMEOUT_S, "every job's second epoch",
+             alive=lambda: pid_alive(pid),
+             hopeless=lambda: next((f"job {i} is {status_of(queue, i)}" for i in ids if status_of(queue, i) != "running"), None))
+    assert {queue.get(i).worker_pid for i in ids} == {pid}  # one worker holds all three at once
+    workers.kill_worker(runs_dir, pid)
+    epoch_gate(gate, None)
+    workers.popen([PYTHON, "-m", "core", "worker", "--runs-dir", runs_dir])
+    for job_id, spec in zip(ids, specs):
+        job_ends(queue, job_id, "completed", JOB_TIMEOUT_S)
+        run = runs.read_run(spec.run_dir)
+        assert [(s["from_epoch"], s["status"]) for s in run.record["segments"]] == [(0, "failed"), (2, "completed")]
+        assert list(run.history()["epoch"]) == list(range(1, EPOCHS + 1)) and queue.get(job_id).attempts == 2

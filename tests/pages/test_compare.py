@@ -415,3 +415,37 @@ def test_two_runs_curves_are_read_side_by_side_in_words(dirs, app, open_page):
             "val_loss": val_loss, "val_accuracy": [0.88] * 30, "learning_rate": [1e-3] * 30, "seconds": [1.0] * 30}))
     at = tick(open_page(app, "pages/compare.py"), [a.name, b.name])
     assert "dropout 0.5 overfits later than no dropout: epoch 20 vs 8 (dropout 0.5 vs 0)." in texts(at.markdown)
+
+
+def test_a_sweep_is_one_figure_of_test_accuracy_against_its_values(dirs, app, open_page):
+    import numpy as np
+
+    from core.networks import presets
+    from core.queue import sweeps
+    from tools.fake_runs import make_config, write_run
+
+    specs = sweeps.make_sweep_jobs(presets.get("fmnist-arch1-tr1").config, dirs["runs"], name="s",
+                                   sweep=sweeps.parse(["dropout=0,0.2", "l2=0,0.001"]))
+    y_true = np.arange(1000) % 10
+    made = []
+    for spec, right in zip(specs, (800, 900, 890, 700)):
+        y_pred = np.where(np.arange(1000) < right, y_true, (y_true + 1) % 10)
+        path = write_run(dirs["runs"], name=spec.name, y_true=y_true, y_pred=y_pred,
+                         config=make_config(**spec.config.to_dict()))
+        runs.update_record(path, sweep=spec.sweep)
+        made.append(path.name)
+    at = tick(open_page(app, "pages/compare.py"), made)
+    assert "The sweep: test accuracy at each value" in [s.value for s in at.subheader]
+    (heat,) = [c for c in at.get("vega_lite_chart") if '"rect"' in c.proto.spec and "really worse" in c.proto.spec]
+    assert "2 really worse, 1 not shown to differ from it" in texts(at.caption)
+
+
+def test_accuracy_against_images_per_class_is_drawn_when_the_runs_differ_in_it(dirs, app, open_page):
+    from tools.fake_runs import per_class_run
+
+    made = [per_class_run(dirs["runs"], n, start, right, minute).name
+            for minute, (n, start, right) in enumerate([(10, None, 20), (10, "fine_tune", 45), (100, None, 40),
+                                                        (100, "fine_tune", 70)])]
+    at = tick(open_page(app, "pages/compare.py"), made)
+    assert "Accuracy against images per class" in [s.value for s in at.subheader]
+    assert "10 per class, fine-tuned: really better than from scratch" in texts(at.caption)

@@ -432,3 +432,32 @@ def test_the_image_limit_goes_no_further_than_the_datasets_training_images(app, 
     assert at.select_slider(key="cfg.limit").options[-1] == "60,000"
     at.segmented_control(key="cfg.dataset").set_value("cifar100").run()
     assert at.select_slider(key="cfg.limit").options[-1] == "50,000" and "all" in at.select_slider(key="cfg.limit").options
+
+
+def test_try_several_values_trains_the_grid_as_one_sweep(app, dirs, open_page):
+    at = open_page(app, TRAIN)
+    at.toggle(key="train.sweep").set_value(True).run()
+    at.multiselect(key="train.sweep_fields").set_value(["dropout", "l2"]).run()
+    at.text_input(key="train.sweep_values_dropout").set_value("0, 0.5").run()
+    at.text_input(key="train.sweep_values_l2").set_value("0, 0.001").run()
+    assert "4 runs, one for each dropout rate and l2 strength (0 = off)" in " ".join(c.value for c in at.caption)
+    assert at.button(key="train.submit").label == "Train 4 runs" and at.number_input(key="train.seeds").disabled
+    at.button(key="train.submit").click().run()
+    queued = Queue(dirs["runs"]).jobs()
+    assert len(queued) == 4 and len({j.spec.sweep["id"] for j in queued}) == 1
+    assert sorted((j.spec.config.dropout, j.spec.config.l2) for j in queued) == [(0, 0), (0, 1e-3), (0.5, 0), (0.5, 1e-3)]
+    at.text_input(key="train.sweep_values_dropout").set_value("0, 2").run()
+    assert any("This sweep cannot be trained: dropout = 2.0 is out of range" in e.value for e in at.error)
+
+
+def test_a_run_can_start_from_a_finished_run_of_the_same_network(app, dirs, open_page, write_run):
+    source = write_run(dirs["runs"], name="my first network")
+    at = open_page(app, TRAIN)
+    start = at.selectbox(key="cfg.start_from")
+    assert start.value == "" and at.segmented_control(key="cfg.transfer").disabled
+    start.set_value(source.name).run()
+    assert not at.segmented_control(key="cfg.transfer").disabled
+    at.segmented_control(key="cfg.transfer").set_value("frozen").run()
+    at.button(key="train.submit").click().run()
+    (job,) = Queue(dirs["runs"]).jobs()
+    assert (job.spec.config.start_from, job.spec.config.transfer) == (source.name, "frozen")
