@@ -69,7 +69,7 @@ def test_widgets_the_architecture_does_not_use_are_greyed_out(app, open_page):
     assert {n for n, w in _widgets(at).items() if w.disabled} == {n for n in FIELDS if n not in uses} - {
         "dataset",
         "architecture",
-    }
+    } | {"transfer"}  # how to use a starting network means nothing until one is chosen
     at.selectbox(key="cfg.architecture").set_value("fmnist_arch2").run()
     assert not at.slider(key="cfg.depth").disabled
     assert at.toggle(key="cfg.augment").disabled  # CIFAR-100 only
