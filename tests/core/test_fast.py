@@ -10,7 +10,7 @@ import pytest
 from core.cli.main import build_parser
 from core.networks.config import ConfigError, TrainConfig
 from core.storage import runs
-from core.training import fast
+from core.training import fast, stepper_jax
 from core.training.compiling import compile_model
 from core.training.inputs import one_hot
 from core.training.trainer import train
@@ -102,8 +102,8 @@ def test_jax_scans_of_fixed_length_as_on_a_gpu_equal_fit(monkeypatch):
 
     if keras.backend.backend() != "jax":
         pytest.skip("JAX only")
-    monkeypatch.setattr(fast, "STATIC_SCANS", True)
-    monkeypatch.setattr(fast, "SCAN_STEPS", 3)
+    monkeypatch.setattr(stepper_jax, "STATIC_SCANS", True)
+    monkeypatch.setattr(stepper_jax, "SCAN_STEPS", 3)
     x, y = images(72, seed=6)
     config = small_mlp(batch_size=16)
     reference, model = twin_models(config, 5)
