@@ -92,3 +92,14 @@ def writers():
     return SimpleNamespace(idx_bytes=idx_bytes, idx_gz=write_idx_gz, learnable_fashion=learnable_fashion,
                            fashion=write_fashion, cifar_arrays=cifar_arrays, cifar_npz=write_cifar_npz,
                            cifar_python=write_cifar_python, py2_pickle=py2_pickle)
+
+
+# --- order ---------------------------------------------------------------------------------------
+
+LONG_FIRST = ("tests/faults/", "tests/e2e/")  # real processes, clusters and browsers: each test takes 10-100 s
+
+
+def pytest_collection_modifyitems(items):
+    """The long tests go first, so that pytest-xdist spreads them over its workers at the start instead of leaving
+    one of them to finish alone at the end. Order only: every test still stands on its own."""
+    items.sort(key=lambda item: not item.nodeid.startswith(LONG_FIRST))

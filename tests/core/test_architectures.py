@@ -75,7 +75,6 @@ def test_registry_is_complete_and_consistent():
     assert "augment" in ARCHITECTURES["cifar_resnet"].uses and "augment" in ARCHITECTURES["cifar_fastres"].uses
 
 
-@pytest.mark.backend
 @pytest.mark.parametrize("name", list(EXPECTED_PARAMETERS))
 def test_builds_with_output_shape_and_parameter_count(name):
     """Built with dropout and L2 on: neither adds parameters; L2 adds one loss per regularized layer."""
@@ -91,7 +90,6 @@ def test_builds_with_output_shape_and_parameter_count(name):
     assert len(model.losses) == len(kernels)
 
 
-@pytest.mark.backend
 def test_dropout_and_l2_off():
     model = build_model(config_for("fmnist_arch1"))
     assert [type(layer).__name__ for layer in model.layers] == ["Rescaling", "Flatten", "Dense", "Dense"]
@@ -103,7 +101,6 @@ def test_dropout_and_l2_off():
     assert not any(type(layer).__name__ == "Dropout" for layer in conv.layers) and conv.losses == []
 
 
-@pytest.mark.backend
 def test_arch2_depth_and_units():
     model = build_model(config_for("fmnist_arch2", depth=3, units=64, dropout=0.1))
     hidden = [layer for layer in model.layers if layer.name.startswith("hidden_")]
@@ -112,7 +109,6 @@ def test_arch2_depth_and_units():
     assert model.count_params() == dense(784, 64) + 2 * dense(64, 64) + dense(64, 10)
 
 
-@pytest.mark.backend
 def test_first_layer_scales_pixels_to_unit_range():
     import numpy as np
 

@@ -14,8 +14,6 @@ from core.networks.config import from_dict
 from core.networks.describe import OUTPUT_COLOR, describe, describe_layer, layer_graph
 from core.networks.presets import PRESETS
 
-pytestmark = pytest.mark.backend
-
 NODE = re.compile(r'"(?P<name>[^"]+)" \[label="(?P<label>[^"]*)", fillcolor="(?P<color>#[0-9a-f]{6})"\];')
 EDGE = re.compile(r'"(?P<src>[^"]+)" -> "(?P<dst>[^"]+)" \[label="  (?P<shape>[0-9×]+)"\];')
 

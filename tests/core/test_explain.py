@@ -17,8 +17,6 @@ from core.networks.architectures import build_model
 from core.networks.config import TrainConfig
 from core.storage import runs
 
-pytestmark = pytest.mark.backend
-
 
 def noise(shape, seed=0):
     return np.random.default_rng(seed).integers(0, 256, size=shape, dtype=np.uint8)
@@ -47,6 +45,7 @@ def masked_cnn(keep):
     return model
 
 
+@pytest.mark.backend  # gradients are taken by the backend (core.explain.views)
 @pytest.mark.parametrize("keep", ["left", "right"])
 def test_grad_cam_lies_on_the_half_the_network_looks_at(keep):
     model = masked_cnn(keep)
@@ -71,6 +70,7 @@ def test_grad_cam_layers():
     assert views.grad_cam(build_model(TrainConfig(architecture="fmnist_arch1", units=16)), noise((28, 28, 1)), 0) is None
 
 
+@pytest.mark.backend  # gradients are taken by the backend (core.explain.views)
 def test_grad_cam_through_augmentation_batch_norm_and_skips():
     model = build_model(TrainConfig(architecture="cifar_arch3", dataset="cifar100", augment=True))
     assert views.feature_map_layer(model).output.shape[1:] == (16, 16, 128)  # the ReLU after the bottleneck's Add
@@ -94,6 +94,7 @@ def linear_model(channels, seed=0):
     return model, weights
 
 
+@pytest.mark.backend  # gradients are taken by the backend (core.explain.views)
 @pytest.mark.parametrize("channels", [1, 3])
 def test_saliency_of_a_linear_model_is_its_weights(channels):
     model, (kernel, _) = linear_model(channels)
@@ -184,6 +185,7 @@ def test_pictures():
     assert png.size == (8, 6) and png.mode == "RGB"
 
 
+@pytest.mark.backend  # gradients are taken by the backend (core.explain.views)
 def test_the_views_of_a_cnn_image_have_grad_cam_for_both_classes_feature_maps_and_filters():
     model = build_model(TrainConfig(architecture="cifar_arch1", dataset="cifar100"))
     bundle, files = explainer.image_bundle(model, noise((32, 32, 3)), 4, datasets.CIFAR100_FINE)
@@ -246,6 +248,7 @@ def test_explain_refuses_bad_input(trained_run, fashion_dir, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.backend  # gradients are taken by the backend (core.explain.views)
 def test_grad_cam_works_on_a_sequential_cnn_as_the_report_builds_arch_1():
     """cifar_arch1 is a keras.Sequential: Grad-CAM runs the layers after the last convolution as a chain."""
     from core.networks.architectures import build_model

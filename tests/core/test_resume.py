@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.data import datasets
 from core.networks import presets
 from core.networks.config import TrainConfig
 from core.storage import runs
@@ -21,7 +20,6 @@ from core.training import checkpoint
 from core.training.callbacks import BaseListener
 from core.training.resume import plan_resume, resume
 from core.training.trainer import train
-from tools.fake_data import write_cifar_npz
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -35,14 +33,6 @@ class StopAfter(BaseListener):
     def on_epoch(self, row):
         if row["epoch"] == self.epoch:
             raise KeyboardInterrupt
-
-
-@pytest.fixture(scope="module")
-def cifar_data(tmp_path_factory):
-    """48 training and 16 test images written as cifar100.npz and read back through core.data.datasets."""
-    folder = tmp_path_factory.mktemp("cifar")
-    write_cifar_npz(folder / "cifar100.npz", n_train=48, n_test=16, seed=3)
-    return datasets.load("cifar100", folder, download=False)
 
 
 def interrupted_then_resumed(config, runs_dir, data):
@@ -70,13 +60,12 @@ def assert_same_run(a: Path, b: Path, epochs: int = 4):
 @pytest.mark.backend
 @pytest.mark.parametrize("changes", [
     dict(architecture="fmnist_arch2", depth=2, units=32, dropout=0.3, l2=1e-4),
-    dict(dataset="cifar100", architecture="cifar_arch3", dropout=0.4, l2=1e-4, augment=True, batch_size=16),
+    dict(architecture="fmnist_cnn", units=16, dropout=0.4, l2=1e-4, augment=True, batch_size=32, limit=96),
 ], ids=["dropout", "batchnorm-augmentation"])
-def test_a_run_resumed_after_epoch_2_of_4_equals_an_uninterrupted_one(tmp_path, fashion_data, cifar_data, changes):
-    data = cifar_data if changes.get("dataset") == "cifar100" else fashion_data
+def test_a_run_resumed_after_epoch_2_of_4_equals_an_uninterrupted_one(tmp_path, fashion_data, changes):
     config = TrainConfig(**{"epochs": 4, "limit": 300, "seed": 11, **changes})
-    whole = train(config, tmp_path / "whole", dataset=data)
-    resumed = interrupted_then_resumed(config, tmp_path / "resumed", data)
+    whole = train(config, tmp_path / "whole", dataset=fashion_data)
+    resumed = interrupted_then_resumed(config, tmp_path / "resumed", fashion_data)
     assert_same_run(whole, resumed)
     record = runs.read_run(resumed).record
     assert [(s["from_epoch"], s["to_epoch"], s["status"]) for s in record["segments"]] == [(0, 2, "failed"), (2, 4, "completed")]

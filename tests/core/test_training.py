@@ -22,8 +22,6 @@ from core.training.compiling import compile_model
 from core.training.inputs import one_hot, prepare_data
 from core.training.trainer import loss_from_predictions, train
 
-pytestmark = pytest.mark.backend
-
 PRESET = "fmnist-arch1-tr1"
 
 
@@ -54,6 +52,7 @@ def toy_run(tmp_path_factory, fashion_data):
     return run_dir, recorder
 
 
+@pytest.mark.backend
 def test_training_lowers_the_loss_and_learns(toy_run):
     run = runs.read_run(toy_run[0])
     history = run.history()
@@ -65,6 +64,7 @@ def test_training_lowers_the_loss_and_learns(toy_run):
     assert m["test_error"] == pytest.approx(1 - m["test_accuracy"])
 
 
+@pytest.mark.backend
 def test_listener_gets_every_epoch(toy_run):
     run_dir, recorder = toy_run
     (started,) = recorder.started
@@ -115,6 +115,7 @@ def test_limit_really_limits_and_preset_differences_are_recorded(toy_run, fashio
     assert record["config"] == toy_config().to_dict()
 
 
+@pytest.mark.backend
 def test_saved_model_loads_safely_and_predicts_the_stored_predictions(toy_run, fashion_data):
     import keras
 
@@ -149,6 +150,7 @@ def test_saved_model_keeps_the_weights_without_the_optimizer_state(toy_run):
         assert "layers" in weights and "optimizer" not in weights  # Adam's two moments would triple the file
 
 
+@pytest.mark.backend
 def test_same_seed_same_split_weights_and_first_epoch(toy_run, fashion_data, tmp_path):
     config = toy_config(epochs=1)
     a, b = prepare_data(config, fashion_data), prepare_data(config, fashion_data)
@@ -167,6 +169,7 @@ def test_same_seed_same_split_weights_and_first_epoch(toy_run, fashion_data, tmp
     assert first["val_loss"] == pytest.approx(reference["val_loss"], rel=1e-6)
 
 
+@pytest.mark.backend
 @pytest.mark.parametrize("when", ["first batch", "first epoch"])
 def test_cancel_keeps_what_was_learned(tmp_path, fashion_data, when):
     recorder = Recorder()
@@ -180,6 +183,7 @@ def test_cancel_keeps_what_was_learned(tmp_path, fashion_data, when):
     assert not (run_dir / runs.PROGRESS_FILE).exists()
 
 
+@pytest.mark.backend
 def test_failure_mid_training_is_recorded(tmp_path, fashion_data):
     def broken_check():
         raise RuntimeError("the cancel flag could not be read")
@@ -221,6 +225,7 @@ def test_out_of_range_training_label_fails_the_run(tmp_path, fashion_data):
     assert not (run.path / runs.METRICS_FILE).exists()
 
 
+@pytest.mark.backend
 def test_the_live_chart_gets_the_loss_of_recent_batches_between_epochs(tmp_path, fashion_data, monkeypatch):
     """progress.json carries [epoch position, mean loss since the last point]; over an epoch they average to
     the epoch's loss in history.csv (every point here covers one batch of equal size)."""
@@ -253,6 +258,7 @@ def test_the_live_chart_gets_the_loss_of_recent_batches_between_epochs(tmp_path,
     assert np.mean(third) == pytest.approx(history["loss"].iloc[2], rel=1e-3)
 
 
+@pytest.mark.backend
 @pytest.mark.parametrize("kind", ["early_stopping", "reduce_lr"])
 def test_early_stopping_and_reduce_on_plateau_act_on_the_validation_loss(tmp_path, fashion_data, kind):
     """Random labels: the network can only memorize, so the validation loss rises after the first epochs. Early

@@ -13,8 +13,6 @@ from core.training import transfer
 from core.training.inputs import prepare_data
 from core.training.trainer import train
 
-pytestmark = pytest.mark.backend
-
 
 def config(**changes):
     return presets.get("fmnist-arch1-tr1").config.replace(**{"epochs": 1, "units": 16, "limit": 0, **changes})
@@ -50,6 +48,7 @@ def source(tmp_path_factory, fashion_data):
     return runs.read_run(run_dir)
 
 
+@pytest.mark.backend
 @pytest.mark.parametrize("mode", ["frozen", "fine_tune"])
 def test_a_network_starts_from_another_runs_layers_frozen_or_fine_tuned_with_a_new_last_layer(source, fashion_data, mode):
     import keras

@@ -16,8 +16,6 @@ from core.storage import runs
 from core.training.trainer import release
 from tools.fake_data import write_cifar_npz
 
-pytestmark = pytest.mark.backend
-
 TOLERANCE = 1e-5  # float32 reductions in another order would differ by this much at most; here they are equal
 
 
@@ -51,6 +49,7 @@ def curves(run_dir) -> pd.DataFrame:
     return runs.read_run(run_dir).history().drop(columns=["seconds"])
 
 
+@pytest.mark.backend
 def test_jobs_trained_by_turns_end_as_they_would_alone(tmp_path, data_dir, monkeypatch):
     alone = {spec.name: Path(worker.run_job(spec)) for spec in class_jobs(tmp_path / "alone", data_dir)}
     queue = Queue(tmp_path / "together")
