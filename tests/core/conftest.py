@@ -1,5 +1,6 @@
 import io
 import json
+import os
 import subprocess
 import zipfile
 
@@ -11,6 +12,7 @@ from core.metrics import evaluation
 from core.networks.config import TrainConfig
 from core.storage import results, runs
 from core.system.files import write_atomic, write_csv
+from core.training import fast
 
 
 @pytest.fixture(autouse=True)
@@ -90,8 +92,14 @@ def fake_run():
 
 @pytest.fixture(scope="session", autouse=True)
 def _jax_compilation_cache(tmp_path_factory):
-    """JAX's persistent compilation cache (core.training.fast) goes to a temporary folder, not ~/.cache."""
+    """JAX's persistent compilation cache (core.training.fast) goes to one temporary folder for the whole session,
+    shared by pytest-xdist's workers and the processes the tests start, never ~/.cache. Switched on from the start:
+    the tests build many networks of one shape, and each new model would compile its steps again (4.5 s for the
+    Fashion-MNIST CNN; 0.8 s from the cache, measured on the 2-core CPU)."""
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "jax-cache"
     patch = pytest.MonkeyPatch()
-    patch.setenv("CLASSROOM_JAX_CACHE", str(tmp_path_factory.mktemp("jax_cache")))
+    patch.setenv(fast.JAX_CACHE_ENV, str(shared))
+    fast.enable_compilation_cache()
     yield
     patch.undo()

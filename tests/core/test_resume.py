@@ -192,7 +192,7 @@ def test_a_cancelled_run_resumes_from_its_last_whole_epoch(tmp_path, fashion_dat
 
 def test_a_checkpoint_from_tensorflow_continues_under_jax(tmp_path, fashion_dir):
     """Started under TensorFlow, killed after epoch 2 of 4, resumed by a JAX process: 4 epochs in all."""
-    env = {**os.environ, "PYTHONPATH": str(PROJECT), "TF_CPP_MIN_LOG_LEVEL": "3", "CLASSROOM_JAX_CACHE": "off"}
+    env = {**os.environ, "PYTHONPATH": str(PROJECT), "TF_CPP_MIN_LOG_LEVEL": "3"}
     base = [sys.executable, "-m", "core"]
     config = ["--set", "architecture=fmnist_arch2", "--set", "depth=2", "--set", "units=32", "--set", "dropout=0.2",
               "--epochs", "2", "--limit", "300", "--data-dir", str(fashion_dir), "--runs-dir", str(tmp_path)]
