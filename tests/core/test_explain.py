@@ -185,7 +185,6 @@ def test_pictures():
     assert png.size == (8, 6) and png.mode == "RGB"
 
 
-@pytest.mark.backend  # gradients are taken by the backend (core.explain.views)
 def test_the_views_of_a_cnn_image_have_grad_cam_for_both_classes_feature_maps_and_filters():
     model = build_model(TrainConfig(architecture="cifar_arch1", dataset="cifar100"))
     bundle, files = explainer.image_bundle(model, noise((32, 32, 3)), 4, datasets.CIFAR100_FINE)
