@@ -190,18 +190,17 @@ def test_a_cancelled_run_resumes_from_its_last_whole_epoch(tmp_path, fashion_dat
     assert [s["from_epoch"] for s in run.record["segments"]] == [0, 1]
 
 
-def test_a_checkpoint_from_tensorflow_continues_under_jax(tmp_path, fashion_dir):
-    """Started under TensorFlow, killed after epoch 2 of 4, resumed by a JAX process: 4 epochs in all."""
-    env = {**os.environ, "PYTHONPATH": str(PROJECT), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    base = [sys.executable, "-m", "core"]
-    config = ["--set", "architecture=fmnist_arch2", "--set", "depth=2", "--set", "units=32", "--set", "dropout=0.2",
-              "--epochs", "2", "--limit", "300", "--data-dir", str(fashion_dir), "--runs-dir", str(tmp_path)]
-    first = subprocess.run(base + ["train", *config], env={**env, "KERAS_BACKEND": "tensorflow"}, capture_output=True,
-                           text=True, timeout=300, cwd=PROJECT)
-    assert first.returncode == 0, first.stderr
-    run_dir = Path(first.stdout.strip().splitlines()[-1])
-    second = subprocess.run(base + ["resume", str(run_dir), "--epochs", "4", "--data-dir", str(fashion_dir)],
-                            env={**env, "KERAS_BACKEND": "jax"}, capture_output=True, text=True, timeout=300, cwd=PROJECT)
+def test_a_checkpoint_from_tensorflow_continues_under_jax(tmp_path, fashion_dir, fashion_data):
+    """Trained 2 epochs under TensorFlow (here, in the suite's TensorFlow pass), then resumed to 4 by a JAX process."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("starts under TensorFlow")
+    config = TrainConfig(architecture="fmnist_arch2", depth=2, units=32, dropout=0.2, epochs=2, limit=300)
+    run_dir = train(config, tmp_path, dataset=fashion_data)
+    env = {**os.environ, "PYTHONPATH": str(PROJECT), "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "jax"}
+    second = subprocess.run([sys.executable, "-m", "core", "resume", str(run_dir), "--epochs", "4", "--data-dir",
+                             str(fashion_dir)], env=env, capture_output=True, text=True, timeout=300, cwd=PROJECT)
     assert second.returncode == 0, second.stderr
     assert "resuming" in second.stdout and second.stdout.strip().splitlines()[-1] == str(run_dir)
     run = runs.read_run(run_dir)
