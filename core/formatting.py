@@ -83,6 +83,16 @@ def p_value(p) -> str:
     return f"p = {number:.3f}".rstrip("0").rstrip(".")
 
 
+def versus(result, top: str, worse: str) -> str:
+    """A run against the best one (a core.analysis.versus.Versus): `top` for the best itself, else whether it
+    is really `worse` by the paired test, with its p value."""
+    if result is None:
+        return top
+    if result.paired is None:
+        return "cannot be compared"
+    return f"{worse if result.differs else 'not shown to differ'} ({p_value(result.paired.p_value)})"
+
+
 def value(v) -> str:
     """A config value: yes/no, 0.001, 32."""
     if isinstance(v, bool):

@@ -24,14 +24,6 @@ by_id = {a.id: a for a in found}
 chosen = by_id[st.selectbox("Assignment", list(by_id), format_func=lambda i: by_id[i].title, key="board.assignment")]
 
 
-def versus_leader(result) -> str:
-    if result is None:
-        return "leader"
-    if result.paired is None:
-        return "cannot be compared"
-    return f"{'really behind' if result.differs else 'not shown to differ'} ({fmt.p_value(result.paired.p_value)})"
-
-
 @st.fragment(run_every=REFRESH_S)
 def board() -> None:
     standings = classroom.leaderboard(all_runs(), chosen)
@@ -43,7 +35,8 @@ def board() -> None:
     else:
         st.table(runs_view.as_typed(pd.DataFrame([{
             "#": i, "Student": names[s.owner], "Run": s.run.name, "Test accuracy": fmt.pct(s.accuracy),
-            "95 % interval": fmt.interval(s.low, s.high), "Versus the leader": versus_leader(s.versus_leader),
+            "95 % interval": fmt.interval(s.low, s.high),
+            "Versus the leader": fmt.versus(s.versus_leader, "leader", "really behind"),
             "Changed": ", ".join(f"{k.replace('_', ' ')} {fmt.setting(k, v)}" for k, (_, v) in s.changed.items()) or "nothing",
         } for i, s in enumerate(standings, start=1)]).set_index("#")))
         st.caption("Versus the leader: McNemar's test on the test images both runs were scored on, as Compare does it. "

@@ -122,7 +122,7 @@ def sweep_section(chosen_runs: list[runs.Run]) -> None:
     st.subheader("The sweep: test accuracy at each value")
     frame = pd.DataFrame([{**{label[f]: fmt.setting(f, p.values[f]) for f in fields}, "accuracy": p.accuracy * 100,
                            "low": p.low * 100, "high": p.high * 100, "run": p.run.name,
-                           "versus the best": _verdict(p.versus_best)} for p in points])
+                           "versus the best": fmt.versus(p.versus_best, "the best", "really worse")} for p in points])
     orders = {f: list(dict.fromkeys(fmt.setting(f, p.values[f]) for p in points)) for f in fields}
     tooltip = ["run", alt.Tooltip("accuracy:Q", format=".1f"), "versus the best"]
     if len(fields) == 1:
@@ -146,9 +146,3 @@ def sweep_section(chosen_runs: list[runs.Run]) -> None:
                f"really worse, {len(same)} not shown to differ from it.")
 
 
-def _verdict(result) -> str:
-    if result is None:
-        return "the best"
-    if result.paired is None:
-        return "cannot be compared"
-    return f"{'really worse' if result.differs else 'not shown to differ'} ({fmt.p_value(result.paired.p_value)})"

@@ -137,9 +137,10 @@ PRESETS: dict[str, Preset] = {
                     validation_split=0.10, batch_size=256, optimizer="adam", learning_rate=4e-3, beta_1=0.9,
                     schedule="onecycle", label_smoothing=0.1),
                ReportFigures("beyond the report (its best on Fashion-MNIST: 89 % validation, dense layers only)"),
-               "What convolutions do for the same images in a quarter of an hour on a 2-core CPU: three 3x3 "
-               "convolutions with batch normalization, a flip of each image now and then, dropout 0.4 and label "
-               "smoothing, Adam on a one-cycle schedule, 15 epochs."),
+               "What convolutions do for the same images: three 3x3 convolutions with batch normalization, a flip "
+               "of each image now and then, dropout 0.4 and label smoothing, Adam on a one-cycle schedule, 15 "
+               "epochs. Measured here on 2026-12-07 (2-core AMD EPYC CPU): 93.4 % test accuracy, where the "
+               "report's dense networks reach 88-89 %; 70 s an epoch with the CPU to itself, about 18 minutes."),
         Preset("cifar-half-pretrain", "CIFAR-100, the first 50 classes: a network to transfer (beyond the report)",
                dict(_HALF, class_subset="first_half", epochs=13),
                ReportFigures("beyond the report: its closing claim, §7 (transfer learning)"),

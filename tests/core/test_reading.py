@@ -118,6 +118,7 @@ PINNED = {
     "cifar-arch2": ["overfitting", "test"],
     "cifar-arch3": ["overfitting", "test"],
     "cifar-fast": ["improving", "test"],
+    "fmnist-cnn": ["good fit", "test"],
 }
 
 
