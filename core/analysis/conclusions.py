@@ -156,13 +156,17 @@ def _curve_claims(candidates: list[runs.Run]) -> list[Conclusion]:
     pairs = [(s, t) for s in scratch for t in points if t.start == "fine-tuned" and t.per_class == s.per_class]
     if pairs:
         better = [t.low > s.high for s, t in pairs]
+        frozen = {p.per_class: p for p in points if p.start == START_WORDS["frozen"]}
         words = "; ".join(f"{s.per_class} per class: {fmt.pct(s.accuracy)} from scratch, {fmt.pct(t.accuracy)} fine-tuned"
+                          + (f", {fmt.pct(frozen[s.per_class].accuracy)} with frozen features" if s.per_class in frozen
+                             else "")
                           for s, t in pairs)
         transfer = Conclusion(transfer.claim, transfer.where, (
-            f"Starting from the network trained on the first 50 classes (no image of these): {words}. Intervals "
-            f"apart at {sum(better)} of {len(pairs)} sizes."),
+            f"Starting from the network trained on the first 50 classes (no image of these): {words}. Fine-tuned "
+            f"and from scratch, intervals apart at {sum(better)} of {len(pairs)} sizes."),
             "supported" if all(better) else "partly" if any(better) else "not supported",
-            [x.run_id for pair in pairs for x in pair])
+            [x.run_id for pair in pairs for x in pair] + [frozen[s.per_class].run_id for s, _ in pairs
+                                                          if s.per_class in frozen])
     return [more, transfer]
 
 

@@ -22,7 +22,8 @@ def test_accuracy_against_images_per_class_is_one_point_per_size_and_start_sorte
     assert all(p.low < p.accuracy < p.high for p in points)
     more, transfer = conclusions.conclusions(listing.list_runs(tmp_path, pretrained_dir=None))[-2:]
     assert more.verdict == "supported" and "20.0% with 10 images per class, 40.0% with 100" in more.finding
-    assert transfer.verdict == "supported" and len(transfer.run_ids) == 4
+    assert transfer.verdict == "supported" and len(transfer.run_ids) == 5
+    assert "100 per class: 40.0% from scratch, 70.0% fine-tuned, 55.0% with frozen features" in transfer.finding
 
 
 def test_runs_that_do_not_differ_in_images_per_class_draw_no_curve(tmp_path):
@@ -33,10 +34,14 @@ def test_runs_that_do_not_differ_in_images_per_class_draw_no_curve(tmp_path):
         "not tested yet"] * 5
 
 
-def test_the_shipped_runs_support_the_reports_first_three_conclusions():
+def test_the_shipped_runs_support_every_conclusion_of_the_report():
     found = conclusions.conclusions(listing.list_runs(PRETRAINED / "none", PRETRAINED))
     regularization, learning_rate, residual = found[:3]
     assert regularization.verdict == "supported" and "overfits from epoch 9" in regularization.finding
     assert learning_rate.verdict == "supported" and "did not learn at all: 1.0% on the test set" in learning_rate.finding
     assert residual.verdict == "supported" and "45.7% training accuracy, Arch 2 (nine plain convolutions) 28.5%" in (
         residual.finding)
+    more, transfer = found[3:]
+    assert more.verdict == "supported" and "7.2% with 10 images per class, 44.2% with 100" in more.finding
+    assert transfer.verdict == "supported" and "10 per class: 7.2% from scratch, 25.9% fine-tuned, 38.2% with frozen " \
+        "features" in transfer.finding
