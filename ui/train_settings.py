@@ -196,8 +196,8 @@ def shown(name: str, value) -> str:
 
 def start_options(candidates: list, dataset: str, architecture: str) -> dict[str, str]:
     """The finished runs a new run of this network may start from ({run id: its name}), newest first."""
-    return {r.id: r.name for r in candidates if r.status == "completed" and r.config.get("dataset") == dataset
-            and r.config.get("architecture") == architecture}
+    return {r.id: r.name for r in candidates if r.status == "completed" and r.has_model
+            and r.config.get("dataset") == dataset and r.config.get("architecture") == architecture}
 
 
 def widget(name: str, used: bool, arch: Architecture, kept: bool = False, bounds: tuple | None = None,

@@ -177,6 +177,9 @@ class _Loaded:
         self.sets: dict[str, datasets.Dataset] = {}
 
     def model(self, run: runs.Run):
+        if not run.has_model:
+            raise runs.RunError("it kept its results but not its network (the shipped runs of a curve do, to stay "
+                                "small): train the same settings to look inside it")
         key = f"{run.path}:{(run.path / runs.MODEL_FILE).stat().st_mtime_ns}"
         if key not in self.models:
             self.models[key] = load_model(run.path / runs.MODEL_FILE)

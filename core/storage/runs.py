@@ -110,6 +110,11 @@ class Run:
         """Trained and tested: completed, or stopped early and tested as it was (cancelled)."""
         return self.status in RESULT_STATUSES
 
+    @property
+    def has_model(self) -> bool:
+        """Its trained network is here (shipped curve runs keep only their results, docs/presets.md)."""
+        return (self.path / MODEL_FILE).is_file()
+
     def metrics(self) -> dict:
         return read_json(self.path / METRICS_FILE)
 

@@ -26,7 +26,7 @@ def find_source(start_from: str, folders: list[Path]) -> runs.Run:
              for r in list_runs(folder, pretrained_dir=None) if r.status == "completed"]
     if start_from.startswith(PRESET_PREFIX):
         preset = start_from[len(PRESET_PREFIX):]
-        chosen = [r for r in found if r.record.get("preset") == preset]
+        chosen = [r for r in found if r.record.get("preset") == preset and r.has_model]
         if not chosen:
             raise TransferError(f"no finished run of preset {preset!r} to start from: train it first "
                                 f"(python -m core pretrain --only {preset})")
@@ -34,6 +34,9 @@ def find_source(start_from: str, folders: list[Path]) -> runs.Run:
     chosen = [r for r in found if r.id == start_from]
     if not chosen:
         raise TransferError(f"there is no finished run {start_from!r} to start from here; pick one that has finished")
+    if not chosen[0].has_model:
+        raise TransferError(f"run {chosen[0].name!r} kept its results but not its network ({runs.MODEL_FILE}): start "
+                            "from a run that has one")
     return chosen[0]
 
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -62,6 +63,16 @@ def test_an_image_that_cannot_be_drawn_is_a_sentence(tmp_path, trained, fashion_
     old = time.time() - explainer.ERROR_RETRY_S - 1
     os.utime(folder / "bundle.json", (old, old))
     assert explainer.ask_image(tmp_path, trained, 10**6) == answer  # a mistake that stays one is not asked again
+
+
+def test_a_run_kept_without_its_network_says_so_instead_of_a_path(tmp_path, trained, fashion_data):
+    kept = tmp_path / "kept" / trained.path.name
+    shutil.copytree(trained.path, kept)
+    (kept / runs.MODEL_FILE).unlink()
+    run = runs.read_run(kept)
+    explainer.handle({"kind": "image", "run_id": run.id, "run_dir": str(kept), "what": 3}, tmp_path, Loaded(fashion_data))
+    answer = explainer.ask_image(tmp_path, run, 3)
+    assert "kept its results but not its network" in answer["error"] and str(kept) not in answer["error"]
 
 
 def test_an_error_is_asked_again_once_old_and_a_drawing_then_replaces_it(tmp_path, trained, fashion_data):

@@ -3,6 +3,8 @@ the report's closing claims, on the tiny learnable Fashion-MNIST files."""
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -72,3 +74,21 @@ def test_a_start_that_fits_nothing_is_refused_with_the_reason(source, fashion_da
     with pytest.raises(transfer.TransferError, match="has no layer that fits this network"):
         train(config(architecture="fmnist_arch2", depth=2, units=32, start_from=source.id), source.path.parent,
               runs.RunLabels("misfit"), dataset=fashion_data)
+
+
+def test_a_run_kept_without_its_network_is_never_a_start(source, tmp_path):
+    """Shipped curve runs keep their results, not their model.keras: neither by id nor by preset can a run start
+    from one, and Train does not offer it."""
+    from ui.train_settings import start_options
+
+    kept = tmp_path / source.path.name
+    shutil.copytree(source.path, kept)
+    (kept / runs.MODEL_FILE).unlink()
+    results_only = runs.read_run(kept)
+    assert results_only.has_results and not results_only.has_model
+    with pytest.raises(transfer.TransferError, match="kept its results but not its network"):
+        transfer.find_source(source.id, [tmp_path])
+    with pytest.raises(transfer.TransferError, match="no finished run of preset 'fmnist-arch1-tr1'"):
+        transfer.find_source("preset:fmnist-arch1-tr1", [tmp_path])
+    assert transfer.find_source("preset:fmnist-arch1-tr1", [tmp_path, source.path.parent]).path == source.path
+    assert start_options([results_only, source], "fashion_mnist", "fmnist_arch1") == {source.id: source.name}
