@@ -146,13 +146,13 @@ PRESETS: dict[str, Preset] = {
                ReportFigures("beyond the report: its closing claim, §7 (transfer learning)"),
                "The cifar-fast recipe on the first 50 classes only (500 training images each). Its network is what "
                "the transfer presets start from, for the other 50 classes it has never seen."),
-        Preset("cifar-half-scratch", "CIFAR-100, the other 50 classes, 100 images each, from scratch (beyond the report)",
+        Preset("cifar-half-scratch", "CIFAR-100 from scratch: the other 50 classes, 100 images each (beyond the report)",
                dict(_HALF, class_subset="second_half", per_class=100, epochs=15),
                ReportFigures("beyond the report: §5.2.3 and §7 (more images per class, transfer learning)"),
                "A fifth of CIFAR-100's 500 training images per class, trained from random weights: with "
                "`per_class` from 10 to 500 it tests the report's claim that more images per class would help."),
-        Preset("cifar-half-transfer", "CIFAR-100, the other 50 classes, 100 images each, fine-tuned from the first 50 "
-                                      "(beyond the report)",
+        Preset("cifar-half-transfer", "CIFAR-100 transferred: the other 50 classes, 100 images each, "
+                                      "fine-tuned from the first 50 (beyond the report)",
                dict(_HALF, class_subset="second_half", per_class=100, epochs=15, start_from="preset:cifar-half-pretrain",
                     transfer="fine_tune"),
                ReportFigures("beyond the report: §7 (transfer learning)"),
