@@ -452,6 +452,7 @@ def test_try_several_values_trains_the_grid_as_one_sweep(app, dirs, open_page):
 
 def test_a_run_can_start_from_a_finished_run_of_the_same_network(app, dirs, open_page, write_run):
     source = write_run(dirs["runs"], name="my first network")
+    (source / runs.MODEL_FILE).write_bytes(b"")  # only a run that kept its network is offered (Run.has_model)
     at = open_page(app, TRAIN)
     start = at.selectbox(key="cfg.start_from")
     assert start.value == "" and at.segmented_control(key="cfg.transfer").disabled
