@@ -214,7 +214,7 @@ def _failed(error: Exception) -> dict:
     if isinstance(error, datasets.DataError):
         return {"error": f"The test images are not on this machine, so its views cannot be drawn: "
                          f"{str(error).rstrip('.')}.", "retry": True}
-    return {"error": f"This run's network cannot be loaded or explained: {error}"}
+    return {"error": f"This run's network cannot be loaded or explained: {str(error).rstrip('.')}."}
 
 
 def handle(request: dict, runs_dir, loaded: _Loaded) -> None:
