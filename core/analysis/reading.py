@@ -33,8 +33,9 @@ SLOPE_POINTS = 0.2
 # fit even the images it trains on. Strong regularization: dropout of at least STRONG_DROPOUT or L2 of at least STRONG_L2.
 FIT_GAP = 0.0
 STRONG_DROPOUT, STRONG_L2 = 0.3, 1e-2
-# A gap worth naming between training and validation accuracy, in points.
+# A gap worth naming between training and validation accuracy, in points; from WIDE_GAP_POINTS it leads the finding.
 GAP_POINTS = 3.0
+WIDE_GAP_POINTS = 15.0
 
 REPORT = {
     "overfitting": {"fashion_mnist": "as in the report's Arch 1 trial 1 (§5.1.1)",
@@ -154,12 +155,17 @@ def read_run(history: pd.DataFrame, config: dict, metrics: dict | None = None, r
             f"({_pct(val_acc[-1])}): the network does not fit even the images it trains on; {what}.")))
     if not findings:
         gap = (acc[-1] - val_acc[-1]) * 100
-        findings.append(Finding("good fit", (
-            f"**A steady fit.** Validation loss ended near its lowest ({_loss(val_loss[-1])}, lowest "
-            f"{_loss(float(np.min(val_loss)))}) and training accuracy is {gap:.1f} points above validation "
-            f"({_pct(acc[-1])} and {_pct(val_acc[-1])})" + (": it already fits its own images better than new ones, "
-                                                              "a gap worth watching." if gap >= GAP_POINTS else ".")
-            )))
+        lowest = f"Validation loss ended near its lowest ({_loss(val_loss[-1])}, lowest {_loss(float(np.min(val_loss)))})"
+        both = f"({_pct(acc[-1])} and {_pct(val_acc[-1])})"
+        if gap >= WIDE_GAP_POINTS:
+            text = (f"**A wide gap, not yet overfitting.** {lowest}, but training accuracy is {gap:.1f} points above "
+                    f"validation {both}: it fits its own images far better than new ones. More images per class, "
+                    "augmentation or regularization are what narrow such a gap.")
+        else:
+            text = (f"**A steady fit.** {lowest} and training accuracy is {gap:.1f} points above validation {both}"
+                    + (": it already fits its own images better than new ones, a gap worth watching."
+                       if gap >= GAP_POINTS else "."))
+        findings.append(Finding("good fit", text))
     return findings + _callbacks(history, config, record) + _tail(record, metrics)
 
 

@@ -133,6 +133,15 @@ def test_the_shipped_runs_read_as_checked_by_hand(preset):
         assert "Validation accuracy still moved from 31.4% to 38.6%" in found[0].text
 
 
+def test_a_wide_gap_without_a_rising_validation_loss_is_named_first_not_called_steady():
+    e = np.arange(1, 16)
+    wide = history(2.0 * np.exp(-e / 6) + 0.8, 0.3 + 0.4 * (1 - np.exp(-e / 4)), 2.6 + 0.3 * np.exp(-e / 3),
+                   0.3 + 0.09 * (1 - np.exp(-e / 2)))
+    (found,) = reading.read_run(wide, {**FASHION, "epochs": 15}, {})
+    assert found.kind == "good fit" and found.text.startswith("**A wide gap, not yet overfitting.**")
+    assert "30.1 points above validation (69.1% and 39.0%)" in found.text and "steady" not in found.text
+
+
 def test_the_cli_explains_a_run_by_id_or_folder_and_refuses_one_without_results(run_cli, tmp_path, fake_run):
     path = fake_run(tmp_path / "runs")
     status, out, _ = run_cli(["runs", "--runs-dir", tmp_path / "runs", "--explain", path.name])
