@@ -50,12 +50,26 @@ def curves(run_dir) -> pd.DataFrame:
     return runs.read_run(run_dir).history().drop(columns=["seconds"])
 
 
+def start(job, stop, clock):
+    """A worker's start of a job (core.queue.worker.serve), for Turns."""
+    return worker.job_steps(job.spec, stop, clock=clock)
+
+
+def twin_jobs(tmp_path, data_dir, twin_name: str):
+    """Ann's job and Bob's equal one in a queue, and a worker's Turns that has claimed neither yet."""
+    queue = Queue(tmp_path)
+    spec = class_jobs(tmp_path, data_dir)[0]
+    first = queue.submit(spec, "Ann")
+    twin = queue.submit(jobs.make_job(spec.config, tmp_path, name=twin_name, data_dir=data_dir), "Bob")
+    return queue, spec, first, twin, turns.Turns(queue, start, slice_s=0.0, shipped_dir=None)
+
+
 def test_jobs_trained_by_turns_end_as_they_would_alone(tmp_path, data_dir, monkeypatch):
     alone = {spec.name: Path(worker.run_job(spec)) for spec in class_jobs(tmp_path / "alone", data_dir)}
     queue = Queue(tmp_path / "together")
     ids = [queue.submit(spec, "class") for spec in class_jobs(tmp_path / "together", data_dir)]
     monkeypatch.setattr(turns, "SLICE_S", 0.0)  # a turn is one step: the jobs interleave as finely as they can
-    shared = turns.Turns(queue, lambda job, stop, clock: worker.job_steps(job.spec, stop, clock=clock), slice_s=0.0)
+    shared = turns.Turns(queue, start, slice_s=0.0)
     assert shared.claim() == 4
     order = []
     while shared.turn():
@@ -69,17 +83,18 @@ def test_jobs_trained_by_turns_end_as_they_would_alone(tmp_path, data_dir, monke
             np.testing.assert_allclose(a, b, atol=TOLERANCE)
 
 
-def test_stop_stops_one_job_a_failing_job_fails_alone_and_a_new_job_gets_the_next_turn(tmp_path, data_dir):
+def test_stop_stops_one_job_a_failing_job_fails_alone_and_a_new_job_gets_the_next_turn(tmp_path, data_dir,
+                                                                                         monkeypatch):
     queue = Queue(tmp_path)
     specs = class_jobs(tmp_path, data_dir)[:2]
     broken = jobs.make_job(specs[0].config, tmp_path, name="no data", data_dir=tmp_path / "nowhere")
     first, second, bad = (queue.submit(s, "class") for s in (*specs, broken))
-    shared = turns.Turns(queue, lambda job, stop, clock: worker.job_steps(job.spec, stop, clock=clock), slice_s=0.0)
+    shared = turns.Turns(queue, start, slice_s=0.0)
     shared.claim()
     for _ in range(6):
         shared.turn()
     queue.cancel(first)
-    turns.POLL_S, before = -1.0, turns.POLL_S
+    monkeypatch.setattr(turns, "POLL_S", -1.0)
     try:
         late = queue.submit(jobs.make_job(specs[1].config.replace(seed=7), tmp_path, name="late", data_dir=data_dir),
                             "class")
@@ -89,7 +104,6 @@ def test_stop_stops_one_job_a_failing_job_fails_alone_and_a_new_job_gets_the_nex
         while shared.turn():
             pass
     finally:
-        turns.POLL_S = before
         release()
     assert queue.get(first).status == "cancelled" and runs.read_run(queue.get(first).run_dir).has_results
     assert queue.get(second).status == queue.get(late).status == "completed"
@@ -100,7 +114,7 @@ def test_a_jobs_epochs_are_timed_by_its_own_turns_not_the_wall(tmp_path, data_di
     queue = Queue(tmp_path)
     for spec in class_jobs(tmp_path, data_dir)[:2]:
         queue.submit(spec, "class")
-    shared = turns.Turns(queue, lambda job, stop, clock: worker.job_steps(job.spec, stop, clock=clock), slice_s=0.0)
+    shared = turns.Turns(queue, start, slice_s=0.0)
     shared.claim()
     held = list(shared.active)
     while shared.turn():
@@ -110,16 +124,8 @@ def test_a_jobs_epochs_are_timed_by_its_own_turns_not_the_wall(tmp_path, data_di
         assert 0 < seconds <= a.busy_s + 1e-6  # never more than the time it had
 
 
-def start(job, stop, clock):
-    return worker.job_steps(job.spec, stop, clock=clock)
-
-
 def test_the_same_job_twice_is_trained_once_and_each_student_gets_their_own_run(tmp_path, data_dir):
-    queue = Queue(tmp_path)
-    spec = class_jobs(tmp_path, data_dir)[0]
-    first = queue.submit(spec, "Ann")
-    twin = queue.submit(jobs.make_job(spec.config, tmp_path, name="Bob's, the same", data_dir=data_dir), "Bob")
-    shared = turns.Turns(queue, start, slice_s=0.0, shipped_dir=None)
+    queue, spec, first, twin, shared = twin_jobs(tmp_path, data_dir, "Bob's, the same")
     assert shared.claim() == 2 and [a.leader for a in shared.active] == [None, first]
     waiting = runs.open_live(queue.get(twin).run_dir).record
     assert waiting["copy_of"] == {"id": queue.get(first).run_id, "name": spec.name}  # what Bob's page shows meanwhile
@@ -137,19 +143,12 @@ def test_the_same_job_twice_is_trained_once_and_each_student_gets_their_own_run(
     assert runs.read_run(queue.get(again).run_dir).record["copied_from"]["id"] == original.id
 
 
-def test_a_job_whose_twin_is_stopped_trains_itself(tmp_path, data_dir):
-    queue = Queue(tmp_path)
-    spec = class_jobs(tmp_path, data_dir)[0]
-    first = queue.submit(spec, "Ann")
-    twin = queue.submit(jobs.make_job(spec.config, tmp_path, name="twin", data_dir=data_dir), "Bob")
-    shared = turns.Turns(queue, start, slice_s=0.0, shipped_dir=None)
+def test_a_job_whose_twin_is_stopped_trains_itself(tmp_path, data_dir, monkeypatch):
+    queue, _, first, twin, shared = twin_jobs(tmp_path, data_dir, "twin")
     shared.claim()
     queue.cancel(first)
-    turns.POLL_S, before = -1.0, turns.POLL_S
-    try:
-        while shared.turn():
-            pass
-    finally:
-        turns.POLL_S = before
+    monkeypatch.setattr(turns, "POLL_S", -1.0)
+    while shared.turn():
+        pass
     assert queue.get(first).status == "cancelled" and queue.get(twin).status == "completed"
     assert "copied_from" not in runs.read_run(queue.get(twin).run_dir).record
