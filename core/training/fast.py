@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from core.networks.config import ConfigError
+from core.system.steps import run_to_end
 from core.training.stepper_jax import JaxStepper
 from core.training.stepper_tf import TFStepper
 
@@ -116,12 +117,7 @@ EPOCH_END = "epoch end"  # what fit_steps yields after an epoch's callbacks; Non
 def fit(model, x, y, **options) -> list[dict]:
     """Train a compiled model like `model.fit(x, one_hot(y), ..., initial_epoch=...)` (fit_steps' options), to the end;
     returns the logs of the epochs it trained."""
-    steps = fit_steps(model, x, y, **options)
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            return done.value
+    return run_to_end(fit_steps(model, x, y, **options))
 
 
 def fit_steps(model, x, y, *, validation_data=None, batch_size: int, epochs: int, seed: int = 0, shuffle: bool = True,

@@ -20,6 +20,7 @@ from core.metrics import evaluation
 from core.networks.config import TrainConfig
 from core.storage import runs
 from core.storage.results import write_results
+from core.system.steps import run_to_end
 from core.training import checkpoint, fast, transfer
 from core.training.callbacks import (
     BaseListener,
@@ -48,11 +49,7 @@ class Pace:
 def drive(steps: Steps) -> Path:
     """Run a training's steps to the end, alone; its run folder. Keras' global state is released after it."""
     try:
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                return done.value
+        return run_to_end(steps)
     finally:
         release()
 
