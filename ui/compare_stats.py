@@ -125,14 +125,13 @@ def sweep_section(chosen_runs: list[runs.Run]) -> None:
                            "versus the best": fmt.versus(p.versus_best, "the best", "really worse")} for p in points])
     orders = {f: list(dict.fromkeys(fmt.setting(f, p.values[f]) for p in points)) for f in fields}
     tooltip = ["run", alt.Tooltip("accuracy:Q", format=".1f"), "versus the best"]
+    x = alt.X(f"{label[fields[0]]}:O", sort=orders[fields[0]])
     if len(fields) == 1:
-        x = alt.X(f"{label[fields[0]]}:O", sort=orders[fields[0]])
         base = alt.Chart(frame).encode(x=x)
         chart = (base.mark_line(point=True).encode(y=alt.Y("accuracy:Q", title="Test accuracy (%)",
                                                            scale=alt.Scale(zero=False)), tooltip=tooltip)
                  + base.mark_errorbar().encode(y="low:Q", y2="high:Q"))
     else:
-        x = alt.X(f"{label[fields[0]]}:O", sort=orders[fields[0]])
         y = alt.Y(f"{label[fields[1]]}:O", sort=orders[fields[1]])
         cells = alt.Chart(frame).encode(x=x, y=y)
         chart = (cells.mark_rect().encode(color=alt.Color("accuracy:Q", title="Test accuracy (%)",
