@@ -20,10 +20,17 @@ setup: $(VENV)/.installed
 run: setup
 	$(PY) -m streamlit run streamlit_app.py --server.port $(PORT) --server.address $(ADDRESS)
 
-# Style (ruff), then every test under TensorFlow, then the backend-sensitive core tests again under JAX.
+# Style (ruff), then two passes at once: every test under TensorFlow, and the backend-sensitive core tests again
+# under JAX. Side by side they fill the CPU time each leaves idle (process starts, waits, its last test); each
+# pass's output is printed whole when it ends.
 test: setup
 	$(PY) -m ruff check .
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-tf test-jax
+
+test-tf: setup
 	$(PY) -m pytest -q -n 2 tests
+
+test-jax: setup
 	KERAS_BACKEND=jax $(PY) -m pytest -q -n 2 -m backend tests
 
 pretrained: setup
