@@ -3,14 +3,16 @@
     fast.fit(model, x_train, y_train, validation_data=(x_val, y_val), batch_size=32, epochs=50,
              seed=0, callbacks=[callback])
 
-`model` is a compiled Keras model (core.training.compile_model); `x` holds uint8 images and `y` integer
-labels (one-hot encoding and the cast to float32 happen inside the compiled step). The math is Keras'
-own: every step is the model's `train_step` (JAX: the stateless `train_step(state, data)`, i.e.
-`stateless_call` + the compiled loss + the L2 penalties + `optimizer.stateless_apply`; TensorFlow:
-the stateful `train_step(data)`), so dropout, L2, batch normalization, augmentation, label smoothing,
-schedules and the metrics behave exactly as under `model.fit`. What changes is the loop around it:
+`model` is a compiled Keras model (core.training.compile_model); `x` holds uint8 images (an array, or
+core.training.inputs.Rows of a shared one) and `y` integer labels (one-hot encoding and the cast to float32 happen
+inside the compiled step). The math is Keras' own: every step is the model's `train_step` (JAX: the stateless
+`train_step(state, data)`, i.e. `stateless_call` + the compiled loss + the L2 penalties +
+`optimizer.stateless_apply`; TensorFlow: the stateful `train_step(data)`), so dropout, L2, batch normalization,
+augmentation, label smoothing, schedules and the metrics behave exactly as under `model.fit`. What changes is the
+loop around it:
 
-- the training and validation images are copied to the device once, as uint8;
+- the training and validation images are copied to the device once, as uint8 (once per process for the rows of
+  one shared array: core.training.stepper.resident);
 - each epoch draws a permutation on the host (numpy, seeded) and trains the full batches in a few
   compiled calls (JAX on an accelerator: scans of SCAN_STEPS steps; JAX on the CPU: jitted steps
   dispatched from a Python loop; TensorFlow: a `tf.function` while-loop), about CHUNK_SECONDS of work
@@ -41,6 +43,7 @@ import numpy as np
 
 from core.networks.config import ConfigError
 from core.system.steps import run_to_end
+from core.training.inputs import Rows
 from core.training.stepper_jax import JaxStepper
 from core.training.stepper_tf import TFStepper
 
@@ -130,7 +133,7 @@ def fit_steps(model, x, y, *, validation_data=None, batch_size: int, epochs: int
     to continue the same sequence. Returns the logs of the epochs it trained."""
     import keras
 
-    x = np.asarray(x)
+    x = x if isinstance(x, Rows) else np.asarray(x)
     y = np.asarray(y).astype(np.int32)
     n = len(x)
     if n == 0:

@@ -7,7 +7,8 @@ import os
 
 import numpy as np
 
-from core.training.stepper import prepare, validation_batches
+from core.training.inputs import split_rows
+from core.training.stepper import prepare, resident, validation_batches
 
 # JAX on an accelerator: full batches run in scans of this many steps, an epoch's last few as single jitted
 # steps. On the CPU every step is a single jitted step, dispatched from Python: XLA:CPU copies the weights
@@ -28,7 +29,8 @@ class JaxStepper:
 
         prepare(model, x, y, batch_size)
         self.model, self.batch = model, batch_size
-        self.x, self.y = jnp.asarray(x), jnp.asarray(y)
+        source, rows = split_rows(x)
+        self.data = (resident(source, jnp.asarray), jnp.asarray(rows), jnp.asarray(y))  # images, their rows, labels
         self.n = len(x)
         full, self.rest = divmod(self.n, batch_size)
         self.metrics0 = [v.value for v in model.metrics_variables]
@@ -40,35 +42,37 @@ class JaxStepper:
         )
         dtype = keras.backend.floatx()
 
-        def batch_at(x_all, y_all, idx):
-            xb = jnp.take(x_all, idx, axis=0).astype(dtype)
+        def batch_at(data, idx):
+            """Batch `idx` of the training's own order: its images from the rows of the shared array."""
+            x_all, x_rows, y_all = data
+            xb = jnp.take(x_all, jnp.take(x_rows, idx, axis=0), axis=0).astype(dtype)
             yb = jax.nn.one_hot(jnp.take(y_all, idx, axis=0), classes, dtype=dtype)
             return xb, yb
 
-        def body(x_all, y_all, perm):
+        def body(data, perm):
             def step(i, state):
                 idx = jax.lax.dynamic_slice_in_dim(perm, i * batch_size, batch_size)
-                _, state = model.train_step(state, batch_at(x_all, y_all, idx))
+                _, state = model.train_step(state, batch_at(data, idx))
                 return state
 
             return step
 
-        def train_one(state, x_all, y_all, perm, i):
-            return body(x_all, y_all, perm)(i, state)
+        def train_one(state, data, perm, i):
+            return body(data, perm)(i, state)
 
         static = STATIC_SCANS if STATIC_SCANS is not None else jax.default_backend() != "cpu"
         self.granule = SCAN_STEPS if static and full >= SCAN_STEPS else 1
         granule = self.granule
 
-        def train_scan(state, x_all, y_all, perm, start):
-            step = body(x_all, y_all, perm)
+        def train_scan(state, data, perm, start):
+            step = body(data, perm)
             return jax.lax.fori_loop(0, granule, lambda i, state: step(start + i, state), state)  # a scan
 
         rest = self.rest
 
-        def train_rest(state, x_all, y_all, perm):
+        def train_rest(state, data, perm):
             idx = jax.lax.dynamic_slice_in_dim(perm, full * batch_size, rest)
-            _, state = model.train_step(state, batch_at(x_all, y_all, idx))
+            _, state = model.train_step(state, batch_at(data, idx))
             return state
 
         def results(metrics_variables):
@@ -81,21 +85,21 @@ class JaxStepper:
         start = np.int32(0)
         examples = {"results": (self.state[3],)}
         if full:
-            examples["step"] = (self.state, self.x, self.y, self.perm, start)
+            examples["step"] = (self.state, self.data, self.perm, start)
         if self.granule > 1:
-            examples["scan"] = (self.state, self.x, self.y, self.perm, start)
+            examples["scan"] = (self.state, self.data, self.perm, start)
         if self.rest:
-            examples["rest"] = (self.state, self.x, self.y, self.perm)
+            examples["rest"] = (self.state, self.data, self.perm)
 
         self.has_val = validation_data is not None
         if self.has_val:
-            xv, yv, eb, vfull, vrest = validation_batches(validation_data, batch_size, eval_batch_size)
-            self.xv, self.yv = jnp.asarray(xv), jnp.asarray(yv)
+            xv, v_rows, yv, eb, vfull, vrest = validation_batches(validation_data, batch_size, eval_batch_size)
+            self.val_data = (resident(xv, jnp.asarray), jnp.asarray(v_rows), jnp.asarray(yv))
 
-            def evaluate(trainable, non_trainable, metrics_variables, x_all, y_all):
+            def evaluate(trainable, non_trainable, metrics_variables, data):
                 def step(state, start, size):
                     idx = start + jnp.arange(size)
-                    _, state = model.test_step(state, batch_at(x_all, y_all, idx))
+                    _, state = model.test_step(state, batch_at(data, idx))
                     return state
 
                 state = (trainable, non_trainable, metrics_variables)
@@ -105,7 +109,7 @@ class JaxStepper:
                 return results(state[2])
 
             self._jitted["evaluate"] = jax.jit(evaluate)
-            examples["evaluate"] = (self.state[0], self.state[1], self.metrics0, self.xv, self.yv)
+            examples["evaluate"] = (self.state[0], self.state[1], self.metrics0, self.val_data)
         self._compiled = _compile_in_parallel(self._jitted, examples)
 
     def _call(self, name, *args):
@@ -131,16 +135,16 @@ class JaxStepper:
 
         if self.granule > 1:
             while stop - start >= self.granule:  # dispatched back to back, asynchronously
-                self.state = self._call("scan", self.state, self.x, self.y, self.perm, np.int32(start))
+                self.state = self._call("scan", self.state, self.data, self.perm, np.int32(start))
                 start += self.granule
         for i in range(start, stop):  # dispatched asynchronously: Python runs ahead of the device
-            self.state = self._call("step", self.state, self.x, self.y, self.perm, np.int32(i))
+            self.state = self._call("step", self.state, self.data, self.perm, np.int32(i))
         jax.block_until_ready(self.state[0])
 
     def train_rest(self):
         import jax
 
-        self.state = self._call("rest", self.state, self.x, self.y, self.perm)
+        self.state = self._call("rest", self.state, self.data, self.perm)
         jax.block_until_ready(self.state[0])
 
     def train_logs(self) -> dict:
@@ -148,7 +152,7 @@ class JaxStepper:
 
     def evaluate(self) -> dict:
         tv, ntv, _, _ = self.state
-        return {k: float(v) for k, v in self._call("evaluate", tv, ntv, list(self.metrics0), self.xv, self.yv).items()}
+        return {k: float(v) for k, v in self._call("evaluate", tv, ntv, list(self.metrics0), self.val_data).items()}
 
     def reload(self):
         """Take the weights and the optimizer's variables back from Keras, where epoch-end callbacks may have

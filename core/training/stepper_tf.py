@@ -1,9 +1,10 @@
 """The fast loop's TensorFlow stepper: the model's train_step in a tf.function while-loop over batches gathered from
-tensors that stay on the device."""
+tensors that stay on the device (the images once per worker, core.training.stepper.resident)."""
 
 from __future__ import annotations
 
-from core.training.stepper import prepare, validation_batches
+from core.training.inputs import split_rows
+from core.training.stepper import prepare, resident, validation_batches
 
 
 class TFStepper:
@@ -19,10 +20,13 @@ class TFStepper:
         self.full, self.rest = divmod(self.n, batch_size)
         self.granule = 1
         dtype = keras.backend.floatx()
-        self.x, self.y = tf.constant(x), tf.constant(y)  # on the default device, once
+        source, rows = split_rows(x)
+        self.x, self.x_rows, self.y = resident(source, tf.constant), tf.constant(rows), tf.constant(y)
 
-        def batch_at(x_all, y_all, idx):
-            return (tf.cast(tf.gather(x_all, idx), dtype), tf.one_hot(tf.gather(y_all, idx), classes, dtype=dtype))
+        def batch_at(x_all, x_rows, y_all, idx):
+            """Batch `idx` of the training's own order: its images from the rows of the shared array."""
+            return (tf.cast(tf.gather(x_all, tf.gather(x_rows, idx)), dtype),
+                    tf.one_hot(tf.gather(y_all, idx), classes, dtype=dtype))
 
         def loop(count, step):
             """`step(i)` for i in 0..count-1 in one graph while-loop (the body's variable updates are ordered
@@ -39,24 +43,27 @@ class TFStepper:
         def spec(array):
             return tf.TensorSpec([None, *array.shape[1:]], array.dtype)
 
-        @tf.function(input_signature=[spec(self.x), spec(self.y), tf.TensorSpec([None, None], tf.int32)],
+        @tf.function(input_signature=[spec(self.x), spec(self.x_rows), spec(self.y), tf.TensorSpec([None, None], tf.int32)],
                      autograph=False, reduce_retracing=True)
-        def train_rows(x_all, y_all, rows):
-            loop(tf.shape(rows)[0], lambda i: model.train_step(batch_at(x_all, y_all, rows[i])))
+        def train_rows(x_all, x_rows, y_all, rows):
+            loop(tf.shape(rows)[0], lambda i: model.train_step(batch_at(x_all, x_rows, y_all, rows[i])))
             return tf.constant(0)
 
         self._train_rows = train_rows
         self.perm = None
         self.has_val = validation_data is not None
         if self.has_val:
-            xv, yv, eb, vfull, vrest = validation_batches(validation_data, batch_size, eval_batch_size)
-            self.xv, self.yv = tf.constant(xv), tf.constant(yv)
+            xv, v_rows, yv, eb, vfull, vrest = validation_batches(validation_data, batch_size, eval_batch_size)
+            self.xv, self.xv_rows, self.yv = resident(xv, tf.constant), tf.constant(v_rows), tf.constant(yv)
 
-            @tf.function(input_signature=[spec(self.xv), spec(self.yv)], autograph=False)
-            def evaluate(x_all, y_all):
-                loop(tf.constant(vfull), lambda i: model.test_step(batch_at(x_all, y_all, i * eb + tf.range(eb))))
+            @tf.function(input_signature=[spec(self.xv), spec(self.xv_rows), spec(self.yv)], autograph=False)
+            def evaluate(x_all, x_rows, y_all):
+                def batch(start, size):
+                    return batch_at(x_all, x_rows, y_all, start + tf.range(size))
+
+                loop(tf.constant(vfull), lambda i: model.test_step(batch(i * eb, eb)))
                 if vrest:
-                    model.test_step(batch_at(x_all, y_all, vfull * eb + tf.range(vrest)))
+                    model.test_step(batch(vfull * eb, vrest))
                 return tf.constant(0)
 
             self._evaluate = evaluate
@@ -67,10 +74,10 @@ class TFStepper:
 
     def train(self, start, stop):
         rows = self.perm[start * self.batch: stop * self.batch].reshape(stop - start, self.batch)
-        self._train_rows(self.x, self.y, rows).numpy()
+        self._train_rows(self.x, self.x_rows, self.y, rows).numpy()
 
     def train_rest(self):
-        self._train_rows(self.x, self.y, self.perm[self.full * self.batch:].reshape(1, self.rest)).numpy()
+        self._train_rows(self.x, self.x_rows, self.y, self.perm[self.full * self.batch:].reshape(1, self.rest)).numpy()
 
     def train_logs(self) -> dict:
         return {k: float(v) for k, v in self.model.get_metrics_result().items()}
@@ -79,7 +86,7 @@ class TFStepper:
         model = self.model
         train_metrics = [v.numpy() for v in model.metrics_variables]
         model.reset_metrics()
-        self._evaluate(self.xv, self.yv).numpy()
+        self._evaluate(self.xv, self.xv_rows, self.yv).numpy()
         logs = {k: float(v) for k, v in model.get_metrics_result().items()}
         for variable, value in zip(model.metrics_variables, train_metrics):
             variable.assign(value)

@@ -107,9 +107,9 @@ def segment_steps(run_dir: Path, config: TrainConfig, saved: checkpoint.Checkpoi
         dataset = dataset() if callable(dataset) else dataset or datasets.load(config.dataset, data_dir)
         data = prepare_data(config, dataset)
         classes = len(data.class_names)
-        runs.update_record(run_dir, data={"source": data.source, "train": len(data.x_train), "validation": len(data.x_val),
+        runs.update_record(run_dir, data={"source": data.source, "train": len(data.y_train), "validation": len(data.y_val),
                                           "test": len(data.x_test), "limit": config.limit or None})
-        steps = math.ceil(len(data.x_train) / config.batch_size)
+        steps = math.ceil(len(data.y_train) / config.batch_size)
         # Backends without a fast loop (torch) get model.fit with several steps per compiled call.
         fast_loop = engine == "fast" and fast.supported(env["backend"])
         prepare, source = transfer.starter(config, [run_dir.parent, runs.PRETRAINED_DIR])
@@ -133,7 +133,7 @@ def segment_steps(run_dir: Path, config: TrainConfig, saved: checkpoint.Checkpoi
             segment.update(to_epoch=epoch, seconds=clock() - started)
             runs.update_record(run_dir, segments=segments, epochs_trained=epoch)
 
-        callback = run_callback_class()(run_dir, config.epochs, steps, len(data.x_train), listener, should_stop,
+        callback = run_callback_class()(run_dir, config.epochs, steps, len(data.y_train), listener, should_stop,
                                      rows=saved.history if saved else (), save_checkpoint=save_checkpoint,
                                      on_begin=(lambda: restore_callback_state(watchers, saved.callbacks, saved.best_weights))
                                      if saved else None, clock=clock)
@@ -142,7 +142,7 @@ def segment_steps(run_dir: Path, config: TrainConfig, saved: checkpoint.Checkpoi
         callbacks = [*watchers, callback]
         fit_started = clock()
         if fast_loop:
-            for event in fast.fit_steps(model, data.x_train, data.y_train, validation_data=(data.x_val, data.y_val),
+            for event in fast.fit_steps(model, data.train_rows, data.y_train, validation_data=(data.val_rows, data.y_val),
                                         batch_size=config.batch_size, epochs=config.epochs, seed=config.seed,
                                         callbacks=callbacks, initial_epoch=start_epoch, rng=rng):
                 yield

@@ -12,7 +12,7 @@ from core.networks.config import ConfigError, TrainConfig
 from core.storage import runs
 from core.training import fast, stepper_jax
 from core.training.compiling import compile_model
-from core.training.inputs import one_hot
+from core.training.inputs import Rows, one_hot
 from core.training.trainer import train
 
 
@@ -281,3 +281,33 @@ def test_the_tensorflow_loops_take_the_images_as_arguments_and_capture_none():
     for loop in (stepper._train_rows, stepper._evaluate):
         captured = [tuple(t.shape) for t in loop.get_concrete_function().captured_inputs]
         assert not any(shape[1:] == x.shape[1:] for shape in captured if len(shape) == 4), captured
+
+
+@pytest.mark.backend
+def test_runs_reading_rows_of_one_shared_array_train_as_on_copies_and_share_one_device_copy():
+    """A worker's runs of one dataset keep its images once (core.training.stepper.resident) and gather their own
+    rows from it: the weights and logs are those of a training on a copy of those rows."""
+    from core.training import stepper
+
+    source, labels = images(120, seed=5)
+    train_rows, val_rows = np.arange(7, 79)[::-1], np.arange(90, 110)  # any rows, in the training's own order
+    config = small_mlp()
+    on_copies, on_rows = twin_models(config, 3)
+    expected = fast.fit(on_copies, source[train_rows], labels[train_rows],
+                        validation_data=(source[val_rows], labels[val_rows]), batch_size=32, epochs=2, seed=4)
+    logs = fast.fit(on_rows, Rows(source, train_rows), labels[train_rows],
+                    validation_data=(Rows(source, val_rows), labels[val_rows]), batch_size=32, epochs=2, seed=4)
+    assert [sorted(e) for e in logs] == [sorted(e) for e in expected]
+    for got, want in zip(logs, expected):
+        assert got == pytest.approx(want, rel=1e-6)
+    assert_same_weights(on_copies, on_rows, rtol=1e-6, atol=1e-7)
+
+    def to_device(array):
+        made.append(id(array))
+        return object()
+
+    made = []
+    shared = stepper.resident(source, to_device)  # the copy both trainings above read
+    assert made == [] and tuple(shared.shape) == source.shape
+    other = source.copy()
+    assert stepper.resident(other, to_device) is stepper.resident(other, to_device) and made == [id(other)]
