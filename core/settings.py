@@ -8,7 +8,7 @@
 | `CLASSROOM_RUNS_DIR` | where user runs and the queue live (default `runs`) |
 | `CLASSROOM_PRETRAINED_DIR` | the shipped runs (default the project's `pretrained/`) |
 | `CLASSROOM_DATA_DIR` | a folder searched first for the datasets |
-| `CLASSROOM_WORKERS` | training workers (default one per GPU, one on a CPU-only machine) |
+| `CLASSROOM_WORKERS` | training workers (default one per GPU, one per core on a CPU-only machine) |
 | `CLASSROOM_RAY_ADDRESS` | `host:port` of a Ray cluster's head: queued jobs train there (docs/cluster.md); unset: local workers |
 | `CLASSROOM_INSTRUCTOR_PASSWORD` | turns on sign-in: students with a name and PIN, the instructor with this password |
 | `CLASSROOM_EPOCH_GATE` | a file that holds training back between epochs (core.training.gate): for tests; unset in a class |
@@ -33,7 +33,7 @@ class Settings:
     runs_dir: Path = field(default=runs.DEFAULT_RUNS_DIR)
     pretrained_dir: Path = field(default=runs.PRETRAINED_DIR)
     data_dir: str | None = None  # absolute: workers run from the project folder, whatever the server's
-    workers: int | None = None  # None: one per GPU
+    workers: int | None = None  # None: one per GPU, else one per core (core.queue.worker.default_slots)
     ray_address: str | None = None  # None: local workers; else jobs go to this Ray cluster (core.queue.cluster)
     instructor_password: str | None = None  # set: a classroom with sign-in (core.classroom); unset: one person, no sign-in
     epoch_gate: Path | None = None  # the workers' epoch gate (core.training.gate); None: training is never held

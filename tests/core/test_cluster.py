@@ -87,6 +87,8 @@ def test_the_dashboard_starts_one_dispatcher_instead_of_workers_when_a_cluster_i
     started.clear()
     assert worker.ensure_workers(tmp_path, slots=2) == [0, 1]
     assert [name for name, _ in started] == ["slot-0", "slot-1"]
+    threads = str(worker.threads_per_worker(2))
+    assert all(arguments[arguments.index("--threads") + 1] == threads for _, arguments in started)
 
 
 def test_requeue_puts_a_job_back_first_in_line_then_fails_it_after_the_last_attempt(tmp_path):

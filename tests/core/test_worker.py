@@ -88,13 +88,19 @@ def test_idle_worker_exits(tmp_path):
     assert supervisor.hold_lock(tmp_path, "slot-1") is not None  # lock released
 
 
-def test_default_slots_are_one_per_gpu_and_one_without(monkeypatch):
+def test_a_worker_per_gpu_or_per_core_each_core_with_threads_of_its_own(monkeypatch):
+    import os
     import subprocess
 
-    answers = {"GPU 0: NVIDIA H200 (UUID: a)\nGPU 1: NVIDIA H200 (UUID: b)\n": 2, "": 1}
-    for answer, slots in answers.items():
-        monkeypatch.setattr(subprocess, "run", lambda *a, out=answer, **k: subprocess.CompletedProcess(a, 0, out, ""))
-        assert worker.default_slots() == slots
+    def gpus(answer):
+        monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, answer, ""))
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    gpus("GPU 0: NVIDIA H200 (UUID: a)\nGPU 1: NVIDIA H200 (UUID: b)\n")
+    assert worker.default_slots() == 2 and worker.threads_per_worker(2) == 0  # TensorFlow's choice beside GPUs
+    gpus("")
+    assert worker.default_slots() == 4
+    assert [worker.threads_per_worker(slots) for slots in (4, 2, 1, 8)] == [1, 2, 4, 1]
 
 
 def test_a_learning_rate_finder_job_writes_its_curve_and_makes_no_run(tmp_path, fashion_dir):
