@@ -42,6 +42,6 @@ def test_the_shipped_runs_support_every_conclusion_of_the_report():
     assert residual.verdict == "supported" and "45.7% training accuracy, Arch 2 (nine plain convolutions) 28.5%" in (
         residual.finding)
     more, transfer = found[3:]
-    assert more.verdict == "supported" and "7.2% with 10 images per class, 44.2% with 100" in more.finding
+    assert more.verdict == "supported" and "7.2% with 10 images per class, 70.0% with 475" in more.finding
     assert transfer.verdict == "supported" and "10 per class: 7.2% from scratch, 25.9% fine-tuned, 38.2% with frozen " \
         "features" in transfer.finding
