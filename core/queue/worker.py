@@ -113,17 +113,18 @@ def serve(runs_dir=runs.DEFAULT_RUNS_DIR, slot: int = 0, idle_exit_s: float = ID
     return turns.ended
 
 
-def default_slots() -> int:
-    """One worker per GPU; on a CPU-only machine one per core (Settings.workers overrides it). A class's networks
-    are small: one thread trains one of them about as fast as two do, so each core trains jobs of its own instead of
-    sharing every job (2.8x sooner for 30 students, docs/benchmarks.md "A class at once")."""
-    return len(gpu_names()) or os.cpu_count() or 1
+def default_slots(gpus: list[str] | None = None) -> int:
+    """One worker per GPU (`gpus`, default this machine's); on a CPU-only machine one per core (Settings.workers
+    overrides it). A class's networks are small: one thread trains one of them about as fast as two do, so each core
+    trains jobs of its own instead of sharing every job (2.8x sooner for 30 students, docs/benchmarks.md "A class at
+    once")."""
+    return len(gpu_names() if gpus is None else gpus) or os.cpu_count() or 1
 
 
-def threads_per_worker(slots: int) -> int:
+def threads_per_worker(slots: int, gpus: list[str]) -> int:
     """TensorFlow's CPU threads in each of `slots` workers: the cores shared out among them on a CPU-only machine (a
     worker beside others must not spread over every core), TensorFlow's own choice (0) beside GPUs."""
-    if gpu_names():
+    if gpus:
         return 0
     return max(1, (os.cpu_count() or 1) // slots)
 
@@ -137,8 +138,9 @@ def ensure_workers(runs_dir=runs.DEFAULT_RUNS_DIR, slots: int | None = None, ray
         started = supervisor.ensure_helper(runs_dir, DISPATCHER_LOCK, ["worker", "--runs-dir", folder, "--ray", ray_address,
                                                                         "--nice", str(NICENESS)])
         return [0] if started else []
-    slots = default_slots() if slots is None else slots
-    threads = threads_per_worker(slots)
+    gpus = gpu_names()  # asked once: nvidia-smi takes a while, and every press of Train comes here
+    slots = default_slots(gpus) if slots is None else slots
+    threads = threads_per_worker(slots, gpus)
     return [slot for slot in range(slots) if supervisor.ensure_helper(runs_dir, f"slot-{slot}", [
         "worker", "--runs-dir", folder, "--slot", str(slot), "--nice", str(NICENESS), "--threads", str(threads)])]
 

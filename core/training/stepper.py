@@ -31,7 +31,7 @@ def prepare(model, x, y, batch_size):
     """Build the model's loss, metrics and optimizer as fit would, and reset the metrics."""
     import keras
 
-    sample = (np.zeros((min(batch_size, len(x)),) + tuple(x.shape[1:]), np.float32),
+    sample = (np.zeros((min(batch_size, len(x)),) + x.shape[1:], np.float32),
               np.zeros((min(batch_size, len(x)), int(model.outputs[0].shape[-1])), np.float32))
     model._symbolic_build(data_batch=sample)
     model.reset_metrics()

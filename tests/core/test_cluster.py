@@ -22,6 +22,7 @@ from core.storage import listing, runs
 from core.system import supervisor
 from core.system.files import write_json
 from core.training import checkpoint
+from core.training.device import gpu_names
 from tools.app_server import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -87,7 +88,7 @@ def test_the_dashboard_starts_one_dispatcher_instead_of_workers_when_a_cluster_i
     started.clear()
     assert worker.ensure_workers(tmp_path, slots=2) == [0, 1]
     assert [name for name, _ in started] == ["slot-0", "slot-1"]
-    threads = str(worker.threads_per_worker(2))
+    threads = str(worker.threads_per_worker(2, gpu_names()))
     assert all(arguments[arguments.index("--threads") + 1] == threads for _, arguments in started)
 
 

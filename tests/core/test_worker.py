@@ -7,6 +7,7 @@ from core.queue import jobs, turns, worker
 from core.queue.queue import Queue
 from core.storage import listing, runs
 from core.system import supervisor
+from core.training.device import gpu_names
 
 PRESET = "fmnist-arch1-tr1"
 
@@ -97,10 +98,10 @@ def test_a_worker_per_gpu_or_per_core_each_core_with_threads_of_its_own(monkeypa
 
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
     gpus("GPU 0: NVIDIA H200 (UUID: a)\nGPU 1: NVIDIA H200 (UUID: b)\n")
-    assert worker.default_slots() == 2 and worker.threads_per_worker(2) == 0  # TensorFlow's choice beside GPUs
+    assert worker.default_slots() == 2 and worker.threads_per_worker(2, gpu_names()) == 0  # TensorFlow's choice
     gpus("")
     assert worker.default_slots() == 4
-    assert [worker.threads_per_worker(slots) for slots in (4, 2, 1, 8)] == [1, 2, 4, 1]
+    assert [worker.threads_per_worker(slots, gpu_names()) for slots in (4, 2, 1, 8)] == [1, 2, 4, 1]
 
 
 def test_a_learning_rate_finder_job_writes_its_curve_and_makes_no_run(tmp_path, fashion_dir):
