@@ -19,7 +19,7 @@ from core.networks.config import DATASETS, FIELDS, ConfigError, TrainConfig, fro
 
 # The settings, grouped as a person thinks about them (dataset and architecture are chosen above them).
 GROUPS = {
-    "Network": ("depth", "units", "dropout", "l2", "label_smoothing", "augment", "start_from", "transfer"),
+    "Network": ("depth", "units", "dropout", "l2", "label_smoothing", "augment", "test_flip", "start_from", "transfer"),
     "Optimizer": ("optimizer", "learning_rate", "beta_1", "schedule", "batch_size", "reduce_lr"),
     "Data and length": ("epochs", "early_stopping", "limit", "class_subset", "per_class", "validation_split", "seed"),
 }
@@ -29,7 +29,8 @@ PRESET_KEY = "train.preset"
 # What Train opens on for each dataset: a trial that learns, shortened to finish in a few minutes here.
 QUICK_START = {"fashion_mnist": ("fmnist-arch1-tr1", {"epochs": 10}), "cifar100": ("cifar-arch1-lr0.0001", {"epochs": 5})}
 SHORT = {"depth": "depth", "units": "units", "dropout": "dropout", "l2": "L2", "label_smoothing": "smoothing",
-         "augment": "augment", "optimizer": "", "learning_rate": "lr", "beta_1": "β1", "schedule": "",
+         "augment": "augment", "test_flip": "mirrored test", "optimizer": "", "learning_rate": "lr", "beta_1": "β1",
+         "schedule": "",
          "batch_size": "batch", "epochs": "epochs", "limit": "limit", "validation_split": "val", "seed": "seed",
          "early_stopping": "stop after", "reduce_lr": "halve lr after", "class_subset": "classes", "per_class": "per class",
          "start_from": "from", "transfer": ""}

@@ -55,6 +55,8 @@ class TrainConfig:
     l2: float = _num(0.0, 0.0, 0.1, "L2 strength (0 = off)", log=True)
     label_smoothing: float = _num(0.0, 0.0, 0.3, "Label smoothing", step=0.05)
     augment: bool = _flag(False, "Augmentation: shift and flip (CIFAR-100), flip (Fashion-MNIST CNN)")
+    # A mirrored coat is still a coat: the test set is judged on each image and its mirror image, averaged.
+    test_flip: bool = _flag(False, "Test on each image and its mirror image (average the two predictions)")
     # Optimization. Adam with beta_1 = 0.95 is the report's Arch 2 TR1.
     optimizer: str = _choice("adam", OPTIMIZERS, "Optimizer")
     learning_rate: float = _num(1e-3, 1e-5, 1.0, "Learning rate", log=True)

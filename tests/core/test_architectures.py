@@ -25,8 +25,8 @@ EXPECTED_PARAMETERS = {
     "fmnist_arch1": dense(784, 200) + dense(200, 10),
     # Flatten 784 -> 9 x Dense 200 -> Dense 10.
     "fmnist_arch2": dense(784, 200) + 8 * dense(200, 200) + dense(200, 10),
-    # 28x28x1 -conv32-> pool 14x14 -conv64-> pool 7x7 -conv128-> pool 3x3x128 = 1152 -> Dense 200 (no bias, BN) -> 10.
-    "fmnist_cnn": (conv(3, 1, 32, False) + batch_norm(32) + conv(3, 32, 64, False) + batch_norm(64)
+    # 28x28x1 -conv16-> pool 14x14 -conv64-> pool 7x7 -conv128-> pool 3x3x128 = 1152 -> Dense 200 (no bias, BN) -> 10.
+    "fmnist_cnn": (conv(3, 1, 16, False) + batch_norm(16) + conv(3, 16, 64, False) + batch_norm(64)
                    + conv(3, 64, 128, False) + batch_norm(128) + 3 * 3 * 128 * 200 + batch_norm(200) + dense(200, 10)),
     # 32x32x3 -conv32-> 30x30 -pool-> 15x15 -conv64-> 13x13 -pool-> 6x6x64 = 2304 -> Dense 100 -> Dense 100.
     "cifar_arch1": conv(3, 3, 32) + conv(3, 32, 64) + dense(6 * 6 * 64, 100) + dense(100, 100),
