@@ -54,9 +54,9 @@ class TrainConfig:
     dropout: float = _num(0.0, 0.0, 0.9, "Dropout rate", step=0.05)
     l2: float = _num(0.0, 0.0, 0.1, "L2 strength (0 = off)", log=True)
     label_smoothing: float = _num(0.0, 0.0, 0.3, "Label smoothing", step=0.05)
-    augment: bool = _flag(False, "Augmentation: shift and flip (CIFAR-100), flip (Fashion-MNIST CNN)")
+    augment: bool = _flag(False, "Augment: random flips, and shifts on CIFAR-100")
     # A mirrored coat is still a coat: the test set is judged on each image and its mirror image, averaged.
-    test_flip: bool = _flag(False, "Test on each image and its mirror image (average the two predictions)")
+    test_flip: bool = _flag(False, "Test on mirror images too (averaged)")
     # Optimization. Adam with beta_1 = 0.95 is the report's Arch 2 TR1.
     optimizer: str = _choice("adam", OPTIMIZERS, "Optimizer")
     learning_rate: float = _num(1e-3, 1e-5, 1.0, "Learning rate", log=True)
