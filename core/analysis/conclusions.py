@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from core import formatting as fmt
 from core.analysis import reading
 from core.analysis.reproduction import reproductions
+from core.analysis.versus import versus
 from core.networks.config import class_names
 from core.storage import runs
 
@@ -140,31 +141,48 @@ def _residual(found: dict[str, runs.Run]) -> Conclusion:
     return Conclusion(claim.claim, claim.where, finding, verdict, [deep.id, residual.id])
 
 
+def _really_better(better: CurvePoint, worse: CurvePoint, by_id: dict[str, runs.Run]) -> tuple[bool, str]:
+    """Whether run `better` is really more accurate than run `worse` by the rule of every page (McNemar's test on the
+    test images both were scored on, core.analysis.versus), and its p-value in words ("" where they cannot be paired)."""
+    try:
+        result = versus(by_id[better.run_id], by_id[worse.run_id])
+    except runs.RunError:
+        return False, ""
+    if result.paired is None:
+        return False, ""
+    return bool(result.differs) and better.accuracy > worse.accuracy, fmt.p_value(result.paired.p_value)
+
+
 def _curve_claims(candidates: list[runs.Run]) -> list[Conclusion]:
     more = Conclusion("More images per class would help", "§5.2.3, §6.2, §7", "", "not tested yet")
     transfer = Conclusion("Transfer learning from a network trained on more data would help", "§7", "", "not tested yet")
     points = per_class_curve(candidates)
+    by_id = {r.id: r for r in candidates}
     scratch = [p for p in points if p.start == "from scratch"]
     if len(scratch) >= 2:
         first, last = scratch[0], scratch[-1]
-        real = first.high < last.low
+        real, p_words = _really_better(last, first, by_id)
         more = Conclusion(more.claim, more.where, (
             f"From scratch, on CIFAR-100's other 50 classes: {fmt.pct(first.accuracy)} with {first.per_class} images per "
             f"class, {fmt.pct(last.accuracy)} with {last.per_class} (95 % intervals "
-            f"{fmt.interval(first.low, first.high)} and {fmt.interval(last.low, last.high)})."),
+            f"{fmt.interval(first.low, first.high)} and {fmt.interval(last.low, last.high)}"
+            + (f"; McNemar's test on the same test images: {p_words}" if p_words else "") + ")."),
             "supported" if real else "not supported", [p.run_id for p in scratch])
     pairs = [(s, t) for s in scratch for t in points if t.start == "fine-tuned" and t.per_class == s.per_class]
     if pairs:
-        better = [t.low > s.high for s, t in pairs]
+        tested = [(s, _really_better(t, s, by_id)) for s, t in pairs]
+        better = [s.per_class for s, (real, _) in tested if real]
         frozen = {p.per_class: p for p in points if p.start == START_WORDS["frozen"]}
         words = "; ".join(f"{s.per_class} per class: {fmt.pct(s.accuracy)} from scratch, {fmt.pct(t.accuracy)} fine-tuned"
                           + (f", {fmt.pct(frozen[s.per_class].accuracy)} with frozen features" if s.per_class in frozen
                              else "")
                           for s, t in pairs)
+        tests = ", ".join(f"{s.per_class} per class {p_words}" for s, (_, p_words) in tested if p_words)
         transfer = Conclusion(transfer.claim, transfer.where, (
             f"Starting from the network trained on the first 50 classes (no image of these): {words}. Fine-tuned "
-            f"and from scratch, intervals apart at {sum(better)} of {len(pairs)} sizes."),
-            "supported" if all(better) else "partly" if any(better) else "not supported",
+            f"really beats from scratch at {len(better)} of {len(pairs)} sizes (McNemar's test on the same test images"
+            + (f": {tests}" if tests else "") + ")."),
+            "supported" if len(better) == len(pairs) else "partly" if better else "not supported",
             [x.run_id for pair in pairs for x in pair] + [frozen[s.per_class].run_id for s, _ in pairs
                                                           if s.per_class in frozen])
     return [more, transfer]

@@ -26,6 +26,21 @@ def test_accuracy_against_images_per_class_is_one_point_per_size_and_start_sorte
     assert "100 per class: 40.0% from scratch, 70.0% fine-tuned, 55.0% with frozen features" in transfer.finding
 
 
+def test_transfer_is_judged_by_the_paired_test_of_every_page_not_by_overlapping_intervals(tmp_path):
+    # 100 test images: 40 % and 48 % have overlapping 95 % intervals, but the fine-tuned run is right on 8 more
+    # images and wrong on none more (McNemar's exact p = 0.008); 40 % and 42 % differ on 2 images only.
+    for minute, (per_class, start, right) in enumerate([(10, None, 20), (10, "fine_tune", 22), (100, None, 40),
+                                                        (100, "fine_tune", 48)]):
+        per_class_run(tmp_path, per_class, start, right, minute)
+    points = conclusions.per_class_curve(listing.list_runs(tmp_path, pretrained_dir=None))
+    scratch, tuned = points[2], points[3]
+    assert tuned.low < scratch.high, "the intervals overlap"
+    transfer = conclusions.conclusions(listing.list_runs(tmp_path, pretrained_dir=None))[-1]
+    assert transfer.verdict == "partly"
+    assert "really beats from scratch at 1 of 2 sizes" in transfer.finding
+    assert "10 per class p = 0.5" in transfer.finding and "100 per class p = 0.0078" in transfer.finding
+
+
 def test_runs_that_do_not_differ_in_images_per_class_draw_no_curve(tmp_path):
     per_class_run(tmp_path, 100, None, 40, 1)
     per_class_run(tmp_path, 100, "fine_tune", 70, 2)
@@ -45,3 +60,6 @@ def test_the_shipped_runs_support_every_conclusion_of_the_report():
     assert more.verdict == "supported" and "7.2% with 10 images per class, 70.0% with 475" in more.finding
     assert transfer.verdict == "supported" and "10 per class: 7.2% from scratch, 25.9% fine-tuned, 38.2% with frozen " \
         "features" in transfer.finding
+    assert "475 per class: 70.0% from scratch, 72.0% fine-tuned, 57.7% with frozen features" in transfer.finding
+    assert "really beats from scratch at 4 of 4 sizes" in transfer.finding and "475 per class p = 0.00016" in (
+        transfer.finding)
