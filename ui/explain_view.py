@@ -63,6 +63,9 @@ def image_views(run: runs.Run, index: int, bundle: dict, opacity: float) -> None
     true, predicted = bundle["true"], bundle["predicted"]
     verdict = "right" if true == predicted else f"wrong: it is {runs_view.pretty(names[true])}"
     st.markdown(f"**{fmt.text(run.name)}** says **{runs_view.pretty(names[predicted])}** ({verdict}).")
+    if bundle.get("mirrored"):
+        st.caption("As on its test: the image and its mirror image, their answers averaged. The heat maps and layers "
+                   "below are of the image alone.")
     image = _png(run, index, "image.png")
     pictures = [_layered(image, None, 0, f"Test image {index}")]
     for which, label in (("predicted", f"Grad-CAM: why “{runs_view.pretty(names[predicted])}”"),

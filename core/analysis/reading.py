@@ -15,7 +15,7 @@ import pandas as pd
 
 from core import formatting as fmt
 from core.data.datasets import DATASET_INFO
-from core.networks.config import class_names
+from core.networks.config import FIELDS, class_names
 
 # Not learning: the training loss stays within this share of ln(classes), the loss of a uniform guess, and the
 # training accuracy within NOT_LEARNING_ACCURACY times chance.
@@ -209,8 +209,10 @@ def compare_runs(name_a: str, a: tuple[pd.DataFrame, dict], name_b: str, b: tupl
     if named[0][1] is None or (named[1][1] is not None and named[1][1] > named[0][1]):
         named.reverse()  # the one that overfits later, or at all, is named first
     (first, onset_1, _, config_1), (second, onset_2, epochs_2, config_2) = named
-    differs = [f"{key.replace('_', ' ')} {fmt.setting(key, config_1.get(key))} vs {fmt.setting(key, config_2.get(key))}"
-               for key in config_1 if key != "seed" and config_1.get(key) != config_2.get(key)]
+    # A run saved before a field existed had that field's default.
+    config_1, config_2 = ({key: config.get(key, f.default) for key, f in FIELDS.items()} for config in (config_1, config_2))
+    differs = [f"{key.replace('_', ' ')} {fmt.setting(key, config_1[key])} vs {fmt.setting(key, config_2[key])}"
+               for key in FIELDS if key != "seed" and config_1[key] != config_2[key]]
     why = f" ({'; '.join(differs)})" if differs else ""
     if onset_2 is None:
         return f"{first} overfits from epoch {onset_1}; {second} does not within its {epochs_2} epochs{why}."

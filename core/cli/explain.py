@@ -61,7 +61,9 @@ def cmd_explain(args) -> int:
                                  f"(0 to {n - 1})")
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    bundle, files = explainer.image_bundle(model, dataset.x_test[args.index], int(dataset.y_test[args.index]), names)
+    mirrored = bool(runs.read_run(args.run_dir).config.get("test_flip"))
+    bundle, files = explainer.image_bundle(model, dataset.x_test[args.index], int(dataset.y_test[args.index]), names,
+                                           mirrored=mirrored)
     for name, png in {**files, "bundle.json": json.dumps(bundle, indent=2).encode()}.items():
         (out_dir / name).write_bytes(png)
         print(out_dir / name)

@@ -120,15 +120,18 @@ def _heat_png(heat: np.ndarray, scale: int) -> bytes:
     return views.to_png(rgba, scale)
 
 
-def image_bundle(model, image: np.ndarray, true_class: int, class_names) -> tuple[dict, dict[str, bytes]]:
-    """One image's views: (bundle.json's content, {file name: PNG bytes})."""
+def image_bundle(model, image: np.ndarray, true_class: int, class_names,
+                 mirrored: bool = False) -> tuple[dict, dict[str, bytes]]:
+    """One image's views: (bundle.json's content, {file name: PNG bytes}). `mirrored`: the run was tested on each image
+    and its mirror image (`test_flip`), so its answer here is theirs averaged; the heat maps are of the image."""
     scale = _enlarge(image)
-    top = views.top_classes(model, image, k=5)
+    top = views.top_classes(model, image, k=5, mirrored=mirrored)
     predicted = top[0][0]
     files = {"image.png": views.to_png(image, scale),
              "saliency.png": _heat_png(views.saliency(model, image, predicted), scale)}
     bundle = {"true": int(true_class), "predicted": int(predicted), "class_names": list(class_names),
-              "top5": [[int(c), float(p)] for c, p in top], "gradcam": {}, "layers": [], "filters": None, "templates": None}
+              "top5": [[int(c), float(p)] for c, p in top], "mirrored": mirrored, "gradcam": {}, "layers": [],
+              "filters": None, "templates": None}
     for which, c in (("predicted", predicted), ("true", true_class)):
         cam = views.grad_cam(model, image, c)
         if cam is not None:
@@ -227,7 +230,7 @@ def handle(request: dict, runs_dir, loaded: _Loaded) -> None:
             index = int(request["what"])
             if 0 <= index < len(dataset.x_test):
                 bundle, files = image_bundle(loaded.model(run), dataset.x_test[index], int(dataset.y_test[index]),
-                                             class_names(run.config))
+                                             class_names(run.config), mirrored=bool(run.config.get("test_flip")))
             else:
                 bundle, files = {"error": f"There is no test image {index}: the test set has {len(dataset.x_test):,}."}, {}
         except Exception as e:  # noqa: BLE001 - any failure becomes the sentence the page shows

@@ -95,11 +95,18 @@ def class_scores(model, image) -> np.ndarray:
     return keras.ops.convert_to_numpy(_logits(features, dense))[0]
 
 
-def top_classes(model, image, k: int = 5) -> list[tuple[int, float]]:
-    """The k likeliest classes as (class index, probability), highest first."""
+def _probabilities(model, image) -> np.ndarray:
     logits = class_scores(model, image).astype(np.float64)
     p = np.exp(logits - logits.max())
-    p /= p.sum()
+    return p / p.sum()
+
+
+def top_classes(model, image, k: int = 5, mirrored: bool = False) -> list[tuple[int, float]]:
+    """The k likeliest classes as (class index, probability), highest first; `mirrored` averages the image's
+    probabilities with its left-right mirror image's, as a run with `test_flip` was tested."""
+    p = _probabilities(model, image)
+    if mirrored:
+        p = (p + _probabilities(model, image[:, ::-1])) / 2
     order = np.argsort(-p, kind="stable")[:k]
     return [(int(i), float(p[i])) for i in order]
 

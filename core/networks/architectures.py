@@ -325,7 +325,7 @@ def fmnist_cnn(config):
 
 
 _COMMON = ("learning_rate", "beta_1", "optimizer", "schedule", "batch_size", "epochs", "validation_split", "limit", "seed",
-           "label_smoothing", "early_stopping", "reduce_lr", "class_subset", "per_class", "start_from", "transfer", "test_flip")
+           "label_smoothing", "early_stopping", "reduce_lr", "class_subset", "per_class", "start_from", "transfer")
 
 ARCHITECTURES: dict[str, Architecture] = {
     a.name: a
@@ -338,23 +338,23 @@ ARCHITECTURES: dict[str, Architecture] = {
                      _COMMON + ("depth", "units", "dropout", "l2"), fmnist_arch2),
         Architecture("fmnist_cnn", "fashion_mnist", "Fashion-MNIST CNN (beyond the report)",
                      "3 x [conv -> BN -> pool] (16, 64, 128 filters) -> Dense(units) -> BN -> dropout -> softmax, "
-                     "flip augmentation", _COMMON + ("units", "dropout", "l2", "augment"), fmnist_cnn),
+                     "flip augmentation", _COMMON + ("units", "dropout", "l2", "augment", "test_flip"), fmnist_cnn),
         Architecture("cifar_arch1", "cifar100", "CIFAR-100 Arch 1: two conv layers",
                      "conv32 -> pool -> conv64 -> pool -> Dense 100 -> softmax (report §3.2, Fig. 3)",
-                     _COMMON + ("dropout", "l2", "augment"), cifar_arch1),
+                     _COMMON + ("dropout", "l2", "augment", "test_flip"), cifar_arch1),
         Architecture("cifar_arch2", "cifar100", "CIFAR-100 Arch 2: deep sequential CNN",
                      "9 conv layers in 5 stages, 5 pools, Dense 100 -> dropout -> softmax (report §3.2, Fig. 4)",
-                     _COMMON + ("dropout", "l2", "augment"), cifar_arch2),
+                     _COMMON + ("dropout", "l2", "augment", "test_flip"), cifar_arch2),
         Architecture("cifar_arch3", "cifar100", "CIFAR-100 Arch 3: residual + bottleneck",
                      "stem -> residual block -> bottleneck block -> Dense 100 -> dropout -> softmax (report §3.2, Figs. 5-7)",
-                     _COMMON + ("dropout", "l2", "augment"), cifar_arch3),
+                     _COMMON + ("dropout", "l2", "augment", "test_flip"), cifar_arch3),
         Architecture("cifar_resnet", "cifar100", "CIFAR-100 ResNet-18 (beyond the report)",
                      "pre-activation ResNet-18 with crop+flip augmentation, global pooling -> softmax",
-                     _COMMON + ("dropout", "l2", "augment"), cifar_resnet),
+                     _COMMON + ("dropout", "l2", "augment", "test_flip"), cifar_resnet),
         Architecture("cifar_fastres", "cifar100", "CIFAR-100 fast ResNet for the CPU (beyond the report)",
                      "stride-2 stem -> 3 residual blocks (64-128-256) with max-pooling, crop+flip "
                      "augmentation, global pooling -> softmax",
-                     _COMMON + ("dropout", "l2", "augment"), cifar_fastres),
+                     _COMMON + ("dropout", "l2", "augment", "test_flip"), cifar_fastres),
     ]
 }
 

@@ -179,16 +179,17 @@ def segment_steps(run_dir: Path, config: TrainConfig, saved: checkpoint.Checkpoi
 
 def _finish(run_dir: Path, model, data: PreparedData, history: list[dict], config: TrainConfig) -> None:
     """Evaluate on the test set and write metrics, predictions, mistakes and the model."""
-    probabilities = test_probabilities(model, data.x_test, max(256, config.batch_size), config.test_flip)
+    probabilities = predict_test_set(model, data.x_test, max(256, config.batch_size), config.test_flip)
     test_loss = loss_from_predictions(model, probabilities, data.y_test)
     predictions = evaluation.per_example(probabilities, data.y_test)
     write_results(run_dir, predictions, data.x_test, data.class_names, history, test_loss)
     save_weights_only_model(model, run_dir / runs.MODEL_FILE)
 
 
-def test_probabilities(model, x: np.ndarray, batch_size: int, mirrored: bool) -> np.ndarray:
+def predict_test_set(model, x: np.ndarray, batch_size: int, mirrored: bool) -> np.ndarray:
     """The network's class probabilities for images (N, height, width, channels); `mirrored` averages each image's
-    with its left-right mirror image's (test-time augmentation: a mirrored coat or truck keeps its class)."""
+    with its left-right mirror image's (test-time augmentation: a mirrored coat or truck keeps its class). A run's
+    test loss, accuracy, predictions and mistakes all come from these; its validation figures do not mirror."""
     probabilities = model.predict(x, batch_size=batch_size, verbose=0)
     if mirrored:
         probabilities = (probabilities + model.predict(x[:, :, ::-1], batch_size=batch_size, verbose=0)) / 2

@@ -65,6 +65,18 @@ def test_architecture_must_match_dataset():
     assert TrainConfig(dataset="cifar100", architecture="cifar_resnet").dataset == "cifar100"
 
 
+@pytest.mark.parametrize("changes", [dict(architecture="fmnist_arch1", augment=True),  # a dense network: no augment
+                                     dict(architecture="fmnist_cnn", augment=False)])
+def test_mirrored_test_images_need_a_network_trained_on_mirrored_images(changes):
+    with pytest.raises(ConfigError, match="test_flip needs augment: a network that never saw a mirrored image"):
+        TrainConfig(test_flip=True, **changes)
+
+
+def test_mirrored_test_images_are_allowed_with_flip_augmentation():
+    assert TrainConfig(architecture="fmnist_cnn", augment=True, test_flip=True).test_flip
+    assert TrainConfig(dataset="cifar100", architecture="cifar_arch1", augment=True, test_flip=True).test_flip
+
+
 def test_unknown_field_is_an_error():
     with pytest.raises(ConfigError) as e:
         from_dict({"dropout": 0.1, "nosuchfield": 1, "learnig_rate": 0.1})

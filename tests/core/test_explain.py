@@ -113,6 +113,21 @@ def test_top_classes_are_the_softmax_of_the_scores():
     np.testing.assert_allclose([q for _, q in top], np.sort(p)[::-1][:2], rtol=1e-5)
 
 
+def test_a_run_tested_on_mirror_images_too_is_explained_with_their_answers_averaged():
+    model, (kernel, bias) = linear_model(1)
+    image = noise((5, 4, 1))
+
+    def softmax(picture):
+        logits = picture.reshape(-1).astype(np.float64) / 255 @ kernel + bias
+        return np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+
+    p = (softmax(image) + softmax(image[:, ::-1])) / 2
+    top = views.top_classes(model, image, k=3, mirrored=True)
+    assert [c for c, _ in top] == list(np.argsort(-p)[:3])
+    np.testing.assert_allclose([q for _, q in top], np.sort(p)[::-1][:3], rtol=1e-5)
+    assert not np.allclose(p, softmax(image))  # the mirror image answers differently
+
+
 def clusters(seed=0):
     """Three linearly separable classes of 40 points in 10-D."""
     rng = np.random.default_rng(seed)

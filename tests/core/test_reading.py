@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from core.analysis import reading
+from core.networks.config import TrainConfig
 from core.storage import listing
 
 PRETRAINED = Path(__file__).resolve().parents[2] / "pretrained"
@@ -100,6 +101,15 @@ def test_two_runs_say_which_overfits_later_and_in_what_they_differ():
     assert reading.compare_runs("A", (early, FASHION), "B", (steady, FASHION)) == (
         "A overfits from epoch 8; B does not within its 30 epochs.")
     assert reading.compare_runs("A", (steady, FASHION), "B", (steady, FASHION)) is None
+
+
+def test_a_run_saved_before_a_setting_existed_differs_only_where_its_values_do():
+    early, late = overfitting_curves(best=8), overfitting_curves(best=20)
+    new = TrainConfig(dropout=0.5, epochs=30).to_dict()  # every field, test_flip and class_subset included
+    old = {k: v for k, v in TrainConfig(epochs=30).to_dict().items() if k not in ("test_flip", "class_subset", "per_class")}
+    for said in (reading.compare_runs("New", (late, new), "Old", (early, old)),
+                 reading.compare_runs("Old", (early, old), "New", (late, new))):
+        assert said == "New overfits later than Old: epoch 20 vs 8 (dropout 0.5 vs 0)."
 
 
 # The shipped runs, read once by hand (2026-12-07) and pinned: a change of rule that changes what a class is told

@@ -132,7 +132,8 @@ def test_saved_model_loads_safely_and_predicts_the_stored_predictions(toy_run, f
 def test_with_test_flip_each_test_image_is_judged_with_its_mirror_image(tmp_path, fashion_data):
     import keras
 
-    run_dir = train(toy_config(epochs=1, test_flip=True), tmp_path, runs.RunLabels("mirrored"), dataset=fashion_data)
+    config = toy_config(epochs=1, architecture="fmnist_cnn", units=16, augment=True, test_flip=True)
+    run_dir = train(config, tmp_path, runs.RunLabels("mirrored"), dataset=fashion_data)
     model = keras.saving.load_model(run_dir / runs.MODEL_FILE, safe_mode=True)
     plain = np.asarray(model.predict(fashion_data.x_test, verbose=0))
     mirror = np.asarray(model.predict(fashion_data.x_test[:, :, ::-1], verbose=0))
@@ -140,7 +141,8 @@ def test_with_test_flip_each_test_image_is_judged_with_its_mirror_image(tmp_path
     averaged = (plain + mirror) / 2
     np.testing.assert_array_equal(averaged.argmax(axis=1), pred["y_pred"])
     np.testing.assert_allclose(averaged.max(axis=1), pred["confidence"], atol=1e-5)
-    assert not np.allclose(plain.max(axis=1), pred["confidence"], atol=1e-3)  # the mirror images counted
+    # The mirror images counted: the stored confidences are not the plain ones (by far more than float noise).
+    assert np.abs(plain.max(axis=1) - pred["confidence"]).max() > 1e-4
 
 
 @pytest.mark.backend
