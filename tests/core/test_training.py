@@ -128,7 +128,6 @@ def test_saved_model_loads_safely_and_predicts_the_stored_predictions(toy_run, f
     np.testing.assert_allclose(probabilities.max(axis=1), pred["confidence"], atol=1e-5)
 
 
-@pytest.mark.backend
 def test_with_test_flip_each_test_image_is_judged_with_its_mirror_image(tmp_path, fashion_data):
     import keras
 
