@@ -7,7 +7,7 @@ import streamlit as st
 
 from core.analysis import conclusions, reproduction
 from core.networks.presets import PRESETS
-from ui import navigation, report_view, runs_view
+from ui import compare_stats, navigation, report_view, runs_view
 from ui.session import all_runs
 
 navigation.ensure_entry()
@@ -36,6 +36,7 @@ st.header("What the report concluded, tested")
 st.markdown("The report drew five conclusions from its runs; two of them (more images per class, transfer learning) it "
             "could not test. Here each stands beside what the shipped runs, and any trained here, show.")
 report_view.conclusions_section(conclusions.conclusions(listed))
+compare_stats.per_class_section(listed)  # the last two conclusions as one picture, to project
 
 for dataset in ("fashion_mnist", "cifar100"):
     st.header(runs_view.dataset_title(dataset))

@@ -94,7 +94,7 @@ def per_class_section(chosen_runs: list[runs.Run]) -> None:
     base = alt.Chart(frame).encode(x=x, color=colour)
     tooltip = ["run", "start", "images per class", alt.Tooltip("accuracy:Q", format=".1f")]
     chart = (base.mark_line(point=True).encode(y=alt.Y("accuracy:Q", title="Test accuracy (%)"), tooltip=tooltip)
-             + base.mark_errorbar().encode(y="low:Q", y2="high:Q"))
+             + base.mark_errorbar().encode(y=alt.Y("low:Q", title="Test accuracy (%)"), y2="high:Q"))
     st.altair_chart(runs_view.styled(chart.properties(height=360)))
     by_id = {r.id: r for r in chosen_runs}
     said = []
@@ -130,7 +130,7 @@ def sweep_section(chosen_runs: list[runs.Run]) -> None:
         base = alt.Chart(frame).encode(x=x)
         chart = (base.mark_line(point=True).encode(y=alt.Y("accuracy:Q", title="Test accuracy (%)",
                                                            scale=alt.Scale(zero=False)), tooltip=tooltip)
-                 + base.mark_errorbar().encode(y="low:Q", y2="high:Q"))
+                 + base.mark_errorbar().encode(y=alt.Y("low:Q", title="Test accuracy (%)"), y2="high:Q"))
     else:
         y = alt.Y(f"{label[fields[1]]}:O", sort=orders[fields[1]])
         cells = alt.Chart(frame).encode(x=x, y=y)

@@ -132,3 +132,17 @@ def test_departures_from_the_preset_are_spelled_out(dirs, app, open_page):
     said = variants["Changed"].iloc[0]
     assert f"L2 {preset.config.l2 / 2:g} instead of {preset.config.l2:g}" in said
     assert "trained on the first 1,000 training images only" in said
+
+
+def test_the_report_page_draws_accuracy_against_images_per_class_beside_its_conclusions(dirs, app, open_page):
+    from tools.fake_runs import per_class_run
+
+    at = open_page(app, "pages/report.py")
+    assert "Accuracy against images per class" not in [s.value for s in at.subheader]  # no curve's runs yet
+    for minute, (n, start, right) in enumerate([(10, None, 20), (10, "fine_tune", 45), (100, None, 40),
+                                                (100, "fine_tune", 70)]):
+        per_class_run(dirs["runs"], n, start, right, minute)
+    at = open_page(app, "pages/report.py")
+    assert not at.exception
+    assert "Accuracy against images per class" in [s.value for s in at.subheader]
+    assert "100 per class, fine-tuned: really better than from scratch" in texts(at.caption)
