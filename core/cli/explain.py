@@ -26,7 +26,7 @@ def add_parser(subparsers) -> None:
 
 
 def load_run(run_dir, data_dir=None):
-    """(model, dataset) of a run; RunError or DataError with one sentence when either cannot be had."""
+    """(model, test set, config) of a run; RunError or DataError with one sentence when one cannot be had."""
     run_dir = Path(run_dir)
     if not (run_dir / runs.RUN_FILE).is_file():
         raise runs.RunError(f"{run_dir} is not a run folder (it has no {runs.RUN_FILE})")
@@ -50,20 +50,19 @@ def load_run(run_dir, data_dir=None):
     except Exception as e:  # Keras fails in many ways on a damaged archive (ValueError, OSError, KeyError, ...)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise runs.RunError(f"{model_path}: Keras cannot load it ({first})") from None
-    return model, dataset, class_names(config)
+    return model, dataset, config
 
 
 def cmd_explain(args) -> int:
-    model, dataset, names = load_run(args.run_dir, args.data_dir)
+    model, dataset, config = load_run(args.run_dir, args.data_dir)
     n = len(dataset.x_test)
     if not 0 <= args.index < n:
         raise datasets.DataError(f"--index {args.index} is out of range: the {dataset.info.title} test set has {n} images "
                                  f"(0 to {n - 1})")
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    mirrored = bool(runs.read_run(args.run_dir).config.get("test_flip"))
-    bundle, files = explainer.image_bundle(model, dataset.x_test[args.index], int(dataset.y_test[args.index]), names,
-                                           mirrored=mirrored)
+    bundle, files = explainer.image_bundle(model, dataset.x_test[args.index], int(dataset.y_test[args.index]),
+                                           class_names(config), mirrored=config.test_flip)
     for name, png in {**files, "bundle.json": json.dumps(bundle, indent=2).encode()}.items():
         (out_dir / name).write_bytes(png)
         print(out_dir / name)
