@@ -96,17 +96,8 @@ def per_class_section(chosen_runs: list[runs.Run]) -> None:
     chart = (base.mark_line(point=True).encode(y=alt.Y("accuracy:Q", title="Test accuracy (%)"), tooltip=tooltip)
              + base.mark_errorbar().encode(y=alt.Y("low:Q", title="Test accuracy (%)"), y2="high:Q"))
     st.altair_chart(runs_view.styled(chart.properties(height=360)))
-    by_id = {r.id: r for r in chosen_runs}
-    said = []
-    for p in points:
-        scratch = next((q for q in points if q.per_class == p.per_class and q.start == "from scratch"), None)
-        if p.start != "from scratch" and scratch is not None:
-            result = versus(by_id[p.run_id], by_id[scratch.run_id])
-            if result.paired is not None:
-                verdict = "really better" if result.differs and p.accuracy > scratch.accuracy else (
-                    "really worse" if result.differs else "not shown to differ")
-                said.append(f"{p.per_class} per class, {p.start}: {verdict} than from scratch "
-                            f"({fmt.p_value(result.paired.p_value)})")
+    said = [f"{p.per_class} per class, {p.start}: {verdict} than from scratch ({p_words})"
+            for p, verdict, p_words in conclusions.against_scratch(points, {r.id: r for r in chosen_runs})]
     st.caption("Each point: a run's test accuracy with its 95 % interval. "
                + ("; ".join(said) + " (McNemar's test on the same test images)." if said else ""))
 

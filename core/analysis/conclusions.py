@@ -141,16 +141,37 @@ def _residual(found: dict[str, runs.Run]) -> Conclusion:
     return Conclusion(claim.claim, claim.where, finding, verdict, [deep.id, residual.id])
 
 
-def _really_better(better: CurvePoint, worse: CurvePoint, by_id: dict[str, runs.Run]) -> tuple[bool, str]:
-    """Whether run `better` is really more accurate than run `worse` by the rule of every page (McNemar's test on the
-    test images both were scored on, core.analysis.versus), and its p-value in words ("" where they cannot be paired)."""
+def judged(a: CurvePoint, b: CurvePoint, by_id: dict[str, runs.Run]) -> tuple[str, str] | None:
+    """Run `a` against run `b` by the rule of every page (McNemar's test on the test images both were scored on,
+    core.analysis.versus): "really better", "really worse" or "not shown to differ", and the p-value in words; None
+    where they cannot be paired."""
     try:
-        result = versus(by_id[better.run_id], by_id[worse.run_id])
+        result = versus(by_id[a.run_id], by_id[b.run_id])
     except runs.RunError:
-        return False, ""
+        return None
     if result.paired is None:
-        return False, ""
-    return bool(result.differs) and better.accuracy > worse.accuracy, fmt.p_value(result.paired.p_value)
+        return None
+    verdict = ("not shown to differ" if not result.differs else
+               "really better" if a.accuracy > b.accuracy else "really worse")
+    return verdict, fmt.p_value(result.paired.p_value)
+
+
+def against_scratch(points: list[CurvePoint], by_id: dict[str, runs.Run]) -> list[tuple[CurvePoint, str, str]]:
+    """Each transferred point of a per-class curve judged against the run from scratch with as many images per class:
+    (the point, its verdict, the p-value in words), where the two can be paired."""
+    scratch = {p.per_class: p for p in points if p.start == START_WORDS[None]}
+    out = []
+    for p in points:
+        if p.start != START_WORDS[None] and p.per_class in scratch and (found := judged(p, scratch[p.per_class], by_id)):
+            out.append((p, *found))
+    return out
+
+
+def _really_better(better: CurvePoint, worse: CurvePoint, by_id: dict[str, runs.Run]) -> tuple[bool, str]:
+    """Whether run `better` is really more accurate than run `worse` (judged), and the p-value in words ("" where they
+    cannot be paired)."""
+    found = judged(better, worse, by_id)
+    return (found[0] == "really better", found[1]) if found else (False, "")
 
 
 def _curve_claims(candidates: list[runs.Run]) -> list[Conclusion]:

@@ -43,6 +43,20 @@ def test_transfer_is_judged_by_the_paired_test_of_every_page_not_by_overlapping_
     assert more.verdict == "supported" and "McNemar's test on the same test images: p < 0.0001" in more.finding
 
 
+def test_each_transferred_run_is_judged_against_the_run_from_scratch_of_its_size(tmp_path):
+    # Right on the first N of the same 100 images: 48 against 40 differ on 8 images (p = 0.008), 10 against 40 on 30,
+    # 41 against 40 on one.
+    for minute, (per_class, start, right) in enumerate([(100, None, 40), (100, "fine_tune", 48), (100, "frozen", 41),
+                                                        (10, None, 20), (10, "fine_tune", 10)]):
+        per_class_run(tmp_path, per_class, start, right, minute)
+    listed = listing.list_runs(tmp_path, pretrained_dir=None)
+    judged = conclusions.against_scratch(conclusions.per_class_curve(listed), {r.id: r for r in listed})
+    assert [(p.per_class, p.start, verdict, p_words) for p, verdict, p_words in judged] == [
+        (10, "fine-tuned", "really worse", "p = 0.002"),
+        (100, "fine-tuned", "really better", "p = 0.0078"),
+        (100, "frozen features", "not shown to differ", "p = 1")]
+
+
 def test_runs_that_do_not_differ_in_images_per_class_draw_no_curve(tmp_path):
     per_class_run(tmp_path, 100, None, 40, 1)
     per_class_run(tmp_path, 100, "fine_tune", 70, 2)
