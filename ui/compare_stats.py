@@ -96,10 +96,15 @@ def per_class_section(chosen_runs: list[runs.Run]) -> None:
     chart = (base.mark_line(point=True).encode(y=alt.Y("accuracy:Q", title="Test accuracy (%)"), tooltip=tooltip)
              + base.mark_errorbar().encode(y=alt.Y("low:Q", title="Test accuracy (%)"), y2="high:Q"))
     st.altair_chart(runs_view.styled(chart.properties(height=360)))
-    said = [f"{p.per_class} per class, {p.start}: {verdict} than from scratch ({p_words})"
-            for p, verdict, p_words in conclusions.against_scratch(points, {r.id: r for r in chosen_runs})]
-    st.caption("Each point: a run's test accuracy with its 95 % interval. "
-               + ("; ".join(said) + " (McNemar's test on the same test images)." if said else ""))
+    verdicts = conclusions.against_scratch(points, {r.id: r for r in chosen_runs})
+    st.caption("Each point: a run's test accuracy with its 95 % interval."
+               + (" Below, each transferred run against the run from scratch with as many images per class (McNemar's "
+                  "test on the same test images)." if verdicts else ""))
+    if verdicts:
+        rows: dict[int, dict] = {}
+        for p, verdict, p_words in verdicts:
+            rows.setdefault(p.per_class, {"images per class": p.per_class})[p.start] = f"{verdict} ({p_words})"
+        st.dataframe(pd.DataFrame(list(rows.values())).fillna("—"), hide_index=True)
 
 
 def sweep_section(chosen_runs: list[runs.Run]) -> None:
