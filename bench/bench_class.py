@@ -142,6 +142,7 @@ def one_way(way: str, args, folder: Path) -> dict:
             "workers": args.workers, "threads": args.threads, "completed": statuses.count("completed"),
             "all_done_s": all_done, "first_point_median_s": statistics.median(points), "first_point_max_s": max(points),
             "first_epoch_median_s": statistics.median(epochs), "first_epoch_max_s": max(epochs),
+            "first_points_s": sorted(round(p, 1) for p in points),
             "images_per_s": images / all_done if all_done else None, "peak_memory_gb": peak / 1024**2,
             "load_min": min(loads), "load_max": max(loads)}
 

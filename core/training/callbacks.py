@@ -106,9 +106,13 @@ def run_callback_class():
 
         def on_train_batch_end(self, batch, logs=None):
             self.listener.on_batch(self._epoch, batch + 1, self.steps)
-            if logs and "loss" in logs and time.monotonic() - self._last_progress >= PROGRESS_EVERY_S:
+            # The run's first point goes out at once, however soon after the epoch began: in a worker taking turns,
+            # a point held back for the next turn would reach the student only after every other job's turn.
+            due = bool(logs and "loss" in logs and (not self.batch_loss
+                                                     or time.monotonic() - self._last_progress >= PROGRESS_EVERY_S))
+            if due:
                 self._batch_point(batch + 1, float(logs["loss"]))
-            self._progress(batch + 1)
+            self._progress(batch + 1, force=due)
             self._check_stop()
 
         def on_epoch_end(self, epoch, logs=None):

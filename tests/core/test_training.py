@@ -242,6 +242,28 @@ def test_out_of_range_training_label_fails_the_run(tmp_path, fashion_data):
 
 
 @pytest.mark.backend
+def test_a_runs_first_batch_point_is_written_at_once_and_later_ones_at_most_every_half_second(tmp_path, monkeypatch):
+    """In a worker taking turns, a first point held back to the next turn would reach the student only after every
+    other job's turn: it is written at the first batch's end, however soon after the epoch began."""
+    monkeypatch.setattr(callbacks, "PROGRESS_EVERY_S", 1e9)  # every later point is held back, whatever the speed
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    callback = callbacks.run_callback_class()(run_dir, 2, 10, 320, BaseListener(), lambda: False)
+    callback.set_model(type("Model", (), {"optimizer": None})())
+    monkeypatch.setattr(callbacks, "current_learning_rate", lambda model: 0.001)
+    callback.on_train_begin()
+    callback.on_epoch_begin(0)
+
+    def points():
+        return json.loads((run_dir / runs.PROGRESS_FILE).read_text())["batch_loss"]
+
+    assert points() == []
+    callback.on_train_batch_end(3, {"loss": 2.3})
+    assert points() == [[0.4, 2.3]]
+    callback.on_train_batch_end(7, {"loss": 2.1})
+    assert points() == [[0.4, 2.3]], "a later point waits for its half second"
+
+
 def test_the_live_chart_gets_the_loss_of_recent_batches_between_epochs(tmp_path, fashion_data, monkeypatch):
     """progress.json carries [epoch position, mean loss since the last point]; over an epoch they average to
     the epoch's loss in history.csv (every point here covers one batch of equal size)."""
