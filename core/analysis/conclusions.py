@@ -179,7 +179,7 @@ def _curve_claims(candidates: list[runs.Run]) -> list[Conclusion]:
     transfer = Conclusion("Transfer learning from a network trained on more data would help", "§7", "", "not tested yet")
     points = per_class_curve(candidates)
     by_id = {r.id: r for r in candidates}
-    scratch = [p for p in points if p.start == "from scratch"]
+    scratch = [p for p in points if p.start == START_WORDS[None]]
     if len(scratch) >= 2:
         first, last = scratch[0], scratch[-1]
         real, p_words = _really_better(last, first, by_id)
@@ -189,7 +189,7 @@ def _curve_claims(candidates: list[runs.Run]) -> list[Conclusion]:
             f"{fmt.interval(first.low, first.high)} and {fmt.interval(last.low, last.high)}"
             + (f"; McNemar's test on the same test images: {p_words}" if p_words else "") + ")."),
             "supported" if real else "not supported", [p.run_id for p in scratch])
-    pairs = [(s, t) for s in scratch for t in points if t.start == "fine-tuned" and t.per_class == s.per_class]
+    pairs = [(s, t) for s in scratch for t in points if t.start == START_WORDS["fine_tune"] and t.per_class == s.per_class]
     if pairs:
         tested = [(s, _really_better(t, s, by_id)) for s, t in pairs]
         better = [s.per_class for s, (real, _) in tested if real]
