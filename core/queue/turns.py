@@ -2,13 +2,14 @@
 form together and nobody waits behind a long run.
 
 Each job's training is a generator (core.queue.worker.job_steps) that does about a compiled call of work per step;
-the worker advances one job for SLICE_S, then the next, round robin. A job that has not started yet goes first, so
-that a new student's run starts within one slice of being claimed. Each job keeps its own network, data order and
-random state between its turns, so its weights and history are those it would have alone; its epochs are timed by
-its own clock, which runs only during its turns. A job that fails, fails alone; Stop reaches each job at its next
-step; a worker killed mid-way leaves every job it held to be resumed from its checkpoint (Queue.reap). The same job
-asked twice is trained once (core.queue.twins): a copy of the finished run at once, or of the training one when it
-ends.
+the worker advances one job for SLICE_S, then the next, round robin. A job that has not started yet goes first, for
+one step only (its network built, its first batch trained: core.training.fast trains it without tracing), so that
+thirty new students' curves all have a point within seconds; the tracing comes at their next turns. Each job keeps
+its own network, data order and random state between its turns, so its weights and history are those it would have
+alone; its epochs are timed by its own clock, which runs only during its turns. A job that fails, fails alone; Stop
+reaches each job at its next step; a worker killed mid-way leaves every job it held to be resumed from its
+checkpoint (Queue.reap). The same job asked twice is trained once (core.queue.twins): a copy of the finished run at
+once, or of the training one when it ends.
 """
 
 from __future__ import annotations
@@ -119,10 +120,11 @@ class Turns:
             self._next += 1
         held.turn_started = time.monotonic()
         try:
-            if held.steps is None:
+            first_turn = held.steps is None
+            if first_turn:
                 held.steps = self.start(held.job, self._should_stop(held), held.clock)
             next(held.steps)  # one step at least, then as many as fit in the slice
-            while time.monotonic() - held.turn_started < self.slice_s:
+            while not first_turn and time.monotonic() - held.turn_started < self.slice_s:
                 next(held.steps)
         except StopIteration as done:
             self._end(held, done.value, None)

@@ -20,6 +20,8 @@ loop around it:
   second; the last, smaller batch (as fit has it) is one more compiled step;
 - validation runs on device in one compiled call (batches of at least EVAL_BATCH; the loss is a
   batch-size-weighted mean, so the batch size does not change it);
+- under TensorFlow the first batch trains eagerly, before the loop is traced (about half a second): a run's first
+  point comes at once, and a worker taking turns gives every new job its first point before tracing any of them;
 - callbacks get `on_epoch_begin`, `on_train_batch_end` (after each call, with the epoch's running `loss` and
   `accuracy` as fit's batch logs have them) and `on_epoch_end` with the same logs keys as fit (`loss`,
   `accuracy`, `val_loss`, `val_accuracy`); a callback that sets `model.stop_training` stops training after
@@ -162,7 +164,8 @@ def fit_steps(model, x, y, *, validation_data=None, batch_size: int, epochs: int
     chunk = min(full, FIRST_CHUNK_STEPS)
     granule = 1
     seconds_per_step = None
-    calls = 0
+    calls = 0  # compiled calls
+    eager_first = True  # the first batch trains eagerly where the stepper can: a first point before the loop is traced
     for epoch in range(initial_epoch, epochs):
         perm = rng.permutation(n).astype(np.int32) if shuffle else np.arange(n, dtype=np.int32)
         for cb in callbacks:
@@ -174,7 +177,10 @@ def fit_steps(model, x, y, *, validation_data=None, batch_size: int, epochs: int
         stepper.begin_epoch(perm)
         done = 0
         while done < steps:
-            if done < full:
+            if done < full and eager_first and stepper.train_eager is not None:
+                stepper.train_eager(done)
+                done += 1
+            elif done < full:
                 count = min(chunk, full - done)
                 began = time.perf_counter()
                 stepper.train(done, done + count)
@@ -188,6 +194,7 @@ def fit_steps(model, x, y, *, validation_data=None, batch_size: int, epochs: int
             else:
                 stepper.train_rest()
                 done += 1
+            eager_first = False
             logs = stepper.train_logs()  # the epoch's running means so far, as fit's batch logs
             for cb in callbacks:
                 cb.on_train_batch_end(done - 1, logs)

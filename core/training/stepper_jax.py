@@ -22,6 +22,8 @@ STATIC_SCANS: bool | None = {"1": True, "0": False}.get(os.environ.get("CLASSROO
 class JaxStepper:
     """The model's stateless train_step in jitted loops; the state lives in Python between calls."""
 
+    train_eager = None  # no eager first step: each JAX op run alone would compile on its own
+
     def __init__(self, model, x, y, validation_data, batch_size, classes, eval_batch_size):
         import jax
         import jax.numpy as jnp

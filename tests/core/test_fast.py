@@ -283,6 +283,41 @@ def test_the_tensorflow_loops_take_the_images_as_arguments_and_capture_none():
         assert not any(shape[1:] == x.shape[1:] for shape in captured if len(shape) == 4), captured
 
 
+def test_the_first_batch_trains_before_the_loop_is_traced_so_a_run_has_a_point_at_once():
+    """Tracing TensorFlow's loop takes about half a second; thirty new jobs by turns would wait 30 times that for their
+    first points. The first batch trains eagerly, the loop is traced at the next call, and the weights are fit's."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("TensorFlow's loop (every JAX op run alone would compile)")
+    x, y = images(64, seed=3)
+    reference, model = twin_models(small_mlp(), 3)
+    history = reference.fit(x, one_hot(y, 10), batch_size=16, epochs=2, shuffle=False, verbose=0).history
+    seen = []
+
+    class FirstPoint(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append((batch, logs["loss"], stepper_loop_traces()))
+
+    def stepper_loop_traces():
+        return sum(f._train_rows.experimental_get_tracing_count() for f in made)
+
+    made = []
+    original = fast.TFStepper.__init__
+
+    def keep(self, *args):
+        original(self, *args)
+        made.append(self)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fast.TFStepper, "__init__", keep)
+        logs = fast.fit(model, x, y, batch_size=16, epochs=2, shuffle=False, callbacks=[FirstPoint()])
+    assert seen[0][0] == 0 and seen[0][2] == 0, "the first point: batch 0, nothing traced yet"
+    assert [b for b, _, traces in seen[1:]] and all(traces == 1 for _, _, traces in seen[1:])
+    assert [row["loss"] for row in logs] == pytest.approx(history["loss"], rel=1e-5)
+    assert_same_weights(reference, model)
+
+
 @pytest.mark.backend
 def test_runs_reading_rows_of_one_shared_array_train_as_on_copies_and_share_one_device_copy():
     """A worker's runs of one dataset keep its images once (core.training.stepper.resident) and gather their own

@@ -4,6 +4,7 @@ the JAX loop cut into one-step calls still equals fit is checked in test_fast.py
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -108,6 +109,26 @@ def test_stop_stops_one_job_a_failing_job_fails_alone_and_a_new_job_gets_the_nex
     assert queue.get(first).status == "cancelled" and runs.read_run(queue.get(first).run_dir).has_results
     assert queue.get(second).status == queue.get(late).status == "completed"
     assert queue.get(bad).status == "failed" and "nowhere does not exist" in queue.get(bad).error
+
+
+def test_a_new_jobs_first_turn_is_one_step_that_gives_its_curve_a_point(tmp_path, data_dir):
+    """A class presses Train at once: each new job's first turn builds its network and trains one batch, then the next
+    new job's turn comes, however long a turn may be; the rest of its training waits for its next turns."""
+    queue = Queue(tmp_path)
+    specs = class_jobs(tmp_path, data_dir)
+    for spec in specs:
+        queue.submit(spec, "class")
+    shared = turns.Turns(queue, start, slice_s=3600.0)
+    assert shared.claim() == len(specs)
+    try:
+        for spec in specs:
+            assert shared.turn()
+            progress = json.loads((spec.run_dir / runs.PROGRESS_FILE).read_text())
+            assert len(progress["batch_loss"]) == 1 and progress["batch_loss"][0][0] <= 1, spec.name
+            assert runs.read_run(spec.run_dir).history().empty, "no epoch ended in a first turn"
+        assert all(a.steps is not None for a in shared.active)
+    finally:
+        release()
 
 
 def test_a_jobs_epochs_are_timed_by_its_own_turns_not_the_wall(tmp_path, data_dir):
