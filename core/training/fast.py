@@ -20,8 +20,8 @@ loop around it:
   second; the last, smaller batch (as fit has it) is one more compiled step;
 - validation runs on device in one compiled call (batches of at least EVAL_BATCH; the loss is a
   batch-size-weighted mean, so the batch size does not change it);
-- under TensorFlow the first batch trains eagerly, before the loop is traced (about half a second): a run's first
-  point comes at once, and a worker taking turns gives every new job its first point before tracing any of them;
+- under TensorFlow the first batch trains eagerly, before the loop is traced (tracing takes about half a second): a
+  run's first point comes at once, and a worker taking turns gives every new job its first point before tracing any;
 - callbacks get `on_epoch_begin`, `on_train_batch_end` (after each call, with the epoch's running `loss` and
   `accuracy` as fit's batch logs have them) and `on_epoch_end` with the same logs keys as fit (`loss`,
   `accuracy`, `val_loss`, `val_accuracy`); a callback that sets `model.stop_training` stops training after
