@@ -64,13 +64,14 @@ def environment() -> dict:
 
 
 def set_threads(count: int) -> None:
-    """Let TensorFlow use `count` CPU threads for one op and as many ops at once (a worker beside others on few cores);
-    before anything trains. Other backends keep their own."""
+    """Let TensorFlow use `count` CPU threads for one op and as many ops at once (a worker beside others on few cores).
+    Called before TensorFlow is imported: it reads these variables when it makes its thread pools. So a worker takes
+    its slot without first importing TensorFlow (10 s of CPU here) while the page that started it waits. Other
+    backends keep their own."""
+    if "tensorflow" in sys.modules:
+        raise RuntimeError("set_threads comes before TensorFlow is imported, or it does nothing")
     if configured_backend() == "tensorflow":
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(count)
-        tf.config.threading.set_inter_op_parallelism_threads(count)
+        os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = str(count)
 
 
 def configured_backend() -> str:

@@ -1,5 +1,10 @@
 """core.queue.worker: a job in, a run folder out; a worker serving the queue end to end."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from core.networks import presets
@@ -10,6 +15,7 @@ from core.system import supervisor
 from core.training.device import gpu_names
 
 PRESET = "fmnist-arch1-tr1"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def tiny_job(runs_dir, data_dir, name="queued", **changes):
@@ -117,3 +123,22 @@ def test_a_learning_rate_finder_job_writes_its_curve_and_makes_no_run(tmp_path, 
     rates = result["learning_rates"]
     assert rates == sorted(rates) and rates[0] < 1e-5 and len(rates) == len(result["losses"]) > 20
     assert listing.list_runs(tmp_path, pretrained_dir=None) == []
+
+
+def test_a_worker_sets_its_threads_and_takes_its_slot_before_importing_tensorflow(tmp_path):
+    """The page that starts a worker waits until the worker holds its slot (core.system.supervisor): the threads are
+    set through TensorFlow's environment variables, so that wait is not TensorFlow's 10-second import."""
+    code = """
+import os, sys
+from core.queue import worker
+from core.cli.main import main
+def serve(*args, **kwargs):
+    print("tensorflow" in sys.modules, os.environ.get("TF_NUM_INTRAOP_THREADS"), os.environ.get("TF_NUM_INTEROP_THREADS"))
+worker.serve = serve
+main(["worker", "--runs-dir", sys.argv[1], "--threads", "1"])
+"""
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=PROJECT_ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "1", "1"]
