@@ -165,7 +165,6 @@ def fit_steps(model, x, y, *, validation_data=None, batch_size: int, epochs: int
     granule = 1
     seconds_per_step = None
     calls = 0  # compiled calls
-    eager_first = True  # the first batch trains eagerly where the stepper can: a first point before the loop is traced
     for epoch in range(initial_epoch, epochs):
         perm = rng.permutation(n).astype(np.int32) if shuffle else np.arange(n, dtype=np.int32)
         for cb in callbacks:
@@ -177,8 +176,8 @@ def fit_steps(model, x, y, *, validation_data=None, batch_size: int, epochs: int
         stepper.begin_epoch(perm)
         done = 0
         while done < steps:
-            if done < full and eager_first and stepper.train_eager is not None:
-                stepper.train_eager(done)
+            if epoch == initial_epoch and done == 0 < full and stepper.train_eager is not None:
+                stepper.train_eager(done)  # the first batch, before the loop is traced: a first point at once
                 done += 1
             elif done < full:
                 count = min(chunk, full - done)
@@ -194,7 +193,6 @@ def fit_steps(model, x, y, *, validation_data=None, batch_size: int, epochs: int
             else:
                 stepper.train_rest()
                 done += 1
-            eager_first = False
             logs = stepper.train_logs()  # the epoch's running means so far, as fit's batch logs
             for cb in callbacks:
                 cb.on_train_batch_end(done - 1, logs)
