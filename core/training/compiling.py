@@ -3,8 +3,28 @@ loss (label smoothing included) and accuracy metric. Keras is imported when call
 
 from __future__ import annotations
 
+import sys
+
 from core.networks.architectures import build_model
 from core.networks.config import TrainConfig
+
+
+def seed_everything(seed: int) -> None:
+    """keras.utils.set_random_seed (Python, NumPy, Keras' generators), without importing TensorFlow under another
+    backend. Keras also seeds tf.random whenever TensorFlow is installed, for tf.data pipelines that only the
+    TensorFlow backend builds here; that import alone cost a JAX process 5-10 s of CPU on the 2-core EPYC
+    (2026-12-07). So under JAX, with TensorFlow not yet imported, Keras is told it is absent, as on the GPU machines
+    where it is not installed, and Keras keeps that answer for the process."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow" or sys.modules.get("tensorflow") is not None:
+        keras.utils.set_random_seed(seed)
+        return
+    sys.modules["tensorflow"] = None  # an import of it now fails: Keras' lazy check answers "not installed"
+    try:
+        keras.utils.set_random_seed(seed)
+    finally:
+        del sys.modules["tensorflow"]
 
 
 def make_optimizer(config: TrainConfig, steps_per_epoch: int):
@@ -29,7 +49,7 @@ def compile_model(config: TrainConfig, steps_per_epoch: int, steps_per_execution
     and freezes layers there), then compiled."""
     import keras
 
-    keras.utils.set_random_seed(config.seed)
+    seed_everything(config.seed)
     model = build_model(config)
     if prepare is not None:
         prepare(model)

@@ -5,7 +5,7 @@ import pytest
 
 from core.networks.architectures import ARCHITECTURES, build_model
 from core.networks.config import FIELDS, TrainConfig
-from core.training.compiling import compile_model
+from core.training.compiling import compile_model, seed_everything
 
 
 def dense(inputs, units):
@@ -120,11 +120,10 @@ def test_first_layer_scales_pixels_to_unit_range():
 
 @pytest.mark.backend
 def test_same_seed_same_initial_weights():
-    import keras
     import numpy as np
 
     def weights(seed):
-        keras.utils.set_random_seed(seed)
+        seed_everything(seed)
         return build_model(config_for("fmnist_arch2", depth=2, units=32, seed=seed)).get_weights()
 
     a, b, c = weights(5), weights(5), weights(6)

@@ -117,6 +117,21 @@ def test_real_process_presets_and_a_bad_argument():
     assert done.stderr.strip() == ("python -m core: error: dropout = 2.0 is out of range: it must be between 0.0 and 0.9")
 
 
+def test_a_run_trained_under_jax_never_imports_tensorflow(tmp_path, fashion_dir):
+    """Keras seeds tf.random whenever TensorFlow is installed; under JAX that import alone cost a worker or a CLI run
+    5-10 s of CPU (core.training.compiling.seed_everything). A whole run, saved and evaluated, needs none of it."""
+    code = ("import sys; from core.cli.main import main; status = main(sys.argv[1:]); "
+            "print('tensorflow imported' if 'tensorflow' in sys.modules else 'no tensorflow'); sys.exit(status)")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, "-c", code, "train", "--preset", "fmnist-arch1-tr1", "--limit", "64",
+                           "--epochs", "1", "--data-dir", str(fashion_dir), "--runs-dir", str(tmp_path / "runs")],
+                          cwd=PROJECT_ROOT, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "no tensorflow"
+    (run,) = listing.list_runs(tmp_path / "runs", pretrained_dir=None)
+    assert run.status == "completed" and run.record["segments"][0]["backend"] == "jax"
+
+
 def test_argparse_errors_exit_2(run_cli):
     status, _, err = run_cli(["train", "--epochs", "many"])
     assert status == 2 and "invalid int value: 'many'" in err and "Traceback" not in err

@@ -11,7 +11,7 @@ from core.cli.main import build_parser
 from core.networks.config import ConfigError, TrainConfig
 from core.storage import runs
 from core.training import fast, stepper_jax
-from core.training.compiling import compile_model
+from core.training.compiling import compile_model, seed_everything
 from core.training.inputs import Rows, one_hot
 from core.training.trainer import train
 
@@ -121,7 +121,7 @@ def test_batch_normalization_network_equals_fit():
     import keras
 
     def build():
-        keras.utils.set_random_seed(5)
+        seed_everything(5)
         inputs = keras.Input((28, 28, 1))
         x = keras.layers.Flatten()(keras.layers.Rescaling(1 / 255)(inputs))
         x = keras.layers.Dense(16, use_bias=False, kernel_regularizer=keras.regularizers.L2(1e-4))(x)
@@ -149,7 +149,7 @@ def test_augmentation_draws_as_under_fit():
     from core.networks.architectures import _augmentation
 
     def build():
-        keras.utils.set_random_seed(7)
+        seed_everything(7)
         inputs = keras.Input((32, 32, 3))
         x = _augmentation(7)(keras.layers.Rescaling(1 / 255)(inputs))
         x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(x))
