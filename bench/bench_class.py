@@ -10,7 +10,7 @@ on 10,000 images) for a few epochs, each with its own dropout, L2, learning rate
 For each way it starts the workers (`python -m core worker`, as the dashboard does), submits all N jobs at once,
 and watches the run folders every 0.1 s: each student's wait for a first live point (a batch's loss on the live
 chart), for a first epoch point, and for the finished run; the images trained per second; the workers' peak memory
-(VmHWM); the load. Prints a table and one JSON line per way (appended to --out).
+(VmHWM); the load; how many jobs each worker took. Prints a table and one JSON line per way (appended to --out).
 
     .venv/bin/python bench/bench_class.py --data-dir /usr/share/datasets/fashion-mnist       # 30 x Arch 1 x 6 epochs
     .venv/bin/python bench/bench_class.py --network arch2 --students 10 --epochs 3 --workers 2
@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -131,7 +132,9 @@ def one_way(way: str, args, folder: Path) -> dict:
             w.terminate()
         for w in workers:
             w.wait(timeout=30)
-    statuses = [queue.get(i).status for i in ids]
+    finished = [queue.get(i) for i in ids]
+    statuses = [job.status for job in finished]
+    per_worker = sorted(Counter(job.worker_pid for job in finished).values())
     images = sum(runs.read_run(s.run_dir).record.get("data", {}).get("train", 0) * s.config.epochs
                  for s, state in zip(specs, statuses) if state == "completed")
     done = [m.get("done", float("nan")) for m in seen.values()]
@@ -142,7 +145,7 @@ def one_way(way: str, args, folder: Path) -> dict:
             "workers": args.workers, "threads": args.threads, "completed": statuses.count("completed"),
             "all_done_s": all_done, "first_point_median_s": statistics.median(points), "first_point_max_s": max(points),
             "first_epoch_median_s": statistics.median(epochs), "first_epoch_max_s": max(epochs),
-            "first_points_s": sorted(round(p, 1) for p in points),
+            "first_points_s": sorted(round(p, 1) for p in points), "jobs_per_worker": per_worker,
             "images_per_s": images / all_done if all_done else None, "peak_memory_gb": peak / 1024**2,
             "load_min": min(loads), "load_max": max(loads)}
 

@@ -56,12 +56,13 @@ class Turns:
         self.ended = 0  # jobs that ended here, however they ended
         self._next = 0
 
-    def claim(self, most: int | None = None) -> int:
+    def claim(self, most: int | None = None, share: bool = False) -> int:
         """Take waiting jobs from the queue while there is room (`most` at a time: a worker beside others takes one
-        a turn, so that a class's jobs spread over the workers); how many were taken."""
+        a turn, and with `share` none while it holds more than another worker taking jobs: Queue.claim), so that a class's
+        jobs spread evenly over the workers; how many were taken."""
         taken = 0
         while (len(self.active) < self.max_active and (most is None or taken < most)
-               and (job := self.queue.claim()) is not None):
+               and (job := self.queue.claim(share)) is not None):
             taken += 1
             held = Active(job)
             if twins.can_have_twin(job):

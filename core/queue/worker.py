@@ -101,7 +101,7 @@ def serve(runs_dir=runs.DEFAULT_RUNS_DIR, slot: int = 0, idle_exit_s: float = ID
 
     def step() -> bool:
         queue.reap()
-        turns.claim(most=1)
+        turns.claim(most=1, share=True)
         return turns.turn()
 
     served = supervisor.serve(runs_dir, f"slot-{slot}", lambda: step, idle_exit_s=idle_exit_s, poll_s=POLL_S,

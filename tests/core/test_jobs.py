@@ -160,6 +160,31 @@ def test_reap_leaves_finished_runs_alone(queue, fake_run):
     assert worker.run_job(queue.claim().spec) == str(queue.runs_dir / spec.run_id)  # nothing to train again
 
 
+def test_a_worker_holding_more_jobs_leaves_the_next_to_another_that_is_taking_jobs(queue):
+    """Workers taking turns side by side (claim with share): one holding more running jobs than another worker that
+    took one within SHARE_WAIT_S leaves the job to it; a worker that took nothing for that long holds up no one."""
+    import time
+
+    from core.queue.queue import SHARE_WAIT_S
+
+    ids = [queue.submit(job(queue, f"student {i}"), f"student {i}") for i in range(5)]
+    other = os.getppid()  # a live process of this host: the other worker
+
+    def other_took(job_id, seconds_ago):
+        with sqlite3.connect(queue.path) as db:
+            db.execute("UPDATE jobs SET status = 'running', worker_pid = ?, worker_host = ?, started = ? WHERE id = ?",
+                       (other, queue.get(ids[0]).worker_host, time.time() - seconds_ago, job_id))
+
+    assert queue.claim(share=True).id == ids[0]  # nobody else holds any
+    other_took(ids[1], 0)
+    assert queue.claim(share=True).id == ids[2]  # one each: this worker holds no more than the other
+    assert queue.claim(share=True) is None  # two against one: left to the other worker
+    assert queue.claim().id == ids[3]  # without share, the oldest job is taken as before
+    other_took(ids[1], SHARE_WAIT_S + 1)  # the other has taken nothing since (inside a long compiled call, say)
+    assert queue.claim(share=True).id == ids[4]
+    assert [queue.get(i).worker_pid for i in ids] == [os.getpid(), other, os.getpid(), os.getpid(), os.getpid()]
+
+
 def test_two_queues_share_one_database(tmp_path):
     q1, q2 = Queue(tmp_path), Queue(tmp_path)
     a = q1.submit(job(q1), "me")
