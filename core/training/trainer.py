@@ -190,10 +190,23 @@ def predict_test_set(model, x: np.ndarray, batch_size: int, mirrored: bool) -> n
     """The network's class probabilities for images (N, height, width, channels); `mirrored` averages each image's
     with its left-right mirror image's (test-time augmentation: a mirrored coat or truck keeps its class). A run's
     test loss, accuracy, predictions and mistakes all come from these; its validation figures do not mirror."""
-    probabilities = model.predict(x, batch_size=batch_size, verbose=0)
+    probabilities = _predict(model, x, batch_size)
     if mirrored:
-        probabilities = (probabilities + model.predict(x[:, :, ::-1], batch_size=batch_size, verbose=0)) / 2
+        probabilities = (probabilities + _predict(model, x[:, :, ::-1], batch_size)) / 2
     return np.asarray(probabilities, np.float32)
+
+
+def _predict(model, x: np.ndarray, batch_size: int) -> np.ndarray:
+    """model.predict's probabilities. Under TensorFlow the network is called eagerly a batch at a time instead: the
+    same kernels give the same numbers, without tracing a predict function for one pass (Arch 1's 10,000 test images
+    on one core: 0.13-0.19 s against 0.22-0.77 s, paid by each of a class's runs). Under JAX every eager op would
+    compile on its own, so model.predict's one compiled function."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return model.predict(x, batch_size=batch_size, verbose=0)
+    return np.concatenate([keras.ops.convert_to_numpy(model(x[i:i + batch_size], training=False))
+                           for i in range(0, len(x), batch_size)])
 
 
 def loss_from_predictions(model, probabilities: np.ndarray, y: np.ndarray) -> float:
