@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import altair as alt
 import pandas as pd
+from natsort import natsorted, ns
 
 from core.queue.jobs import Job
 from core.storage import runs
@@ -12,8 +13,8 @@ from ui import runs_view
 
 def shown_names(owners: list[str], with_names: bool) -> dict[str, str]:
     """How each student is named on the projected board: their name, or "Student 1", "Student 2"… in a fixed order
-    when the class's rules keep names off the board."""
-    unique = sorted(set(owners), key=str.lower)
+    when the class's rules keep names off the board. The order is a person's (student2 before student10)."""
+    unique = natsorted(set(owners), alg=ns.IGNORECASE)
     return {o: o if with_names else f"Student {i}" for i, o in enumerate(unique, start=1)}
 
 
@@ -31,8 +32,9 @@ def live_frame(training: list[Job], names: dict[str, str]) -> pd.DataFrame:
 
 
 def live_chart(frame: pd.DataFrame) -> alt.Chart:
+    """The students in the legend in a person's order (Student 2 before Student 10), not Vega's text order."""
     colour = alt.Color("student:N", title=None, legend=alt.Legend(orient="right", labelLimit=220),
-                       scale=alt.Scale(scheme="tableau20"))
+                       scale=alt.Scale(scheme="tableau20"), sort=natsorted(frame["student"].unique(), alg=ns.IGNORECASE))
     chart = alt.Chart(frame).mark_line(point=True).encode(
         x=alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1)),
         y=alt.Y("validation accuracy:Q", title="Validation accuracy (%)", scale=alt.Scale(zero=False)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import pandas as pd
 import pytest
 from run_factory import fashion_run, reproduce, texts
 
@@ -271,6 +272,15 @@ def test_a_waiting_student_is_told_the_class_is_paused(classroom_on, make_app, o
     at = open_page(signed_in(make_app(), Identity("Ann")), "pages/train.py")
     assert "The instructor has paused training for the class" in texts(at.markdown)
     assert "as soon as a worker is free" not in texts(at.markdown)
+
+
+def test_the_board_counts_students_as_a_teacher_does_student2_before_student10():
+    hidden = board_view.shown_names(["student10", "Student2", "ann", "student1"], False)
+    assert hidden == {"ann": "Student 1", "student1": "Student 2", "Student2": "Student 3", "student10": "Student 4"}
+    frame = pd.DataFrame({"epoch": [1, 1, 1], "validation accuracy": [80.0, 81.0, 82.0],
+                          "student": ["Student 10", "Student 2", "Student 1"], "run": ["a", "b", "c"]})
+    legend = board_view.live_chart(frame).to_dict()["encoding"]["color"]["sort"]
+    assert legend == ["Student 1", "Student 2", "Student 10"]
 
 
 def test_the_board_draws_every_training_students_validation_curve_on_one_chart_and_can_hide_names(
