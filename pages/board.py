@@ -26,10 +26,11 @@ chosen = by_id[st.selectbox("Assignment", list(by_id), format_func=lambda i: by_
 
 @st.fragment(run_every=REFRESH_S)
 def board() -> None:
-    standings = classroom.leaderboard(all_runs(), chosen)
+    class_rules = classroom.rules(settings().runs_dir)
+    standings = classroom.leaderboard(all_runs(), chosen, class_rules)
     training = [j for j in readable_jobs(active_only=True) if j.status == "running" and j.spec.assignment == chosen.id]
     names = board_view.shown_names([s.owner for s in standings] + [j.owner for j in training],
-                                   classroom.rules(settings().runs_dir).names_on_board)
+                                   class_rules.names_on_board)
     if not standings:
         st.caption("No finished run for this assignment yet.")
     else:

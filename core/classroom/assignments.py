@@ -10,7 +10,7 @@ from pathlib import Path
 
 from core.classroom.accounts import FOLDER, ClassroomError, Identity, class_folder, require_instructor
 from core.classroom.rules import Rules
-from core.networks.config import FIELDS, field_range
+from core.networks.config import FIELDS, TrainConfig, field_range
 from core.networks.presets import PRESETS, get
 from core.storage.runs import new_run_id
 from core.system.files import write_json
@@ -48,9 +48,19 @@ class Assignment:
                 changes[name] = type(value)(min(max(value, low), high))
         return changes
 
+    def start(self, class_rules: Rules | None = None) -> TrainConfig:
+        """Where every student starts: the preset, shortened as `starting_changes` says."""
+        return get(self.preset).config.replace(**self.starting_changes(class_rules))
+
+    def changes(self, config: dict, class_rules: Rules | None = None) -> dict[str, list]:
+        """{field: [the start's value, the config's]} for each setting a student moved from the start (the seed
+        aside): what the class board shows a run changed."""
+        start = self.start(class_rules).to_dict()
+        return {k: [start[k], v] for k, v in config.items() if k != "seed" and k in start and start[k] != v}
+
     def check(self, config, class_rules: Rules | None = None) -> None:
         """A config may differ from the (shortened) starting preset only in the allowed fields, within their ranges."""
-        start = get(self.preset).config.replace(**self.starting_changes(class_rules)).to_dict()
+        start = self.start(class_rules).to_dict()
         for name, value in config.to_dict().items():
             if name == "seed" or start[name] == value:
                 continue

@@ -249,6 +249,25 @@ def test_the_board_ranks_each_students_best_run_and_holds_each_against_the_leade
     assert (cy.paired.only_a_right, cy.paired.only_b_right, cy.differs) == (110, 100, False)
 
 
+def test_the_board_counts_what_a_student_changed_from_the_assignments_start_not_its_budget(tmp_path):
+    from tools.fake_runs import make_config, write_run
+
+    a = classroom.save_assignment(tmp_path, TEACHER, {"title": "Dropout", "preset": "fmnist-arch1-tr1",
+                                                      "allowed": {"dropout": [0.0, 0.5]}, "epoch_budget": 6})
+    classroom.set_rules(tmp_path, TEACHER, max_images=3000)
+    class_rules = classroom.rules(tmp_path)
+    start = a.start(class_rules)
+    assert (start.epochs, start.limit) == (6, 3000)
+    assert a.changes(start.replace(dropout=0.3, seed=4).to_dict(), class_rules) == {"dropout": [0.0, 0.3]}
+    assert a.changes(start.to_dict()) == {"limit": [0, 3000]}  # without the class's rules, their image cap is a change
+
+    path = write_run(tmp_path / "runs", name="Ann's", y_true=[0, 1] * 50, y_pred=[0, 1] * 50, preset="fmnist-arch1-tr1",
+                     config=make_config(preset="fmnist-arch1-tr1", epochs=6, limit=3000, dropout=0.3))
+    runs.update_record(path, owner="Ann", assignment=a.id)
+    board = classroom.leaderboard(listing.list_runs(tmp_path / "runs", pretrained_dir=None), a, class_rules)
+    assert [(s.owner, s.changed) for s in board] == [("Ann", {"dropout": [0.0, 0.3]})]
+
+
 def test_a_signed_out_visitor_may_look_but_not_train_stop_or_import(tmp_path, fake_run):
     queue, ann = Queue(tmp_path, ClassPolicy(tmp_path)), Identity("Ann")
     job = queue.submit(jobs.make_job(TrainConfig(epochs=1, limit=100), tmp_path, name="r"), "Ann", actor=ann)
