@@ -3,8 +3,23 @@ tensors that stay on the device (the images once per worker, core.training.stepp
 
 from __future__ import annotations
 
+import logging
+
 from core.training.inputs import split_rows
 from core.training.stepper import prepare, resident, validation_batches
+
+
+class _RunsTraceTheirOwnLoops(logging.Filter):
+    """Drops TensorFlow's warning that these loops are retraced too often. Each run traces its own loops by design
+    (its dropout and L2 are constants of its graph), so a worker, a sweep or a test traces them once per run; the
+    warning, printed in the middle of a student's sweep, is meant for functions retraced by accident."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("triggered tf.function retracing" in message and "TFStepper.__init__.<locals>" in message)
+
+
+_QUIET_RETRACING = _RunsTraceTheirOwnLoops()
 
 
 class TFStepper:
@@ -14,6 +29,7 @@ class TFStepper:
         import keras
         import tensorflow as tf
 
+        logging.getLogger("tensorflow").addFilter(_QUIET_RETRACING)  # once: a filter already there is not added again
         prepare(model, x, y, batch_size)
         self.model, self.batch = model, batch_size
         self.n = len(x)

@@ -4,6 +4,8 @@ Tiny data only. The equivalence tests train without shuffling, so that both loop
 in the same order and draw the same dropout masks: the weights must then agree to float tolerance.
 """
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -281,6 +283,30 @@ def test_the_tensorflow_loops_take_the_images_as_arguments_and_capture_none():
     for loop in (stepper._train_rows, stepper._evaluate):
         captured = [tuple(t.shape) for t in loop.get_concrete_function().captured_inputs]
         assert not any(shape[1:] == x.shape[1:] for shape in captured if len(shape) == 4), captured
+
+
+def test_runs_one_after_another_print_no_retracing_warning_but_another_functions_still_would(caplog):
+    """Each run traces its own loops (a sweep of six, a worker's class): TensorFlow's "triggered tf.function retracing"
+    warning said so in the middle of a student's sweep. Only these loops' warning is dropped."""
+    import keras
+    import tensorflow as tf
+
+    from core.training.stepper_tf import TFStepper
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("TensorFlow's loop")
+    x, y = images(16, seed=11)
+    with caplog.at_level(logging.WARNING, logger="tensorflow"):
+        for run in range(6):
+            TFStepper(compile_model(small_mlp(seed=run), 1), x, y, (x, y), 16, 10, None).evaluate()
+
+        def accidental(value):
+            return value
+
+        for run in range(6):
+            tf.function(accidental)(tf.constant(run))
+    warned = [r.getMessage() for r in caplog.records if "triggered tf.function retracing" in r.getMessage()]
+    assert warned and all("accidental" in message for message in warned)
 
 
 def test_the_first_batch_trains_before_the_loop_is_traced_so_a_run_has_a_point_at_once():
