@@ -74,7 +74,7 @@ else:
     st.table(runs_view.as_typed(compare_view.results_table(rows)))
     compare_view.results_charts(rows)
     compare_stats.per_class_section(chosen)
-    compare_stats.sweep_section(chosen)
+    compare_stats.sweep_section(chosen, listed)
     compare_stats.mcnemar_section(rows)
     compare_stats.seeds_section(rows)
 

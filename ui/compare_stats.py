@@ -107,10 +107,10 @@ def per_class_section(chosen_runs: list[runs.Run]) -> None:
         st.dataframe(pd.DataFrame(list(rows.values())).fillna("—"), hide_index=True)
 
 
-def sweep_section(chosen_runs: list[runs.Run]) -> None:
-    """A sweep among the ticked runs as one figure: test accuracy against the swept values (a heat map for two
-    settings), with intervals, and which points are really worse than the best."""
-    found = sweep_results(chosen_runs)
+def sweep_section(chosen_runs: list[runs.Run], every_run: list[runs.Run]) -> None:
+    """A sweep that a ticked run belongs to as one figure, all its runs: test accuracy against the swept values (a
+    heat map for two settings), with intervals, and which points are really worse than the best."""
+    found = sweep_results(every_run, ticked=chosen_runs)
     if found is None:
         return
     fields, points = found
@@ -137,7 +137,9 @@ def sweep_section(chosen_runs: list[runs.Run]) -> None:
     st.altair_chart(runs_view.styled(chart.properties(height=360)))
     worse = [p for p in points if p.versus_best is not None and p.versus_best.differs]
     same = [p for p in points if p.versus_best is not None and p.versus_best.differs is False]
+    unticked = len({p.run.id for p in points} - {r.id for r in chosen_runs})
     st.caption(f"Bars: 95 % intervals. Against the best point (McNemar's test on the same test images): {len(worse)} "
-               f"really worse, {len(same)} not shown to differ from it.")
+               f"really worse, {len(same)} not shown to differ from it."
+               + (f" All {len(points)} runs of the sweep are drawn, {unticked} of them not ticked." if unticked else ""))
 
 

@@ -20,14 +20,17 @@ class SweepPoint:
     versus_best: Versus | None  # the best point against this one; None for the best itself
 
 
-def sweep_results(candidates: list[runs.Run]) -> tuple[list[str], list[SweepPoint]] | None:
+def sweep_results(candidates: list[runs.Run], ticked: list[runs.Run] | None = None
+                  ) -> tuple[list[str], list[SweepPoint]] | None:
     """(The swept settings, a point per run with results) of the sweep with the most such runs among `candidates`;
-    None when no sweep has two."""
+    None when no sweep has two. With `ticked`, only a sweep that one of those runs belongs to, drawn whole: all its
+    runs among `candidates`, ticked or not (Compare ticks the two latest runs; the figure is of the whole sweep)."""
+    wanted = None if ticked is None else {_sweep_id(r) for r in ticked} - {None}
     sweeps: dict[str, list[runs.Run]] = {}
     for r in candidates:
-        sweep = r.record.get("sweep")
-        if isinstance(sweep, dict) and isinstance(sweep.get("id"), str) and r.has_results and not r.problem:
-            sweeps.setdefault(sweep["id"], []).append(r)
+        sweep_id = _sweep_id(r)
+        if sweep_id and (wanted is None or sweep_id in wanted) and r.has_results and not r.problem:
+            sweeps.setdefault(sweep_id, []).append(r)
     members = max(sweeps.values(), key=len, default=[])
     points = []
     for r in members:
@@ -42,6 +45,11 @@ def sweep_results(candidates: list[runs.Run]) -> tuple[list[str], list[SweepPoin
     out = [SweepPoint(dict(r.record["sweep"]["values"]), accuracy, low, high, r, None if r is best else _versus(best, r))
            for r, accuracy, low, high in points]
     return fields, sorted(out, key=lambda p: p.run.record["sweep"]["index"])
+
+
+def _sweep_id(run: runs.Run) -> str | None:
+    sweep = run.record.get("sweep")
+    return sweep["id"] if isinstance(sweep, dict) and isinstance(sweep.get("id"), str) else None
 
 
 def _versus(best: runs.Run, run: runs.Run) -> Versus:

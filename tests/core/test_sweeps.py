@@ -61,3 +61,7 @@ def test_a_sweeps_results_name_the_best_point_and_the_really_worse_ones(tmp_path
     worst, best, close = points
     assert best.versus_best is None and worst.versus_best.differs and close.versus_best.differs
     assert sweep_results(listing.list_runs(tmp_path / "none", pretrained_dir=None)) is None
+    every = listing.list_runs(tmp_path, pretrained_dir=None)
+    one_ticked = [r for r in every if r.config["dropout"] == 0.5]
+    assert [p.values["dropout"] for p in sweep_results(every, ticked=one_ticked)[1]] == [0, 0.2, 0.5]  # drawn whole
+    assert sweep_results(every, ticked=[]) is None  # no ticked run of a sweep: no sweep figure
