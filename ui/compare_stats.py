@@ -117,10 +117,12 @@ def sweep_section(chosen_runs: list[runs.Run], every_run: list[runs.Run]) -> Non
     label = {f: ("L2" if f == "l2" else f.replace("_", " ")) for f in fields}
     st.subheader("The sweep: test accuracy at each value")
     frame = pd.DataFrame([{**{label[f]: fmt.setting(f, p.values[f]) for f in fields}, "accuracy": p.accuracy * 100,
-                           "low": p.low * 100, "high": p.high * 100, "run": p.run.name,
+                           "low": p.low * 100, "high": p.high * 100, "interval": fmt.interval(p.low, p.high),
+                           "run": p.run.name,
                            "versus the best": fmt.versus(p.versus_best, "the best", "really worse")} for p in points])
     orders = {f: list(dict.fromkeys(fmt.setting(f, p.values[f]) for p in points)) for f in fields}
-    tooltip = ["run", alt.Tooltip("accuracy:Q", format=".1f"), "versus the best"]
+    tooltip = ["run", alt.Tooltip("accuracy:Q", format=".1f"), alt.Tooltip("interval:N", title="95 % interval"),
+               "versus the best"]
     x = alt.X(f"{label[fields[0]]}:O", sort=orders[fields[0]])
     if len(fields) == 1:
         base = alt.Chart(frame).encode(x=x)
@@ -138,7 +140,8 @@ def sweep_section(chosen_runs: list[runs.Run], every_run: list[runs.Run]) -> Non
     worse = [p for p in points if p.versus_best is not None and p.versus_best.differs]
     same = [p for p in points if p.versus_best is not None and p.versus_best.differs is False]
     unticked = len({p.run.id for p in points} - {r.id for r in chosen_runs})
-    st.caption(f"Bars: 95 % intervals. Against the best point (McNemar's test on the same test images): {len(worse)} "
+    intervals = "Bars: 95 % intervals." if len(fields) == 1 else "Each cell: a run's test accuracy (its 95 % interval on hover)."
+    st.caption(f"{intervals} Against the best point (McNemar's test on the same test images): {len(worse)} "
                f"really worse, {len(same)} not shown to differ from it."
                + (f" All {len(points)} runs of the sweep are drawn, {unticked} of them not ticked." if unticked else ""))
 

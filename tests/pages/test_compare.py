@@ -438,6 +438,7 @@ def test_a_sweep_is_one_figure_of_test_accuracy_against_its_values(dirs, app, op
     assert "The sweep: test accuracy at each value" in [s.value for s in at.subheader]
     assert [c for c in at.get("vega_lite_chart") if '"rect"' in c.proto.spec]  # two settings: a heat map
     assert "2 really worse, 1 not shown to differ from it" in texts(at.caption)
+    assert "Each cell: a run's test accuracy (its 95 % interval on hover)." in texts(at.caption)
     at = tick(open_page(app, "pages/compare.py"), made[-1:])  # one run of the sweep ticked: still the whole sweep
     assert [c for c in at.get("vega_lite_chart") if '"rect"' in c.proto.spec]
     assert "2 really worse, 1 not shown to differ from it. All 4 runs of the sweep are drawn, 3 of them not ticked." \
