@@ -44,6 +44,7 @@ from core.networks import presets  # noqa: E402
 from core.queue import jobs  # noqa: E402
 from core.queue.queue import Queue  # noqa: E402
 from core.storage import runs  # noqa: E402
+from core.training.device import configured_backend  # noqa: E402
 
 NETWORKS = {"arch1": ("fmnist-arch1-tr1", {}), "arch2": ("fmnist-arch2-tr1", {}),
             "cifar1": ("cifar-arch1-lr0.0001", {"limit": 10_000})}
@@ -167,7 +168,7 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / f"class-cpu-{datetime.now():%Y-%m-%d}.jsonl"))
     args = parser.parse_args()
     machine = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "python": platform.python_version(),
-               "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+               "backend": configured_backend(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     with open("/proc/cpuinfo") as f:
         machine["cpu"] = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), machine["cpu"])
     print(f"{args.students} students, {args.network}, {args.epochs} epochs, {args.workers} worker(s) · {machine['cpu']}, "
