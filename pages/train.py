@@ -139,6 +139,7 @@ if config is not None:
         say = st.warning if guess.long else st.caption
         say(f"**About {fmt.duration(guess.total_s)}** on this machine's {where}: {fmt.duration(guess.epoch_s)} an "
             f"epoch, plus start-up and the final test. Estimated {guess.basis}."
+            + (" Until a run of this network finishes here, that is a rough guess." if guess.elsewhere else "")
             + (" That is long for a lesson: fewer epochs or an image limit make it shorter." if guess.long else ""))
 
 active = job is not None and job.active

@@ -54,6 +54,7 @@ class Estimate:
     test_s: float
     basis: str  # in words: which runs, on which device
     guess: bool = False  # scaled from runs of another batch size or shape: the order of magnitude, not the minute
+    elsewhere: bool = False  # from runs on other hardware (the shipped runs on a fresh machine)
 
     @property
     def long(self) -> bool:
@@ -134,6 +135,7 @@ def estimate_run(config: TrainConfig, candidates: list[runs.Run], device: str) -
         (measured, "on other hardware"),
     ]
     chosen, where = next(((ms, w) for ms, w in tiers if ms), ([], ""))
+    elsewhere = not where.startswith("on this machine")
     if not chosen:
         return None
     if any(m.here for m in chosen):  # this classroom's own runs say more about this machine than shipped ones
@@ -153,7 +155,8 @@ def estimate_run(config: TrainConfig, candidates: list[runs.Run], device: str) -
         scaled.append("this network's size")
     if scaled:
         basis += f", scaled to {' and '.join(scaled)}: a guess"
-    return Estimate(startup_s + config.epochs * epoch_s + test_s, epoch_s, startup_s, test_s, basis, bool(scaled))
+    return Estimate(startup_s + config.epochs * epoch_s + test_s, epoch_s, startup_s, test_s, basis, bool(scaled),
+                    elsewhere)
 
 
 def time_left(progress: dict, epoch_seconds: list[float], epochs: int, prior: Estimate | None = None,
@@ -162,13 +165,17 @@ def time_left(progress: dict, epoch_seconds: list[float], epochs: int, prior: Es
 
     `progress` is the run's progress.json, `epoch_seconds` its finished epochs' times. The first epoch also
     compiles, so it is left out once a second one has finished; before that, the prior estimate's epoch
-    time is used when there is one. The final test is counted: from the prior estimate, else as two
-    forward passes over the test images (a forward pass costs about a third of a training step)."""
+    time is used when there is one, unless it comes from other hardware and the run has finished its first epoch:
+    the shipped runs' machine can be several times slower or faster than this one. The final test is counted: from
+    the prior estimate, else as two forward passes over the test images (a forward pass costs about a third of a
+    training step)."""
     done = len(epoch_seconds)
     steps, step = progress.get("steps") or 1, progress.get("step", 0)
     in_epoch = step / steps if progress.get("epoch", 0) > done else 0.0
     if done >= 2:
         epoch_s = statistics.median(epoch_seconds[1:][-5:])
+    elif done == 1 and prior is not None and prior.elsewhere:
+        epoch_s = epoch_seconds[0]
     elif prior is not None:
         epoch_s = prior.epoch_s
     elif done == 1:

@@ -42,11 +42,12 @@ def test_fewer_images_and_a_smaller_network_take_less_time(tmp_path):
 
 def test_this_machines_runs_count_before_shipped_ones_and_other_machines_are_said_so(tmp_path):
     shipped = finished(tmp_path / "s", epoch_s=20.0, device="CPU (Intel Xeon, 2 cores)", shipped=True)
-    assert estimate.estimate_run(TrainConfig(architecture="fmnist_arch1"), [shipped], CPU).basis == (
-        "from 1 finished run of this network on another CPU (Intel Xeon, 2 cores)")
+    elsewhere = estimate.estimate_run(TrainConfig(architecture="fmnist_arch1"), [shipped], CPU)
+    assert elsewhere.basis == "from 1 finished run of this network on another CPU (Intel Xeon, 2 cores)"
+    assert elsewhere.elsewhere
     here = finished(tmp_path / "h", epoch_s=10.0)
     guess = estimate.estimate_run(TrainConfig(architecture="fmnist_arch1"), [shipped, here], CPU)
-    assert guess.epoch_s == pytest.approx(10.0)
+    assert guess.epoch_s == pytest.approx(10.0) and not guess.elsewhere
     assert estimate.estimate_run(TrainConfig(architecture="fmnist_arch2"), [here], CPU) is None  # never ran here
 
 
@@ -61,6 +62,18 @@ def test_time_left_counts_the_final_test_and_ignores_the_compiling_first_epoch()
     assert left == pytest.approx(6.5 * 2 + 2 / 3 * 10000 / 51000 * 2)
     prior = estimate.Estimate(100, 2.5, 4, 30, "")
     assert estimate.time_left({**progress, "epoch": 1, "step": 5}, [], 10, prior) == pytest.approx(9.75 * 2.5 + 30)
+
+
+def test_a_runs_own_first_epoch_outweighs_an_estimate_from_other_hardware():
+    """On a fresh machine the estimate comes from the shipped runs, trained elsewhere: 8 s an epoch there, where the
+    class's first epoch took 2 s here (2026-12-08, "about 5 min 14 s" shown 11 s into runs that took 111 s)."""
+    progress = {"epoch": 2, "epochs": 6, "step": 0, "steps": 1594, "images": 51000, "updated": time.time()}
+    shipped = estimate.Estimate(59, 8.0, 3, 1, "from 4 finished runs of this network on another CPU", elsewhere=True)
+    here = estimate.Estimate(59, 8.0, 3, 1, "from 4 finished runs of this network on this machine")
+    assert estimate.time_left(progress, [2.0], 6, shipped) == pytest.approx(5 * 2.0 + 1)
+    assert estimate.time_left(progress, [2.0], 6, here) == pytest.approx(5 * 8.0 + 1)  # this machine's own runs
+    assert estimate.time_left({**progress, "epoch": 1, "step": 10}, [], 6, shipped) == pytest.approx(
+        (6 - 10 / 1594) * 8.0 + 1)  # nothing better before the first epoch ends (it also compiles)
 
 
 def test_after_the_last_epoch_the_time_left_is_the_test_counting_down():

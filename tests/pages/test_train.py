@@ -294,6 +294,7 @@ def test_the_time_a_run_will_take_is_estimated_from_finished_runs_before_trainin
     # Opened on trial 1 at 10 epochs: 10 x 5 s + the start-up and test the shipped run recorded.
     assert estimate.startswith("**About 1 min") and "from 1 finished run of this network" in estimate
     assert "** on this machine's " in estimate and "(CPU (" not in estimate
+    assert "Until a run of this network finishes here, that is a rough guess." in estimate  # a shipped run's machine
     at.slider(key="cfg.epochs").set_value(300).run()  # 25 minutes: over 10, a warning says so
     assert any("That is long for a lesson" in w.value for w in at.warning)
 
