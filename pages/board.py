@@ -28,7 +28,8 @@ chosen = by_id[st.selectbox("Assignment", list(by_id), format_func=lambda i: by_
 def board() -> None:
     class_rules = classroom.rules(settings().runs_dir)
     standings = classroom.leaderboard(all_runs(), chosen, class_rules)
-    training = [j for j in readable_jobs(active_only=True) if j.status == "running" and j.spec.assignment == chosen.id]
+    active = [j for j in readable_jobs(active_only=True) if j.spec.assignment == chosen.id]
+    training = [j for j in active if j.status == "running"]
     names = board_view.shown_names([s.owner for s in standings] + [j.owner for j in training],
                                    class_rules.names_on_board)
     if not standings:
@@ -43,8 +44,14 @@ def board() -> None:
         st.caption("Versus the leader: McNemar's test on the test images both runs were scored on, as Compare does it. "
                    "Really behind: a gap this size would rarely come by chance (p under 5 %); not shown to differ: it could. "
                    "Each student's best finished run counts.")
-    if training:
-        st.subheader(f"Training now: {len(training)} run{'s' if len(training) > 1 else ''}")
+    if active:
+        waiting = len(active) - len(training)
+        if training:
+            st.subheader(f"Training now: {len(training)} run{'' if len(training) == 1 else 's'}")
+            if waiting:
+                st.caption(f"{waiting} more waiting for a worker.")
+        else:
+            st.subheader(f"Waiting for a worker: {waiting} run{'' if waiting == 1 else 's'}")
         frame = board_view.live_frame(training, names)
         if frame.empty:
             st.caption("The curves appear when the first epochs are done.")

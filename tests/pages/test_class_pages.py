@@ -288,16 +288,22 @@ def test_the_board_draws_every_training_students_validation_curve_on_one_chart_a
     a = classroom.save_assignment(classroom_on["runs"], TEACHER, {"title": "Dropout", "preset": "fmnist-arch1-tr1",
                                                                    "allowed": {"dropout": [0.0, 0.5]}})
     queue = Queue(classroom_on["runs"])
+    first = jobs.make_job(PRESETS["fmnist-arch1-tr1"].config, classroom_on["runs"], name="Ann's first")
+    queue.submit(dataclasses.replace(first, assignment=a.id), "Ann")  # the class pressed Train; no worker has it yet
+    assert "Waiting for a worker: 1 run" in texts(open_page(app, "pages/board.py").subheader)
+    queue.cancel(queue.jobs()[0].id)
     for owner in ("Ann", "Bob", "Cy"):
         spec = jobs.make_job(PRESETS["fmnist-arch1-tr1"].config, classroom_on["runs"], name=f"{owner}'s try")
         queue.submit(dataclasses.replace(spec, assignment=a.id), owner)
         queue.claim()  # a worker trains it: two epochs so far
         spec.run_dir.mkdir(parents=True)
         write_csv(spec.run_dir / runs.HISTORY_FILE, make_history(2, 0.9, 0.85, 0.3, 0.4))
+    late = jobs.make_job(PRESETS["fmnist-arch1-tr1"].config, classroom_on["runs"], name="Dee's try")
+    queue.submit(dataclasses.replace(late, assignment=a.id), "Dee")  # pressed Train a moment later: not taken yet
     at = open_page(app, "pages/board.py")
     assert [c for c in at.get("vega_lite_chart") if "Validation accuracy, as each run trains" in c.proto.spec]
-    assert "Training now: 3 runs" in texts(at.subheader)
-    training = [j for j in queue.jobs(active_only=True)]
+    assert "Training now: 3 runs" in texts(at.subheader) and "1 more waiting for a worker." in texts(at.caption)
+    training = [j for j in queue.jobs(active_only=True) if j.status == "running"]
     frame = board_view.live_frame(training, board_view.shown_names([j.owner for j in training], True))
     assert sorted(set(frame["student"])) == ["Ann", "Bob", "Cy"] and len(frame) == 6  # two epochs each, one chart
     hidden = board_view.live_frame(training, board_view.shown_names([j.owner for j in training], False))
