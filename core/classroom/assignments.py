@@ -55,8 +55,7 @@ class Assignment:
     def changes(self, config: dict, class_rules: Rules | None = None) -> dict[str, list]:
         """{field: [the start's value, the config's]} for each setting a student moved from the start (the seed
         aside): what the class board shows a run changed."""
-        start = self.start(class_rules).to_dict()
-        return {k: [start[k], v] for k, v in config.items() if k != "seed" and k in start and start[k] != v}
+        return {k: v for k, v in self.start(class_rules).differences(config).items() if k != "seed"}
 
     def check(self, config, class_rules: Rules | None = None) -> None:
         """A config may differ from the (shortened) starting preset only in the allowed fields, within their ranges."""

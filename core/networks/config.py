@@ -97,6 +97,13 @@ class TrainConfig:
     def replace(self, **changes) -> "TrainConfig":
         return from_dict({**self.to_dict(), **changes})
 
+    def differences(self, other: "TrainConfig | dict") -> dict[str, list]:
+        """{field: [this config's value, the other's]} for every field in which the other departs from this one
+        (a saved run's config may lack newer fields: those are not counted)."""
+        values = other.to_dict() if isinstance(other, TrainConfig) else other
+        reference = self.to_dict()
+        return {k: [reference[k], v] for k, v in values.items() if k in reference and reference[k] != v}
+
 
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 

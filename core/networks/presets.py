@@ -41,9 +41,7 @@ class Preset:
 
     def differences(self, config: TrainConfig | dict) -> dict[str, list]:
         """{field: [this preset's value, the config's]} for every field in which the config departs from it."""
-        values = config.to_dict() if isinstance(config, TrainConfig) else config
-        reference = self.config.to_dict()
-        return {k: [reference[k], v] for k, v in values.items() if k in reference and reference[k] != v}
+        return self.config.differences(config)
 
     def reproduced_by(self, config: TrainConfig | dict) -> bool:
         """A reproduction of this trial: a run whose config is the preset's, field for field (the seed aside)."""
